@@ -1,0 +1,44 @@
+// The C++ side's proof that it reads the BPF maps with the layouts the BPF
+// programs write: every size and offset of bpf/shared.h, checked at compile time.
+#include <cstddef>
+
+#include "bpf/shared.h"
+
+static_assert(sizeof(sealnet_ipcache_key) == 24);
+static_assert(offsetof(sealnet_ipcache_key, prefixlen) == 0);
+static_assert(offsetof(sealnet_ipcache_key, family) == 4);
+static_assert(offsetof(sealnet_ipcache_key, addr) == 8);
+static_assert(SEALNET_IPCACHE_FAMILY_BITS == 8 * (offsetof(sealnet_ipcache_key, addr) - 4));
+
+static_assert(sizeof(sealnet_ipcache_value) == 8);
+static_assert(offsetof(sealnet_ipcache_value, node_id) == 0);
+static_assert(offsetof(sealnet_ipcache_value, flags) == 4);
+
+static_assert(sizeof(sealnet_node_value) == 24);
+static_assert(offsetof(sealnet_node_value, ipv4) == 0);
+static_assert(offsetof(sealnet_node_value, ipv6) == 4);
+static_assert(offsetof(sealnet_node_value, peer_key_id) == 20);
+static_assert(offsetof(sealnet_node_value, flags) == 22);
+
+static_assert(sizeof(sealnet_device_value) == 8);
+static_assert(offsetof(sealnet_device_value, slot) == 0);
+static_assert(offsetof(sealnet_device_value, mode) == 1);
+static_assert(offsetof(sealnet_device_value, flags) == 2);
+
+static_assert(sizeof(sealnet_config) == 8);
+static_assert(offsetof(sealnet_config, local_node_id) == 0);
+static_assert(offsetof(sealnet_config, key_id) == 4);
+static_assert(offsetof(sealnet_config, fail_closed) == 5);
+static_assert(offsetof(sealnet_config, encrypt_host) == 6);
+
+static_assert(sizeof(sealnet_metric_value) == 16);
+
+// The mark fields tile the policy mask without overlap.
+static_assert((SEALNET_MARK_SLOT_MASK & SEALNET_MARK_MAGIC_MASK) == 0);
+static_assert((SEALNET_MARK_MAGIC_MASK & SEALNET_MARK_KEY_MASK) == 0);
+static_assert((SEALNET_MARK_KEY_MASK & SEALNET_MARK_NODE_MASK) == 0);
+static_assert((SEALNET_MARK_SLOT_MASK | SEALNET_MARK_MAGIC_MASK | SEALNET_MARK_KEY_MASK |
+               SEALNET_MARK_NODE_MASK) == SEALNET_MARK_POLICY_MASK);
+static_assert(SEALNET_MAX_SLOTS == (SEALNET_MARK_SLOT_MASK >> SEALNET_MARK_SLOT_SHIFT) + 1);
+static_assert(SEALNET_KEY_ID_MAX == SEALNET_MARK_KEY_MASK >> SEALNET_MARK_KEY_SHIFT);
+static_assert(SEALNET_MAX_NODE_ID == SEALNET_MARK_NODE_MASK >> SEALNET_MARK_NODE_SHIFT);

@@ -1,0 +1,9 @@
+// core/: the few things every sealnet component shares — errors as values that
+// name the operation, the object and the errno; move-only RAII file descriptors;
+// entering and leaving network namespaces.
+#pragma once
+
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/ip.h"
+#include "core/netns.h"

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <string>
+
+#include "core/netns.h"
+
+namespace sealnet::testing {
+
+struct CommandResult {
+  int status = -1;  // exit status, or -1 when it did not exit normally
+  std::string output;  // stdout and stderr
+};
+
+// Runs a shell command on the host (not in any test namespace).
+CommandResult shell(const std::string& cmd);
+
+// A network namespace of one test: created empty (loopback up), removed with
+// everything in it when the object goes. Names carry the test process's pid,
+// so the next run can remove what a crashed run left behind.
+class TestNetns {
+ public:
+  TestNetns();
+  ~TestNetns();
+  TestNetns(const TestNetns&) = delete;
+  TestNetns& operator=(const TestNetns&) = delete;
+
+  const std::string& name() const { return name_; }
+  // Runs a shell command inside the namespace.
+  CommandResult sh(const std::string& cmd) const;
+  // Like sh(), but a non-zero exit fails the current test with the output.
+  std::string must(const std::string& cmd) const;
+  // Moves the calling thread into the namespace until the scope ends.
+  NetnsScope enter() const;
+
+ private:
+  std::string name_;
+};
+
+// Removes namespaces named by earlier test runs whose process is gone.
+void remove_stale_test_namespaces();
+
+}  // namespace sealnet::testing
