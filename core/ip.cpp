@@ -17,7 +17,7 @@ Result<IpAddr> IpAddr::parse(std::string_view text) {
     a.family = AF_INET6;
     return a;
   }
-  return fail(EINVAL, "parse address", s, "not an IPv4 or IPv6 address");
+  return fail(0, "parse address", s, "not an IPv4 or IPv6 address");
 }
 
 size_t IpAddr::size() const { return family == AF_INET ? 4 : 16; }
@@ -40,7 +40,7 @@ static void clear_host_bits(IpAddr& a, unsigned len) {
 Result<IpPrefix> IpPrefix::parse(std::string_view text) {
   const auto slash = text.find('/');
   auto addr = IpAddr::parse(text.substr(0, slash));
-  if (!addr) return fail(EINVAL, "parse prefix", std::string(text), addr.error().detail);
+  if (!addr) return fail(0, "parse prefix", std::string(text), addr.error().detail);
   IpPrefix p{*addr, static_cast<uint8_t>(addr->size() * 8)};
   if (slash != std::string_view::npos) {
     const auto digits = text.substr(slash + 1);
@@ -48,7 +48,7 @@ Result<IpPrefix> IpPrefix::parse(std::string_view text) {
     auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
     if (ec != std::errc() || ptr != digits.data() + digits.size() || digits.empty() ||
         len > addr->size() * 8)
-      return fail(EINVAL, "parse prefix", std::string(text), "bad prefix length");
+      return fail(0, "parse prefix", std::string(text), "bad prefix length");
     p.len = static_cast<uint8_t>(len);
   }
   clear_host_bits(p.addr, p.len);

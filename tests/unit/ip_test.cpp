@@ -23,7 +23,7 @@ TEST(IpPrefix, RejectsBadInput) {
   for (const char* bad : {"10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "fd00::/129", "x", "10.0.0.0/8x"}) {
     auto p = IpPrefix::parse(bad);
     ASSERT_FALSE(p) << bad;
-    EXPECT_EQ(p.error().err, EINVAL);
+    EXPECT_EQ(p.error().err, 0);  // bad input, not a system error
     EXPECT_NE(p.error().message().find(bad), std::string::npos) << p.error().message();
   }
 }

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <openssl/crypto.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "core/ip.h"
+
+namespace sealnet::keys {
+
+// Memory for key material: wiped before it is given back.
+template <typename T>
+struct WipingAllocator {
+  using value_type = T;
+  WipingAllocator() = default;
+  template <typename U>
+  WipingAllocator(const WipingAllocator<U>&) {}
+  T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, size_t n) {
+    OPENSSL_cleanse(p, n * sizeof(T));
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <typename U>
+  bool operator==(const WipingAllocator<U>&) const { return true; }
+};
+using SecretBytes = std::vector<uint8_t, WipingAllocator<uint8_t>>;
+
+enum class KeyForm { Aead, AuthEnc };
+
+// One key of the key file. Printing it (describe()) never shows key bytes.
+struct Key {
+  uint8_t id = 0;             // 1..15: the key id in the packet mark and the SPI
+  bool per_pair = false;      // "+": each node pair derives its own key from this one
+  KeyForm form = KeyForm::Aead;
+  std::string aead_algo;      // rfc4106(gcm(aes))
+  SecretBytes aead_key;       // AES key followed by the 4-byte salt
+  uint32_t icv_bits = 0;      // 64, 96 or 128
+  std::string auth_algo;      // hmac(sha256), ...
+  SecretBytes auth_key;
+  std::string enc_algo;       // cbc(aes)
+  SecretBytes enc_key;
+
+  std::string describe() const;  // "key 3 rfc4106(gcm(aes)) 128-bit ICV, 160-bit key, per-pair"
+};
+
+struct KeySet {
+  std::vector<Key> keys;  // in file order; ids are unique
+  const Key* find(uint8_t id) const;
+  // The newest key: the one the others wrap up to (key ids run 1..15, then 1).
+  const Key* newest() const;
+};
+
+// Parses the text of a key file in the format of Cilium's IPsec secret, one key
+// a line:
+//   <id>[+] <aead-algo> <hex key> <icv bits>
+//   <id>[+] <auth-algo> <hex auth key> <enc-algo> <hex enc key>
+// Blank lines and lines starting with '#' are ignored. `source` names the file in
+// errors, which cite the line and field but never the key.
+Result<KeySet> parse_key_file(std::string_view text, const std::string& source);
+
+// Reads and parses a key file; refuses one readable or writable by group or others.
+Result<KeySet> load_key_file(const std::string& path);
+
+// The key of one direction of a node pair for a per-pair ("+") key: HKDF-SHA256
+// of the shared key, salted with a fixed label and bound to both node addresses
+// in order, so src->dst and dst->src get different keys and both ends derive the
+// same one. The derived key has the length of the shared key; for AEAD keys the
+// salt is derived with it.
+Result<SecretBytes> derive_pair_key(const SecretBytes& shared, const IpAddr& src, const IpAddr& dst);
+
+}  // namespace sealnet::keys
