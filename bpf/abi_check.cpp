@@ -42,3 +42,28 @@ static_assert((SEALNET_MARK_SLOT_MASK | SEALNET_MARK_MAGIC_MASK | SEALNET_MARK_K
 static_assert(SEALNET_MAX_SLOTS == (SEALNET_MARK_SLOT_MASK >> SEALNET_MARK_SLOT_SHIFT) + 1);
 static_assert(SEALNET_KEY_ID_MAX == SEALNET_MARK_KEY_MASK >> SEALNET_MARK_KEY_SHIFT);
 static_assert(SEALNET_MAX_NODE_ID == SEALNET_MARK_NODE_MASK >> SEALNET_MARK_NODE_SHIFT);
+
+// The classifier counts MARK_SOFTWARE + mode and the wire audit
+// WIRE_ESP_SOFTWARE + mode: both rows follow enum sealnet_device_mode.
+static_assert(SEALNET_M_MARK_CRYPTO == +SEALNET_M_MARK_SOFTWARE + +SEALNET_MODE_CRYPTO);
+static_assert(SEALNET_M_MARK_PACKET == +SEALNET_M_MARK_SOFTWARE + +SEALNET_MODE_PACKET);
+static_assert(SEALNET_M_WIRE_ESP_CRYPTO == +SEALNET_M_WIRE_ESP_SOFTWARE + +SEALNET_MODE_CRYPTO);
+static_assert(SEALNET_M_WIRE_ESP_PACKET == +SEALNET_M_WIRE_ESP_SOFTWARE + +SEALNET_MODE_PACKET);
+static_assert(SEALNET_FIB_RET_HELPER_ERROR < SEALNET_M_COUNT - SEALNET_M_FIB_RET_BASE);
+// The key ring fills the mark's key field exactly, and half of it is the
+// largest distance that still means "newer".
+static_assert(SEALNET_KEY_RING == SEALNET_KEY_ID_MAX - SEALNET_KEY_ID_MIN + 1);
+static_assert(SEALNET_KEY_HALF_RING == (SEALNET_KEY_RING - 1) / 2);
+
+// The ipcache's exact maps: an IPv4 key is the address itself, an IPv6 key
+// the 16 address bytes; the trie keeps the family-prefixed key above.
+static_assert(sizeof(sealnet_exact6_key) == 16);
+// `nodes` is an array with a slot for every id the mark can carry, and the
+// loader's presence bit is none of the node flags callers set.
+static_assert(SEALNET_NODES_MAX == SEALNET_MAX_NODE_ID + 1);
+static_assert((SEALNET_NODE_PRESENT & (SEALNET_NODE_HAS_IPV4 | SEALNET_NODE_HAS_IPV6)) == 0);
+static_assert(SEALNET_NODE_PRESENT <= 0xFFFF);  // fits sealnet_node_value.flags
+// The device array covers ifindexes below SEALNET_DEVICES_DIRECT; its presence
+// bit fits sealnet_device_value.flags.
+static_assert(SEALNET_DEVICE_PRESENT <= 0xFFFF);
+static_assert(SEALNET_DEVICES_DIRECT > 0);

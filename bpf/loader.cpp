@@ -2,9 +2,15 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <utility>
 
 #include "bpf/programs.h"
@@ -19,11 +25,51 @@ Status map_status(int rc, const char* op, const bpf_map* map) {
   return fail(-rc, op, std::string("map ") + bpf_map__name(map));
 }
 
+bool is_bpffs(const std::string& dir) {
+  struct statfs st {};
+  return ::statfs(dir.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+// A lookup that tells "absent" (ENOENT) from a failure.
+template <typename V>
+Result<std::optional<V>> lookup(const bpf_map* m, const void* key, size_t key_size) {
+  V v{};
+  const int rc = bpf_map__lookup_elem(m, key, key_size, &v, sizeof v, 0);
+  if (rc == -ENOENT) return std::nullopt;
+  if (rc != 0) return std::unexpected(map_status(rc, "lookup", m).error());
+  return v;
+}
+
 }  // namespace
+
+std::string_view program_name(Program p) {
+  switch (p) {
+    case Program::FromPod: return "from_pod";
+    case Program::FromHost: return "from_host";
+    case Program::ToWire: return "to_wire";
+  }
+  return "?";
+}
+
+Status ensure_bpffs(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fail(ec.value(), "create directory", dir);
+  if (is_bpffs(dir)) return {};
+  if (::mount("bpf", dir.c_str(), "bpf", 0, "mode=0700") != 0)
+    return fail_errno("mount bpffs", dir);
+  return {};
+}
 
 Result<Datapath> Datapath::load(const LoadOptions& opts) {
   LIBBPF_OPTS(bpf_object_open_opts, open_opts);
-  if (!opts.pin_dir.empty()) open_opts.pin_root_path = opts.pin_dir.c_str();
+  if (!opts.pin_dir.empty()) {
+    // Pinning anywhere else fails deep inside libbpf with a bare EINVAL.
+    if (!is_bpffs(opts.pin_dir))
+      return fail(ENOTDIR, "pin BPF maps", opts.pin_dir,
+                  "not a bpffs mount; mount one there first (ensure_bpffs)");
+    open_opts.pin_root_path = opts.pin_dir.c_str();
+  }
   sealnet_bpf* skel = sealnet_bpf__open_opts(&open_opts);
   if (!skel) return fail_errno("open BPF object", "sealnet_bpf");
   Datapath dp(skel);
@@ -50,12 +96,15 @@ Datapath::~Datapath() {
 
 int Datapath::prog_fd(Program p) const {
   switch (p) {
+    case Program::FromPod: return bpf_program__fd(skel_->progs.from_pod);
+    case Program::FromHost: return bpf_program__fd(skel_->progs.from_host);
     case Program::ToWire: return bpf_program__fd(skel_->progs.to_wire);
   }
   return -1;
 }
 
 Status Datapath::set_config(const sealnet_config& cfg) {
+  if (auto s = validate(cfg); !s) return s;
   const uint32_t zero = 0;
   auto* m = skel_->maps.sealnet_config;
   return map_status(bpf_map__update_elem(m, &zero, sizeof zero, &cfg, sizeof cfg, BPF_ANY),
@@ -70,38 +119,138 @@ sealnet_ipcache_key ipcache_key(const IpPrefix& prefix) {
   return k;
 }
 
+Result<sealnet_config> Datapath::config() const {
+  const uint32_t zero = 0;
+  auto v = lookup<sealnet_config>(skel_->maps.sealnet_config, &zero, sizeof zero);
+  if (!v) return std::unexpected(v.error());
+  return v->value_or(sealnet_config{});
+}
+
+namespace {
+
+// Where a prefix lives in the ipcache (bpf/shared.h): host prefixes in the
+// exact map of their family, shorter ones in the LPM trie.
+struct IpcacheSlot {
+  bpf_map* map;
+  union {
+    uint32_t v4;
+    sealnet_exact6_key v6;
+    sealnet_ipcache_key trie;
+    sealnet_lpm4_key lpm4;
+  } key;
+  size_t key_size;
+};
+
+IpcacheSlot ipcache_slot(const sealnet_bpf* skel, const IpPrefix& prefix) {
+  IpcacheSlot s{};
+  if (prefix.len != prefix.addr.size() * 8 && prefix.addr.family == AF_INET) {
+    s.map = skel->maps.sealnet_lpm4;
+    s.key.lpm4.prefixlen = prefix.len;
+    std::memcpy(&s.key.lpm4.addr, prefix.addr.bytes.data(), 4);
+    s.key_size = sizeof s.key.lpm4;
+  } else if (prefix.len != prefix.addr.size() * 8) {
+    s.map = skel->maps.sealnet_ipcache;
+    s.key.trie = ipcache_key(prefix);
+    s.key_size = sizeof s.key.trie;
+  } else if (prefix.addr.family == AF_INET) {
+    s.map = skel->maps.sealnet_exact4;
+    std::memcpy(&s.key.v4, prefix.addr.bytes.data(), sizeof s.key.v4);  // stays network order
+    s.key_size = sizeof s.key.v4;
+  } else {
+    s.map = skel->maps.sealnet_exact6;
+    std::memcpy(s.key.v6.addr, prefix.addr.bytes.data(), sizeof s.key.v6.addr);
+    s.key_size = sizeof s.key.v6;
+  }
+  return s;
+}
+
+}  // namespace
+
 Status Datapath::upsert_ipcache(const IpPrefix& prefix, const sealnet_ipcache_value& v) {
-  const auto k = ipcache_key(prefix);
-  auto* m = skel_->maps.sealnet_ipcache;
-  return map_status(bpf_map__update_elem(m, &k, sizeof k, &v, sizeof v, BPF_ANY), "update", m);
+  if (auto s = validate(v); !s) return s;
+  const auto slot = ipcache_slot(skel_, prefix);
+  return map_status(bpf_map__update_elem(slot.map, &slot.key, slot.key_size, &v, sizeof v, BPF_ANY),
+                    "update", slot.map);
 }
 
 Status Datapath::delete_ipcache(const IpPrefix& prefix) {
-  const auto k = ipcache_key(prefix);
-  auto* m = skel_->maps.sealnet_ipcache;
-  return map_status(bpf_map__delete_elem(m, &k, sizeof k, 0), "delete", m);
+  const auto slot = ipcache_slot(skel_, prefix);
+  return map_status(bpf_map__delete_elem(slot.map, &slot.key, slot.key_size, 0), "delete", slot.map);
 }
 
+// `nodes` is an array: every id has a slot, SEALNET_NODE_PRESENT marks the
+// ones holding a node (bpf/shared.h). Callers never see or set that bit.
 Status Datapath::upsert_node(uint32_t node_id, const sealnet_node_value& v) {
+  if (auto s = validate(node_id, v); !s) return s;
+  auto stored = v;
+  stored.flags |= SEALNET_NODE_PRESENT;
   auto* m = skel_->maps.sealnet_nodes;
-  return map_status(bpf_map__update_elem(m, &node_id, sizeof node_id, &v, sizeof v, BPF_ANY),
+  return map_status(bpf_map__update_elem(m, &node_id, sizeof node_id, &stored, sizeof stored, BPF_ANY),
                     "update", m);
 }
 
 Status Datapath::delete_node(uint32_t node_id) {
+  auto present = node(node_id);
+  if (!present) return std::unexpected(present.error());
   auto* m = skel_->maps.sealnet_nodes;
-  return map_status(bpf_map__delete_elem(m, &node_id, sizeof node_id, 0), "delete", m);
+  // Like a hash delete: removing what is not there is ENOENT.
+  if (!present->has_value()) return map_status(-ENOENT, "delete", m);
+  const sealnet_node_value empty{};
+  return map_status(bpf_map__update_elem(m, &node_id, sizeof node_id, &empty, sizeof empty, BPF_EXIST),
+                    "delete", m);
 }
 
+// `devices` is an array for small ifindexes and a hash for the rest
+// (bpf/shared.h); array slots in use carry SEALNET_DEVICE_PRESENT.
 Status Datapath::upsert_device(uint32_t ifindex, const sealnet_device_value& v) {
+  if (auto s = validate(v); !s) return s;
+  if (ifindex >= SEALNET_DEVICES_DIRECT) {
+    auto* m = skel_->maps.sealnet_devhash;
+    return map_status(bpf_map__update_elem(m, &ifindex, sizeof ifindex, &v, sizeof v, BPF_ANY),
+                      "update", m);
+  }
+  auto stored = v;
+  stored.flags |= SEALNET_DEVICE_PRESENT;
   auto* m = skel_->maps.sealnet_devices;
-  return map_status(bpf_map__update_elem(m, &ifindex, sizeof ifindex, &v, sizeof v, BPF_ANY),
+  return map_status(bpf_map__update_elem(m, &ifindex, sizeof ifindex, &stored, sizeof stored, BPF_ANY),
                     "update", m);
 }
 
 Status Datapath::delete_device(uint32_t ifindex) {
+  if (ifindex >= SEALNET_DEVICES_DIRECT) {
+    auto* m = skel_->maps.sealnet_devhash;
+    return map_status(bpf_map__delete_elem(m, &ifindex, sizeof ifindex, 0), "delete", m);
+  }
+  auto present = device(ifindex);
+  if (!present) return std::unexpected(present.error());
   auto* m = skel_->maps.sealnet_devices;
-  return map_status(bpf_map__delete_elem(m, &ifindex, sizeof ifindex, 0), "delete", m);
+  if (!present->has_value()) return map_status(-ENOENT, "delete", m);
+  const sealnet_device_value empty{};
+  return map_status(bpf_map__update_elem(m, &ifindex, sizeof ifindex, &empty, sizeof empty, BPF_EXIST),
+                    "delete", m);
+}
+
+Result<std::optional<sealnet_ipcache_value>> Datapath::ipcache(const IpPrefix& prefix) const {
+  const auto slot = ipcache_slot(skel_, prefix);
+  return lookup<sealnet_ipcache_value>(slot.map, &slot.key, slot.key_size);
+}
+
+Result<std::optional<sealnet_node_value>> Datapath::node(uint32_t node_id) const {
+  auto v = lookup<sealnet_node_value>(skel_->maps.sealnet_nodes, &node_id, sizeof node_id);
+  if (!v || !v->has_value()) return v;  // an id beyond the array: absent too
+  if (!((*v)->flags & SEALNET_NODE_PRESENT)) return std::nullopt;
+  (*v)->flags &= static_cast<uint16_t>(~SEALNET_NODE_PRESENT);
+  return v;
+}
+
+Result<std::optional<sealnet_device_value>> Datapath::device(uint32_t ifindex) const {
+  if (ifindex >= SEALNET_DEVICES_DIRECT)
+    return lookup<sealnet_device_value>(skel_->maps.sealnet_devhash, &ifindex, sizeof ifindex);
+  auto v = lookup<sealnet_device_value>(skel_->maps.sealnet_devices, &ifindex, sizeof ifindex);
+  if (!v || !v->has_value()) return v;
+  if (!((*v)->flags & SEALNET_DEVICE_PRESENT)) return std::nullopt;
+  (*v)->flags &= static_cast<uint16_t>(~SEALNET_DEVICE_PRESENT);
+  return v;
 }
 
 Result<Metrics> Datapath::metrics() const {

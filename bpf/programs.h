@@ -4,9 +4,10 @@
 
 #include <array>
 #include <cstdint>
-#include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bpf/shared.h"
@@ -17,7 +18,9 @@ struct sealnet_bpf;  // generated skeleton
 
 namespace sealnet::bpf {
 
-enum class Program { ToWire };
+// Where each program attaches: see the comment at the top of bpf/sealnet.bpf.c.
+enum class Program { FromPod, FromHost, ToWire };
+std::string_view program_name(Program p);
 
 struct LoadOptions {
   // bpffs directory the maps are pinned in (and re-used from, so state
@@ -25,7 +28,22 @@ struct LoadOptions {
   std::string pin_dir;
 };
 
+// Makes `dir` a bpffs mount point if it is not one already (creating the
+// directory). The agent calls it for its pin directory; it never touches any
+// other mount.
+Status ensure_bpffs(const std::string& dir);
+
 using Metrics = std::array<sealnet_metric_value, SEALNET_M_COUNT>;
+// "mark-crypto", "fib-ret-7", ...: a stable name per enum sealnet_metric.
+std::string metric_name(uint32_t reason);
+
+// What the maps accept, checked before anything is written: values the
+// programs would misread (a node id wider than the mark, slot 16, ...) are
+// refused with the field named.
+Status validate(const sealnet_config& cfg);
+Status validate(const sealnet_ipcache_value& v);
+Status validate(uint32_t node_id, const sealnet_node_value& v);
+Status validate(const sealnet_device_value& v);
 
 // The loaded programs and their maps. Unloading drops the programs' fds;
 // pinned maps and attached tc filters stay in the kernel.
@@ -39,12 +57,17 @@ class Datapath {
   int prog_fd(Program p) const;
 
   Status set_config(const sealnet_config& cfg);
+  Result<sealnet_config> config() const;
   Status upsert_ipcache(const IpPrefix& prefix, const sealnet_ipcache_value& v);
   Status delete_ipcache(const IpPrefix& prefix);
   Status upsert_node(uint32_t node_id, const sealnet_node_value& v);
   Status delete_node(uint32_t node_id);
   Status upsert_device(uint32_t ifindex, const sealnet_device_value& v);
   Status delete_device(uint32_t ifindex);
+  // Exact entries (not a longest-prefix match); nullopt when absent.
+  Result<std::optional<sealnet_ipcache_value>> ipcache(const IpPrefix& prefix) const;
+  Result<std::optional<sealnet_node_value>> node(uint32_t node_id) const;
+  Result<std::optional<sealnet_device_value>> device(uint32_t ifindex) const;
   // Summed over all CPUs.
   Result<Metrics> metrics() const;
 
@@ -74,8 +97,11 @@ Result<TestRun> test_run(int prog_fd, const TestRunInput& in);
 namespace sealnet::bpf {
 
 // Loads the programs into this kernel with private maps and runs known frames
-// through them (BPF_PROG_TEST_RUN): proves the verifier accepts them and that
-// the wire audit drops plaintext to a remote node and passes ESP.
+// through them (BPF_PROG_TEST_RUN): proves the verifier accepts them, that the
+// wire audit drops plaintext to a remote node and passes ESP, and that from-pod
+// passes local and non-cluster traffic and drops what it has no key for. No
+// case reaches the FIB lookup, so it needs no network namespace and sends
+// nothing.
 struct SelfTestCase {
   std::string name;
   int expected_action;

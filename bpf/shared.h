@@ -23,6 +23,18 @@
  * encryption the SA's output mark (XFRMA_SET_MARK) is magic ENCRYPTED with the
  * slot, and a policy-routing rule per slot sends the ESP packet out of the
  * device whose SA encrypted it.
+ *
+ * What the programs promise the XFRM side:
+ *  - peer node id: the `nodes` key the ipcache named, 1..0xFFFF (the loader
+ *    refuses larger ids: they do not fit the mark).
+ *  - key id: sealnet_key_select(ours, peer's), never 0 (no common key = drop).
+ *  - slot: `devices[egress ifindex].slot` where the egress ifindex is what
+ *    bpf_fib_lookup returns for the peer's node address (the outer ESP
+ *    destination). A device without an entry is never guessed: drop.
+ *  - outer family: the peer's IPv4 address when it has one, else its IPv6
+ *    address; the SA templates must use the same.
+ * Every (peer, key, slot) the programs can produce needs a policy: a mark
+ * with no policy forwards plaintext (which to-wire then drops).
  */
 #define SEALNET_MARK_SLOT_SHIFT 4
 #define SEALNET_MARK_SLOT_MASK 0x000000F0u
@@ -49,9 +61,58 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
   return SEALNET_MARK_MAGIC_ENCRYPTED | (slot << SEALNET_MARK_SLOT_SHIFT);
 }
 
-/* ---- ipcache: LPM trie, destination prefix -> node -------------------------
- * prefixlen counts the bits after itself: 32 for family+pad, then the address
- * bits (so an IPv4 /24 has prefixlen 32 + 24).
+/* ---- key ids: a ring of 15 ----------------------------------------------
+ * Key ids run 1..15 and the one after 15 is 1; 0 means "no key". Which of two
+ * ids is newer is serial-number arithmetic (RFC 1982) over that ring: `a` is
+ * newer than `b` when it is 1..7 rotations ahead of it, older when 8..14 ahead
+ * (= 1..7 behind). The ring is odd, so no distance is ambiguous. This holds as
+ * long as the ids live at one time (ours, every peer's) span at most 7
+ * rotations, which the agent's one-rotation-at-a-time rule keeps.
+ *
+ * The key a packet is sent with is the older of ours and the peer's: a peer
+ * that has not installed our newest key yet cannot decrypt it, and we have no
+ * SA for a key the peer has but we do not. No key on either side: 0 (drop).
+ */
+#define SEALNET_KEY_RING 15u
+#define SEALNET_KEY_HALF_RING 7u
+
+static inline int sealnet_key_valid(__u32 k) {
+  return k >= SEALNET_KEY_ID_MIN && k <= SEALNET_KEY_ID_MAX;
+}
+
+static inline __u32 sealnet_key_next(__u32 k) {
+  return k >= SEALNET_KEY_ID_MAX ? SEALNET_KEY_ID_MIN : k + 1;
+}
+
+/* How many rotations `a` is ahead of `b` (0..14); both must be valid. */
+static inline __u32 sealnet_key_ahead(__u32 a, __u32 b) {
+  /* Not (a + RING - b) % RING: the classifier runs this per packet and a
+   * division is the slowest ALU instruction it would execute. */
+  return a >= b ? a - b : a + SEALNET_KEY_RING - b;
+}
+
+static inline __u32 sealnet_key_select(__u32 ours, __u32 peers) {
+  if (!sealnet_key_valid(ours) || !sealnet_key_valid(peers)) return 0;
+  return sealnet_key_ahead(ours, peers) <= SEALNET_KEY_HALF_RING ? peers : ours;
+}
+
+/* ---- ipcache: destination prefix -> node ----------------------------------
+ * One logical table in three maps, split by prefix length so that the common
+ * lookup is one hash probe instead of an LPM-trie walk whose depth grows with
+ * the number of entries:
+ *  - sealnet_exact4: hash, the IPv4 /32 entries, key = the address as a __u32
+ *    in network order (its bytes are the address bytes).
+ *  - sealnet_exact6: hash, the IPv6 /128 entries, key = struct sealnet_exact6_key.
+ *  - sealnet_ipcache: LPM trie, every shorter prefix (pod CIDRs, ...), key =
+ *    struct sealnet_ipcache_key.
+ * The programs look an address up in the exact map first and fall back to the
+ * trie: a host entry is the longest prefix any address can match, so the
+ * answer is the one a single trie over all entries would give. The loader
+ * (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each prefix to
+ * its map; callers see one table.
+ *
+ * The trie key's prefixlen counts the bits after itself: 32 for family+pad,
+ * then the address bits (so an IPv4 /24 has prefixlen 32 + 24).
  */
 #define SEALNET_IPCACHE_FAMILY_BITS 32
 struct sealnet_ipcache_key {
@@ -59,6 +120,15 @@ struct sealnet_ipcache_key {
   __u8 family; /* AF_INET or AF_INET6 */
   __u8 pad[3];
   __u8 addr[16]; /* network order; IPv4 uses the first 4 bytes */
+};
+
+struct sealnet_lpm4_key {
+  __u32 prefixlen;
+  __u32 addr;
+};
+
+struct sealnet_exact6_key {
+  __u8 addr[16]; /* network order */
 };
 
 enum sealnet_ipcache_flags {
@@ -71,10 +141,16 @@ struct sealnet_ipcache_value {
   __u32 flags;   /* enum sealnet_ipcache_flags */
 };
 
-/* ---- nodes: hash, node id -> where and how to reach it ---------------------- */
+/* ---- nodes: array indexed by node id -> where and how to reach it -----------
+ * An array (SEALNET_NODES_MAX = every id the mark can carry) rather than a
+ * hash: the verifier inlines array lookups, a hash costs a jhash and a bucket
+ * walk per packet. Every slot exists, so SEALNET_NODE_PRESENT tells a node from
+ * an empty slot; the loader owns that bit (sets it on upsert, clears the slot
+ * on delete, hides it from callers, refuses it from them). */
 enum sealnet_node_flags {
   SEALNET_NODE_HAS_IPV4 = 1u << 0,
   SEALNET_NODE_HAS_IPV6 = 1u << 1,
+  SEALNET_NODE_PRESENT = 1u << 15, /* loader-owned: the slot holds a node */
 };
 
 struct sealnet_node_value {
@@ -85,7 +161,13 @@ struct sealnet_node_value {
   __u16 flags;   /* enum sealnet_node_flags */
 };
 
-/* ---- devices: hash, egress ifindex -> slot and mode ------------------------- */
+/* ---- devices: egress ifindex -> slot and mode ------------------------------
+ * One logical table in two maps: an ifindex below SEALNET_DEVICES_DIRECT
+ * indexes the array sealnet_devices (the verifier inlines the lookup; uplinks
+ * are created at boot and have small ifindexes), a larger one is a key of the
+ * hash sealnet_devhash (e.g. a VLAN added after many pods came and went). As
+ * for nodes, SEALNET_DEVICE_PRESENT marks array slots in use; the loader owns
+ * it and routes each ifindex to its map (Datapath::upsert_device / ...). */
 enum sealnet_device_mode {
   SEALNET_MODE_SOFTWARE = 0,
   SEALNET_MODE_CRYPTO = 1, /* XFRM crypto offload */
@@ -93,10 +175,14 @@ enum sealnet_device_mode {
   SEALNET_MODE_COUNT = 3,
 };
 
+enum sealnet_device_flags {
+  SEALNET_DEVICE_PRESENT = 1u << 15, /* loader-owned: the array slot holds a device */
+};
+
 struct sealnet_device_value {
   __u8 slot; /* < SEALNET_MAX_SLOTS */
   __u8 mode; /* enum sealnet_device_mode */
-  __u16 flags;
+  __u16 flags; /* enum sealnet_device_flags */
   __u32 pad;
 };
 
@@ -130,10 +216,20 @@ enum sealnet_metric {
   SEALNET_M_WIRE_PLAINTEXT_DROPPED, /* plaintext to a remote node: dropped */
   SEALNET_M_WIRE_PLAINTEXT_PASSED,  /* the same with fail-closed off */
   SEALNET_M_WIRE_OTHER,             /* not node-to-node traffic: passed */
-  /* bpf_fib_lookup return codes 0..15 (BPF_FIB_LKUP_RET_*), counted apart */
+  /* from-pod / from-host, continued */
+  SEALNET_M_NOT_CONFIGURED,   /* config names no local node yet: passed */
+  SEALNET_M_HOST_PASS,        /* node address to node address, host encryption off */
+  SEALNET_M_NODE_NO_ADDR,     /* the peer has no address to tunnel to: dropped */
+  SEALNET_M_HOST_MISROUTED,   /* from-host got traffic it must not encrypt: dropped */
+  /* bpf_fib_lookup return codes 0..15 (BPF_FIB_LKUP_RET_*), counted apart for
+   * every lookup that did not return SUCCESS, whatever the verdict was (NO_NEIGH
+   * and FRAG_NEEDED still name the egress device and the packet is marked). A
+   * negative return (the helper's own error) counts at
+   * SEALNET_FIB_RET_HELPER_ERROR. */
   SEALNET_M_FIB_RET_BASE,
   SEALNET_M_COUNT = SEALNET_M_FIB_RET_BASE + 16,
 };
+#define SEALNET_FIB_RET_HELPER_ERROR 15
 
 struct sealnet_metric_value {
   __u64 packets;
@@ -142,6 +238,7 @@ struct sealnet_metric_value {
 
 #define SEALNET_IPCACHE_MAX 262144
 #define SEALNET_NODES_MAX 65536
-#define SEALNET_DEVICES_MAX 256
+#define SEALNET_DEVICES_MAX 256      /* sealnet_devhash */
+#define SEALNET_DEVICES_DIRECT 1024  /* sealnet_devices: ifindex 0..1023 */
 
 #endif /* SEALNET_BPF_SHARED_H */

@@ -17,9 +17,12 @@ function(sealnet_bpf_object name src)
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86
             -I/usr/include/${SEALNET_MULTIARCH} -I${CMAKE_SOURCE_DIR}
+            -MD -MF ${obj}.d
             -c ${CMAKE_CURRENT_SOURCE_DIR}/${src} -o ${obj}
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${src} ${ARG_DEPENDS}
-    IMPLICIT_DEPENDS C ${CMAKE_CURRENT_SOURCE_DIR}/${src}
+    # clang's depfile: a change to bpf/shared.h or bpf/lib/*.h rebuilds the
+    # object (IMPLICIT_DEPENDS is ignored by Ninja).
+    DEPFILE ${obj}.d
     COMMENT "BPF ${src}"
     VERBATIM)
   add_custom_command(

@@ -23,13 +23,14 @@ enum parse_result {
   PARSE_MALFORMED = -1,
 };
 
+/* What the programs read of an IP header. The addresses are 32-bit words, so
+ * an IPv4 address (word 0) is one load and one store, not four byte moves. */
 struct l3_summary {
-  __u8 family;
+  __u8 family;   /* AF_INET or AF_INET6 */
   __u8 protocol; /* IPv4 protocol or the IPv6 next header */
-  __u16 tot_len; /* L3 length, host order */
-  __u8 tos;
-  __u8 saddr[16];
-  __u8 daddr[16];
+  __u8 pad[2];
+  __u32 saddr[4]; /* network order; IPv4 uses saddr[0] */
+  __u32 daddr[4];
 };
 
 static __always_inline int parse_l3(struct __sk_buff *skb, struct l3_summary *s) {
@@ -42,10 +43,8 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct l3_summary *s)
     if ((void *)(ip + 1) > end || ip->ihl < 5) return PARSE_MALFORMED;
     s->family = AF_INET;
     s->protocol = ip->protocol;
-    s->tot_len = bpf_ntohs(ip->tot_len);
-    s->tos = ip->tos;
-    __builtin_memcpy(s->saddr, &ip->saddr, 4);
-    __builtin_memcpy(s->daddr, &ip->daddr, 4);
+    s->saddr[0] = ip->saddr;
+    s->daddr[0] = ip->daddr;
     return PARSE_OK;
   }
   if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -55,25 +54,9 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct l3_summary *s)
     /* Extension headers are not walked: ESP as the first next header is what
      * XFRM tunnel mode emits. */
     s->protocol = ip6->nexthdr;
-    s->tot_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
-    s->tos = 0;
     __builtin_memcpy(s->saddr, &ip6->saddr, 16);
     __builtin_memcpy(s->daddr, &ip6->daddr, 16);
     return PARSE_OK;
   }
   return PARSE_NOT_IP;
-}
-
-/* Longest-prefix match of an address in the ipcache. */
-static __always_inline struct sealnet_ipcache_value *ipcache_lookup(__u8 family, const __u8 *addr) {
-  struct sealnet_ipcache_key key = {};
-  key.family = family;
-  if (family == AF_INET) {
-    key.prefixlen = SEALNET_IPCACHE_FAMILY_BITS + 32;
-    __builtin_memcpy(key.addr, addr, 4);
-  } else {
-    key.prefixlen = SEALNET_IPCACHE_FAMILY_BITS + 128;
-    __builtin_memcpy(key.addr, addr, 16);
-  }
-  return bpf_map_lookup_elem(&sealnet_ipcache, &key);
 }

@@ -1,0 +1,397 @@
+#include "core/netlink.h"
+
+#include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <unordered_map>
+
+namespace sealnet::nl {
+
+namespace {
+
+// Requests per sendmsg are capped so that their replies (a GETSA reply is several
+// times its request) fit the receive buffer: the kernel drops acks it cannot
+// queue, and a dropped ack is a lost answer.
+constexpr size_t kMaxBatchBytes = 32 * 1024;
+// Big enough for any dump part the kernel builds (it sizes them to at most 32 KiB
+// plus the largest single message).
+constexpr size_t kReceiveBuffer = 64 * 1024;
+constexpr int kReplyTimeoutMs = 10000;
+constexpr int kSocketBuffer = 4 * 1024 * 1024;
+
+void pad4(Bytes& b) { b.resize(NLMSG_ALIGN(b.size()), 0); }
+
+nlmsghdr* hdr_of(Bytes& b) { return reinterpret_cast<nlmsghdr*>(b.data()); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- building --
+
+MessageBuilder::MessageBuilder(uint16_t type, uint16_t flags) {
+  buf_.resize(NLMSG_HDRLEN, 0);
+  nlmsghdr h{};
+  h.nlmsg_type = type;
+  h.nlmsg_flags = flags | NLM_F_REQUEST;
+  std::memcpy(buf_.data(), &h, sizeof h);
+}
+
+MessageBuilder& MessageBuilder::raw(ByteView bytes) {
+  buf_.insert(buf_.end(), bytes.begin(), bytes.end());
+  pad4(buf_);
+  return *this;
+}
+
+MessageBuilder& MessageBuilder::put(uint16_t type, ByteView payload) {
+  const size_t len = NLA_HDRLEN + payload.size();
+  if (len > UINT16_MAX) {
+    overflow_ = true;
+    return *this;
+  }
+  nlattr a{static_cast<uint16_t>(len), type};
+  const auto* p = reinterpret_cast<const uint8_t*>(&a);
+  buf_.insert(buf_.end(), p, p + sizeof a);
+  buf_.insert(buf_.end(), payload.begin(), payload.end());
+  pad4(buf_);
+  return *this;
+}
+
+MessageBuilder& MessageBuilder::put_str(uint16_t type, std::string_view s) {
+  Bytes b(s.begin(), s.end());
+  b.push_back(0);
+  return put(type, b);
+}
+
+size_t MessageBuilder::begin_nest(uint16_t type) {
+  const size_t token = buf_.size();
+  nlattr a{NLA_HDRLEN, static_cast<uint16_t>(type | NLA_F_NESTED)};
+  const auto* p = reinterpret_cast<const uint8_t*>(&a);
+  buf_.insert(buf_.end(), p, p + sizeof a);
+  return token;
+}
+
+MessageBuilder& MessageBuilder::end_nest(size_t token) {
+  const size_t len = buf_.size() - token;
+  if (len > UINT16_MAX) {
+    overflow_ = true;
+    return *this;
+  }
+  const auto l = static_cast<uint16_t>(len);
+  std::memcpy(buf_.data() + token, &l, sizeof l);
+  return *this;
+}
+
+Result<Bytes> MessageBuilder::finish() && {
+  if (overflow_ || buf_.size() > UINT32_MAX)
+    return fail(EMSGSIZE, "encode netlink message", {}, "an attribute is longer than 64 KiB");
+  hdr_of(buf_)->nlmsg_len = static_cast<uint32_t>(buf_.size());
+  return std::move(buf_);
+}
+
+void set_seq(Bytes& message, uint32_t seq, uint32_t portid) {
+  hdr_of(message)->nlmsg_seq = seq;
+  hdr_of(message)->nlmsg_pid = portid;
+}
+
+// ----------------------------------------------------------------- parsing --
+
+Result<std::vector<MessageView>> split_messages(ByteView buffer) {
+  std::vector<MessageView> out;
+  size_t off = 0;
+  while (off < buffer.size()) {
+    if (buffer.size() - off < NLMSG_HDRLEN)
+      return fail(EBADMSG, "parse netlink messages", {}, "truncated header");
+    const auto* h = reinterpret_cast<const nlmsghdr*>(buffer.data() + off);
+    if (h->nlmsg_len < NLMSG_HDRLEN || h->nlmsg_len > buffer.size() - off)
+      return fail(EBADMSG, "parse netlink messages", {},
+                  "message length " + std::to_string(h->nlmsg_len) + " does not fit");
+    out.push_back({h});
+    off += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  return out;
+}
+
+Result<AttrTable> AttrTable::parse(ByteView payload, size_t offset) {
+  AttrTable t;
+  if (offset > payload.size())
+    return fail(EBADMSG, "parse netlink attributes", {}, "message shorter than its header");
+  const size_t start = std::min<size_t>(NLMSG_ALIGN(offset), payload.size());
+  auto st =
+      for_each_attr(payload.subspan(start), [&](uint16_t type, ByteView data) { t.attrs_[type] = data; });
+  if (!st) return std::unexpected(st.error());
+  return t;
+}
+
+std::optional<ByteView> AttrTable::bytes(uint16_t type) const {
+  auto it = attrs_.find(type);
+  if (it == attrs_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<uint8_t> AttrTable::u8(uint16_t type) const { return as<uint8_t>(type); }
+std::optional<uint16_t> AttrTable::u16(uint16_t type) const { return as<uint16_t>(type); }
+std::optional<uint32_t> AttrTable::u32(uint16_t type) const { return as<uint32_t>(type); }
+std::optional<uint64_t> AttrTable::u64(uint16_t type) const { return as<uint64_t>(type); }
+
+std::optional<std::string> AttrTable::str(uint16_t type) const {
+  auto b = bytes(type);
+  if (!b) return std::nullopt;
+  std::string s(reinterpret_cast<const char*>(b->data()), b->size());
+  if (auto nul = s.find('\0'); nul != std::string::npos) s.resize(nul);
+  return s;
+}
+
+Result<AttrTable> AttrTable::nested(uint16_t type) const {
+  auto b = bytes(type);
+  if (!b)
+    return fail(ENOENT, "parse netlink attributes", {},
+                "nested attribute " + std::to_string(type) + " is missing");
+  return parse(*b);
+}
+
+Result<Ack> parse_ack(const MessageView& msg) {
+  Ack ack;
+  const ByteView p = msg.payload();
+  if (msg.type() == NLMSG_DONE && p.size() < sizeof(int)) return ack;  // old kernels: bare DONE
+  if (p.size() < sizeof(int)) return fail(EBADMSG, "parse netlink ack", {}, "no error code");
+  int code;
+  std::memcpy(&code, p.data(), sizeof code);
+  ack.error = code < 0 ? -code : code;
+  size_t tlv_off = sizeof(int);
+  if (msg.type() == NLMSG_ERROR) {
+    // The request is echoed after the code: only its header with NETLINK_CAP_ACK
+    // (NLM_F_CAPPED), the whole request otherwise.
+    if (p.size() < sizeof(int) + NLMSG_HDRLEN)
+      return fail(EBADMSG, "parse netlink ack", {}, "no echoed request header");
+    nlmsghdr echoed;
+    std::memcpy(&echoed, p.data() + sizeof(int), sizeof echoed);
+    tlv_off += (msg.flags() & NLM_F_CAPPED) ? NLMSG_HDRLEN : NLMSG_ALIGN(echoed.nlmsg_len);
+  }
+  if (!(msg.flags() & NLM_F_ACK_TLVS) || tlv_off >= p.size()) return ack;
+  auto tlvs = AttrTable::parse(p, tlv_off);
+  if (!tlvs) return std::unexpected(tlvs.error());
+  if (auto m = tlvs->str(NLMSGERR_ATTR_MSG)) ack.extack = *m;
+  ack.offset = tlvs->u32(NLMSGERR_ATTR_OFFS);
+  return ack;
+}
+
+// -------------------------------------------------------------- genetlink --
+
+namespace genl {
+
+MessageBuilder message(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags) {
+  MessageBuilder b(family, flags);
+  genlmsghdr g{};
+  g.cmd = cmd;
+  g.version = version;
+  b.header(g);
+  return b;
+}
+
+Result<Bytes> encode_get_family(std::string_view name) {
+  auto b = message(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, 0);
+  b.put_str(CTRL_ATTR_FAMILY_NAME, name);
+  return std::move(b).finish();
+}
+
+Result<Family> decode_family(const MessageView& reply) {
+  if (reply.type() != GENL_ID_CTRL)
+    return fail(EBADMSG, "decode CTRL_CMD_NEWFAMILY", {}, "not a genetlink controller message");
+  auto t = AttrTable::parse(reply.payload(), GENL_HDRLEN);
+  if (!t) return std::unexpected(t.error());
+  Family f;
+  auto id = t->u16(CTRL_ATTR_FAMILY_ID);
+  if (!id) return fail(EBADMSG, "decode CTRL_CMD_NEWFAMILY", {}, "no family id");
+  f.id = *id;
+  f.version = t->u32(CTRL_ATTR_VERSION).value_or(0);
+  if (auto groups = t->bytes(CTRL_ATTR_MCAST_GROUPS)) {
+    Status inner_status;
+    auto st = for_each_attr(*groups, [&](uint16_t, ByteView grp) {
+      auto g = AttrTable::parse(grp);
+      if (!g) {
+        inner_status = std::unexpected(g.error());
+        return;
+      }
+      auto name = g->str(CTRL_ATTR_MCAST_GRP_NAME);
+      auto gid = g->u32(CTRL_ATTR_MCAST_GRP_ID);
+      if (name && gid) f.mcast_groups[*name] = *gid;
+    });
+    if (!st) return std::unexpected(st.error());
+    if (!inner_status) return std::unexpected(inner_status.error());
+  }
+  return f;
+}
+
+}  // namespace genl
+
+// ----------------------------------------------------------------- socket --
+
+bool is_overrun(const Error& e) { return e.err == ENOBUFS; }
+
+void Socket::Closer::operator()(mnl_socket* s) const { mnl_socket_close(s); }
+
+Socket::Socket(mnl_socket* s, int protocol, uint32_t portid)
+    : sock_(s), protocol_(protocol), portid_(portid) {}
+Socket::Socket(Socket&&) noexcept = default;
+Socket& Socket::operator=(Socket&&) noexcept = default;
+Socket::~Socket() = default;
+
+int Socket::fd() const { return mnl_socket_get_fd(sock_.get()); }
+
+Result<Socket> Socket::open(int protocol) {
+  const std::string what = "netlink protocol " + std::to_string(protocol);
+  mnl_socket* raw = mnl_socket_open2(protocol, SOCK_CLOEXEC);
+  if (!raw) return fail_errno("open netlink socket", what);
+  Socket s(raw, protocol, 0);
+  int on = 1;
+  // Both are best effort: a kernel without them still answers, just with less.
+  mnl_socket_setsockopt(raw, NETLINK_EXT_ACK, &on, sizeof on);
+  mnl_socket_setsockopt(raw, NETLINK_CAP_ACK, &on, sizeof on);
+  const int fd = mnl_socket_get_fd(raw);
+  // FORCE needs CAP_NET_ADMIN; without it the plain request is capped by rmem_max.
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
+  if (mnl_socket_bind(raw, 0, MNL_SOCKET_AUTOPID) != 0) return fail_errno("bind netlink socket", what);
+  s.portid_ = mnl_socket_get_portid(raw);
+  return s;
+}
+
+Status Socket::join_group(uint32_t group) {
+  if (mnl_socket_setsockopt(sock_.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof group) != 0)
+    return fail_errno("join netlink group", std::to_string(group));
+  return {};
+}
+
+Result<size_t> Socket::receive(Bytes& buf, int timeout_ms) {
+  buf.resize(kReceiveBuffer);
+  pollfd p{fd(), POLLIN, 0};
+  const int n = ::poll(&p, 1, timeout_ms);
+  if (n < 0) return fail_errno("poll netlink socket");
+  if (n == 0) return 0;
+  iovec iov{buf.data(), buf.size()};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  const ssize_t got = ::recvmsg(fd(), &mh, MSG_DONTWAIT);
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    if (errno == ENOBUFS)
+      return fail(ENOBUFS, "netlink receive", {},
+                  "the kernel dropped messages for this socket; resynchronise");
+    return fail_errno("netlink receive");
+  }
+  if (mh.msg_flags & MSG_TRUNC)
+    return fail(EMSGSIZE, "netlink receive", {}, "a message did not fit the receive buffer");
+  return static_cast<size_t>(got);
+}
+
+Result<std::vector<Reply>> Socket::transact(std::vector<Bytes> requests) {
+  std::vector<Reply> replies(requests.size());
+  std::vector<bool> interrupted(requests.size(), false);
+  size_t begin = 0;
+  Bytes rbuf;
+  while (begin < requests.size()) {
+    // One chunk: requests up to the byte cap; a dump ends its chunk because the
+    // kernel runs one dump per socket at a time.
+    Bytes batch;
+    std::unordered_map<uint32_t, size_t> pending;  // seq -> request index
+    size_t end = begin;
+    while (end < requests.size()) {
+      Bytes& m = requests[end];
+      if (m.size() < NLMSG_HDRLEN)
+        return fail(EINVAL, "netlink send", {}, "request " + std::to_string(end) + " is not a message");
+      if (!batch.empty() && batch.size() + m.size() > kMaxBatchBytes) break;
+      const bool dump = (hdr_of(m)->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+      if (!dump) hdr_of(m)->nlmsg_flags |= NLM_F_ACK;
+      const uint32_t seq = next_seq_++;
+      if (next_seq_ == 0) next_seq_ = 1;  // 0 is what multicast carries
+      set_seq(m, seq, 0);
+      pending[seq] = end;
+      batch.insert(batch.end(), m.begin(), m.end());
+      ++end;
+      if (dump) break;
+    }
+    if (mnl_socket_sendto(sock_.get(), batch.data(), batch.size()) < 0)
+      return fail_errno("netlink send", std::to_string(end - begin) + " requests");
+
+    while (!pending.empty()) {
+      auto got = receive(rbuf, kReplyTimeoutMs);
+      if (!got) return std::unexpected(got.error());
+      if (*got == 0)
+        return fail(ETIMEDOUT, "netlink receive", {},
+                    std::to_string(pending.size()) + " requests unanswered");
+      auto msgs = split_messages(ByteView(rbuf.data(), *got));
+      if (!msgs) return std::unexpected(msgs.error());
+      for (const auto& m : *msgs) {
+        auto it = pending.find(m.seq());
+        if (it == pending.end()) continue;  // a late answer to an abandoned request
+        const size_t idx = it->second;
+        if (m.type() == NLMSG_ERROR || m.type() == NLMSG_DONE) {
+          auto ack = parse_ack(m);
+          if (!ack) return std::unexpected(ack.error());
+          if (ack->error != 0)
+            replies[idx].status =
+                fail(ack->error, "netlink request",
+                     "type " + std::to_string(hdr_of(requests[idx])->nlmsg_type), ack->extack);
+          else if (interrupted[idx])
+            replies[idx].status =
+                fail(EINTR, "netlink dump", {}, "interrupted by a concurrent change; dump again");
+          pending.erase(it);
+          continue;
+        }
+        if (m.type() == NLMSG_NOOP || m.type() == NLMSG_OVERRUN) continue;
+        if (m.flags() & NLM_F_DUMP_INTR) interrupted[idx] = true;
+        replies[idx].messages.emplace_back(m.bytes().begin(), m.bytes().end());
+      }
+    }
+    begin = end;
+  }
+  return replies;
+}
+
+Result<std::vector<Bytes>> Socket::request(Bytes message, std::string op, std::string object) {
+  std::vector<Bytes> one;
+  one.push_back(std::move(message));
+  auto r = transact(std::move(one));
+  if (!r) return std::unexpected(r.error());
+  Reply& reply = r->front();
+  if (!reply.status) {
+    Error e = reply.status.error();
+    e.op = std::move(op);
+    e.object = std::move(object);
+    return std::unexpected(std::move(e));
+  }
+  return std::move(reply.messages);
+}
+
+Result<std::vector<Bytes>> Socket::receive_events(int timeout_ms) {
+  std::vector<Bytes> events;
+  Bytes rbuf;
+  int wait = timeout_ms;
+  for (;;) {
+    auto got = receive(rbuf, wait);
+    if (!got) return std::unexpected(got.error());
+    if (*got == 0) return events;
+    auto msgs = split_messages(ByteView(rbuf.data(), *got));
+    if (!msgs) return std::unexpected(msgs.error());
+    for (const auto& m : *msgs) events.emplace_back(m.bytes().begin(), m.bytes().end());
+    wait = 0;  // drain what is queued, then return
+  }
+}
+
+Result<genl::Family> resolve_family(Socket& generic, std::string_view name) {
+  auto req = genl::encode_get_family(name);
+  if (!req) return std::unexpected(req.error());
+  auto msgs =
+      generic.request(std::move(*req), "CTRL_CMD_GETFAMILY", "generic netlink family " + std::string(name));
+  if (!msgs) return std::unexpected(msgs.error());
+  if (msgs->empty()) return fail(EBADMSG, "CTRL_CMD_GETFAMILY", std::string(name), "no reply");
+  auto views = split_messages(msgs->front());
+  if (!views || views->empty()) return fail(EBADMSG, "CTRL_CMD_GETFAMILY", std::string(name), "bad reply");
+  return genl::decode_family(views->front());
+}
+
+}  // namespace sealnet::nl

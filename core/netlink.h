@@ -1,0 +1,233 @@
+// Netlink for every sealnet component: message building and parsing as pure
+// functions over bytes (golden-byte tested, no root), and one socket per protocol
+// that sends many requests in one sendmsg and matches each reply to its request.
+#pragma once
+
+#include <linux/netlink.h>
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+
+struct mnl_socket;
+
+namespace sealnet::nl {
+
+using Bytes = std::vector<uint8_t>;
+using ByteView = std::span<const uint8_t>;
+
+// ---------------------------------------------------------------- building --
+
+// One netlink message under construction. The bytes are what goes on the wire,
+// except nlmsg_seq and nlmsg_pid: the socket assigns those when it sends, so an
+// encoder's output is the same on every call and can be compared to golden bytes.
+class MessageBuilder {
+ public:
+  MessageBuilder(uint16_t type, uint16_t flags);
+
+  // The family header (ifinfomsg, genlmsghdr, xfrm_usersa_info...), padded to 4.
+  template <typename T>
+  MessageBuilder& header(const T& h) {
+    return raw(ByteView(reinterpret_cast<const uint8_t*>(&h), sizeof h));
+  }
+  MessageBuilder& raw(ByteView bytes);
+
+  MessageBuilder& put(uint16_t type, ByteView payload);
+  template <typename T>
+  MessageBuilder& put_struct(uint16_t type, const T& v) {
+    return put(type, ByteView(reinterpret_cast<const uint8_t*>(&v), sizeof v));
+  }
+  MessageBuilder& put_u8(uint16_t type, uint8_t v) { return put_struct(type, v); }
+  MessageBuilder& put_u16(uint16_t type, uint16_t v) { return put_struct(type, v); }
+  MessageBuilder& put_u32(uint16_t type, uint32_t v) { return put_struct(type, v); }
+  MessageBuilder& put_u64(uint16_t type, uint64_t v) { return put_struct(type, v); }
+  MessageBuilder& put_flag(uint16_t type) { return put(type, {}); }
+  // NUL-terminated, as the kernel's NLA_NUL_STRING and NLA_STRING policies accept.
+  MessageBuilder& put_str(uint16_t type, std::string_view s);
+
+  // A nested attribute: begin_nest returns a token for end_nest.
+  size_t begin_nest(uint16_t type);
+  MessageBuilder& end_nest(size_t token);
+
+  // The finished message; fails when an attribute or the message outgrew what
+  // netlink lengths can express (attributes are limited to 64 KiB).
+  Result<Bytes> finish() &&;
+
+ private:
+  Bytes buf_;
+  bool overflow_ = false;
+};
+
+// Sets nlmsg_seq and nlmsg_pid of an encoded message in place.
+void set_seq(Bytes& message, uint32_t seq, uint32_t portid = 0);
+
+// ----------------------------------------------------------------- parsing --
+
+// A view of one message in a receive buffer; valid while the buffer is.
+struct MessageView {
+  const nlmsghdr* hdr = nullptr;
+
+  uint16_t type() const { return hdr->nlmsg_type; }
+  uint16_t flags() const { return hdr->nlmsg_flags; }
+  uint32_t seq() const { return hdr->nlmsg_seq; }
+  ByteView bytes() const { return {reinterpret_cast<const uint8_t*>(hdr), hdr->nlmsg_len}; }
+  // Everything after the netlink header.
+  ByteView payload() const { return bytes().subspan(NLMSG_HDRLEN); }
+  // The family header as T, when the payload is long enough for one.
+  template <typename T>
+  const T* family_header() const {
+    return payload().size() >= sizeof(T) ? reinterpret_cast<const T*>(payload().data()) : nullptr;
+  }
+};
+
+// Splits a buffer into its messages; fails on a truncated or malformed one.
+Result<std::vector<MessageView>> split_messages(ByteView buffer);
+
+// The attributes of one level, indexed by type (nested flag and byte-order bit
+// masked off); a later attribute of the same type replaces an earlier one, use
+// for_each_attr for repeated ones.
+class AttrTable {
+ public:
+  // Attributes start `offset` bytes into `payload` (after the family header).
+  static Result<AttrTable> parse(ByteView payload, size_t offset = 0);
+
+  bool has(uint16_t type) const { return attrs_.contains(type); }
+  std::optional<ByteView> bytes(uint16_t type) const;
+  std::optional<uint8_t> u8(uint16_t type) const;
+  std::optional<uint16_t> u16(uint16_t type) const;
+  std::optional<uint32_t> u32(uint16_t type) const;
+  std::optional<uint64_t> u64(uint16_t type) const;
+  // Up to the first NUL.
+  std::optional<std::string> str(uint16_t type) const;
+  // A fixed struct, when the attribute holds at least sizeof(T) bytes.
+  template <typename T>
+  std::optional<T> as(uint16_t type) const {
+    auto b = bytes(type);
+    if (!b || b->size() < sizeof(T)) return std::nullopt;
+    T v;
+    std::memcpy(&v, b->data(), sizeof v);
+    return v;
+  }
+  Result<AttrTable> nested(uint16_t type) const;
+
+ private:
+  std::map<uint16_t, ByteView> attrs_;
+};
+
+// Calls fn(type, payload) for every attribute of one level, in order.
+template <typename Fn>
+Status for_each_attr(ByteView payload, Fn&& fn);
+
+// What the kernel said about one request: NLMSG_ERROR (error 0 is an ACK) or the
+// NLMSG_DONE that ends a dump. `error` is a positive errno or 0.
+struct Ack {
+  int error = 0;
+  std::string extack;              // NLMSGERR_ATTR_MSG
+  std::optional<uint32_t> offset;  // NLMSGERR_ATTR_OFFS: the offending attribute
+};
+Result<Ack> parse_ack(const MessageView& msg);
+
+// -------------------------------------------------------------- genetlink --
+
+namespace genl {
+
+struct Family {
+  uint16_t id = 0;
+  uint32_t version = 0;
+  std::map<std::string, uint32_t> mcast_groups;  // name -> group id
+};
+
+// CTRL_CMD_GETFAMILY for one family by name.
+Result<Bytes> encode_get_family(std::string_view name);
+Result<Family> decode_family(const MessageView& reply);
+
+// A generic netlink message: the genlmsghdr filled in.
+MessageBuilder message(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags);
+
+}  // namespace genl
+
+// ----------------------------------------------------------------- socket --
+
+// The replies to one request: its data messages (the GET reply, every part of a
+// dump) and how it ended. A refused request has status with the errno and the
+// kernel's extack text in Error::detail.
+struct Reply {
+  std::vector<Bytes> messages;
+  Status status;
+};
+
+// Receive buffer overrun: the kernel dropped messages for this socket. Requests
+// in flight have lost their replies, subscribers have lost events; both must
+// resynchronise (dump again) rather than trust what they hold.
+bool is_overrun(const Error& e);
+
+// One netlink socket of one protocol in the calling thread's network namespace,
+// with extended acks (the kernel's reason in words) and capped acks (no echo of
+// the request). Sequence numbers are unique per socket.
+class Socket {
+ public:
+  static Result<Socket> open(int protocol);
+  Socket(Socket&&) noexcept;
+  Socket& operator=(Socket&&) noexcept;
+  ~Socket();
+
+  // Sends every request (as few sendmsg calls as the socket buffer allows) and
+  // returns one Reply per request, in order. Requests without NLM_F_DUMP get
+  // NLM_F_ACK so every request is answered. Fails as a whole only when the
+  // socket fails (send error, overrun, timeout); a refused request is a Reply.
+  Result<std::vector<Reply>> transact(std::vector<Bytes> requests);
+  // One request; its refusal becomes the error, named by `op` and `object`.
+  Result<std::vector<Bytes>> request(Bytes message, std::string op, std::string object = {});
+
+  // Subscriptions (multicast) and their messages.
+  Status join_group(uint32_t group);
+  // Waits up to timeout_ms for events and returns what arrived (possibly none).
+  Result<std::vector<Bytes>> receive_events(int timeout_ms);
+
+  int fd() const;
+  uint32_t portid() const { return portid_; }
+  int protocol() const { return protocol_; }
+
+ private:
+  Socket(mnl_socket* s, int protocol, uint32_t portid);
+  Result<size_t> receive(Bytes& buf, int timeout_ms);
+
+  struct Closer {
+    void operator()(mnl_socket* s) const;
+  };
+  std::unique_ptr<mnl_socket, Closer> sock_;
+  int protocol_ = 0;
+  uint32_t portid_ = 0;
+  uint32_t next_seq_ = 1;
+};
+
+// Resolves a generic netlink family over a NETLINK_GENERIC socket.
+Result<genl::Family> resolve_family(Socket& generic, std::string_view name);
+
+// ------------------------------------------------------- implementation --
+
+template <typename Fn>
+Status for_each_attr(ByteView payload, Fn&& fn) {
+  size_t off = 0;
+  while (off + NLA_HDRLEN <= payload.size()) {
+    nlattr a;
+    std::memcpy(&a, payload.data() + off, sizeof a);
+    if (a.nla_len < NLA_HDRLEN || off + a.nla_len > payload.size())
+      return fail(EBADMSG, "parse netlink attributes", {},
+                  "attribute " + std::to_string(a.nla_type) + " runs past its message");
+    fn(static_cast<uint16_t>(a.nla_type & NLA_TYPE_MASK),
+       payload.subspan(off + NLA_HDRLEN, a.nla_len - NLA_HDRLEN));
+    off += NLA_ALIGN(a.nla_len);
+  }
+  return {};
+}
+
+}  // namespace sealnet::nl

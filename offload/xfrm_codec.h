@@ -1,0 +1,158 @@
+// XFRM netlink messages as pure functions: typed states and policies in, wire
+// bytes out (and back). No socket here: core/netlink.h sends them. Keys travel
+// only inside encoded bytes; decoded states never carry key material.
+#pragma once
+
+#include <linux/xfrm.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/ip.h"
+#include "core/netlink.h"
+
+namespace sealnet::xfrm {
+
+enum class Direction : uint8_t { out, in };
+
+// How an SA is bound to a device. crypto: the NIC encrypts, the kernel does the
+// rest and falls back to software when the route leaves by another device.
+// packet: the NIC does all of ESP and the SA works only on that device.
+enum class OffloadMode : uint8_t { none, crypto, packet };
+
+const char* to_string(Direction d);
+const char* to_string(OffloadMode m);
+
+// An AEAD transform as XFRMA_ALG_AEAD carries it. For rfc4106(gcm(aes)) the key
+// is the AES key followed by the 4-byte salt (RFC 4106 section 8.1).
+struct Aead {
+  std::string name = "rfc4106(gcm(aes))";
+  std::vector<uint8_t> key;
+  uint32_t icv_bits = 128;
+};
+
+// A plain cipher (XFRMA_ALG_CRYPT) without authentication: only for probing
+// whether the kernel has ESP at all, with "ecb(cipher_null)".
+struct Cipher {
+  std::string name = "ecb(cipher_null)";
+  std::vector<uint8_t> key;
+};
+
+struct Mark {
+  uint32_t value = 0;
+  uint32_t mask = 0;
+  bool operator==(const Mark&) const = default;
+};
+
+// What identifies an SA in the kernel: (daddr, spi, proto), plus its mark when it
+// has one (two SAs may differ only by mark).
+struct SaId {
+  IpAddr daddr;
+  uint32_t spi = 0;    // host order here, network order on the wire
+  uint8_t proto = 50;  // IPPROTO_ESP
+  bool operator==(const SaId&) const = default;
+};
+
+struct Selector {
+  IpPrefix src;
+  IpPrefix dst;
+  uint8_t proto = 0;  // 0: any
+  bool operator==(const Selector&) const = default;
+};
+
+struct OffloadRequest {
+  int ifindex = 0;
+  OffloadMode mode = OffloadMode::crypto;
+  Direction dir = Direction::out;
+};
+
+enum class SaMode : uint8_t { transport = XFRM_MODE_TRANSPORT, tunnel = XFRM_MODE_TUNNEL };
+
+struct SaSpec {
+  SaId id;
+  IpAddr saddr;
+  uint32_t reqid = 0;
+  SaMode mode = SaMode::tunnel;
+  Selector selector;  // empty prefixes: the kernel's "any" of the SA's family
+  std::optional<Aead> aead;
+  std::optional<Cipher> cipher;  // instead of aead
+  uint8_t replay_window = 0;
+  std::optional<Mark> mark;
+  std::optional<OffloadRequest> offload;
+};
+
+// XFRM_MSG_NEWSA (create only, fails with EEXIST) or, with update, XFRM_MSG_UPDSA
+// (replace in place: no window without a state during rekeys).
+Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update = false);
+Result<nl::Bytes> encode_get_sa(const SaId& id, std::optional<Mark> mark = std::nullopt);
+Result<nl::Bytes> encode_delete_sa(const SaId& id, std::optional<Mark> mark = std::nullopt);
+// A dump of every SA of one protocol in the socket's namespace.
+Result<nl::Bytes> encode_dump_sa(uint8_t proto = 50);
+
+// The offload the kernel reports on read-back (XFRMA_OFFLOAD_DEV). Its absence on
+// a state that asked for crypto offload means the kernel made it a software SA.
+struct OffloadInfo {
+  int ifindex = 0;
+  uint8_t flags = 0;  // XFRM_OFFLOAD_*
+  OffloadMode mode() const;
+  Direction dir() const;
+};
+
+struct LifetimeCounters {
+  uint64_t bytes = 0;
+  uint64_t packets = 0;
+  uint64_t add_time = 0;  // seconds since the epoch
+  uint64_t use_time = 0;
+};
+
+// A state as the kernel reports it (NEWSA reply or dump entry), without its key.
+struct SaInfo {
+  SaId id;
+  IpAddr saddr;
+  uint32_t reqid = 0;
+  SaMode mode = SaMode::tunnel;
+  uint8_t replay_window = 0;
+  Selector selector;
+  std::string aead_name;  // empty when the SA uses no AEAD
+  uint32_t aead_key_bits = 0;
+  uint32_t aead_icv_bits = 0;
+  std::optional<Mark> mark;
+  std::optional<OffloadInfo> offload;
+  LifetimeCounters current;
+};
+Result<SaInfo> decode_sa(const nl::MessageView& msg);
+
+// Policies: enough for the offload issue to build on (one policy per mark slot).
+struct Template {
+  SaId id;  // daddr + proto; spi 0 lets any SA of the reqid match
+  IpAddr saddr;
+  uint32_t reqid = 0;
+  SaMode mode = SaMode::tunnel;
+};
+
+enum class PolicyDir : uint8_t { in = XFRM_POLICY_IN, out = XFRM_POLICY_OUT, fwd = XFRM_POLICY_FWD };
+
+struct PolicySpec {
+  Selector selector;
+  PolicyDir dir = PolicyDir::out;
+  uint32_t priority = 0;
+  std::optional<Mark> mark;
+  std::vector<Template> templates;
+};
+
+Result<nl::Bytes> encode_new_policy(const PolicySpec& p, bool update = false);
+Result<nl::Bytes> encode_get_policy(const Selector& sel, PolicyDir dir,
+                                    std::optional<Mark> mark = std::nullopt);
+Result<nl::Bytes> encode_delete_policy(const Selector& sel, PolicyDir dir,
+                                       std::optional<Mark> mark = std::nullopt);
+
+struct PolicyInfo {
+  PolicySpec spec;
+  uint32_t index = 0;
+};
+Result<PolicyInfo> decode_policy(const nl::MessageView& msg);
+
+}  // namespace sealnet::xfrm

@@ -1,0 +1,205 @@
+// from_pod, from_host and to_wire through BPF_PROG_TEST_RUN, one table row per
+// decision, with bpf_fib_lookup answering from real routes and neighbours in
+// the node namespace of tests/host/bpf_topology.h.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include <optional>
+
+#include "bpf/packet.h"
+#include "bpf/programs.h"
+#include "tests/host/bpf_topology.h"
+
+namespace sealnet::bpf {
+namespace {
+
+using testing::cluster_config;
+using testing::ip;
+using testing::kSlotA;
+using testing::kSlotB;
+
+enum class Frame { Udp, Esp, Arp, BadIhl };
+
+struct Case {
+  const char* name;
+  Program prog;
+  const char* dev;  // ingress device (from_*) or egress uplink (to_wire)
+  const char* src;
+  const char* dst;
+  int action;
+  uint32_t mark;    // skb->mark afterwards (the programs only ever write it when encrypting)
+  uint32_t metric;  // the one reason counted
+  std::optional<uint32_t> fib_ret = std::nullopt;  // a BPF_FIB_LKUP_RET_* that must be counted too
+  Frame frame = Frame::Udp;
+  uint8_t ours = testing::kKey;
+  uint8_t peer = testing::kKey;  // node 2's peer key
+  bool fail_closed = true;
+  bool encrypt_host = false;
+  size_t payload = 64;
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+constexpr uint32_t mark(uint32_t node, uint32_t key, uint32_t slot) {
+  return (node << SEALNET_MARK_NODE_SHIFT) | (key << SEALNET_MARK_KEY_SHIFT) | SEALNET_MARK_MAGIC_ENCRYPT |
+         (slot << SEALNET_MARK_SLOT_SHIFT);
+}
+
+constexpr auto Pod = Program::FromPod;
+constexpr auto Host = Program::FromHost;
+constexpr auto Wire = Program::ToWire;
+constexpr int OK = TC_ACT_OK, SHOT = TC_ACT_SHOT;
+
+const Case kCases[] = {
+    // from_pod: where the packet goes decides whether and how it is encrypted.
+    {"local_pod", Pod, "lxc0", "10.1.1.5", "10.1.1.9", OK, 0, SEALNET_M_LOCAL_PASS},
+    {"remote_pod_via_A_offload_slot", Pod, "lxc0", "10.1.1.5", "10.1.2.7", OK, mark(2, 5, kSlotA),
+     SEALNET_M_MARK_CRYPTO},
+    {"remote_pod_via_B_software_slot", Pod, "lxc0", "10.1.1.5", "10.1.3.7", OK, mark(3, 5, kSlotB),
+     SEALNET_M_MARK_SOFTWARE},
+    {"non_cluster_destination", Pod, "lxc0", "10.1.1.5", "198.18.0.1", OK, 0, SEALNET_M_NON_CLUSTER_PASS},
+    {"ipv6_inner_ipv4_outer", Pod, "lxc0", "fd01:1::5", "fd01:2::7", OK, mark(2, 5, kSlotA),
+     SEALNET_M_MARK_CRYPTO},
+    {"ipv6_outer", Pod, "lxc0", "fd01:1::5", "fd01:8::7", OK, mark(8, 5, kSlotA), SEALNET_M_MARK_CRYPTO},
+    {"ipv6_local_pod", Pod, "lxc0", "fd01:1::5", "fd01:1::9", OK, 0, SEALNET_M_LOCAL_PASS},
+    {"pod_to_remote_node_address", Pod, "lxc0", "10.1.1.5", "198.51.100.3", OK, mark(3, 5, kSlotB),
+     SEALNET_M_MARK_SOFTWARE},
+    // FIB return codes: only a missing route or a refusal stops encryption.
+    {"fib_no_neighbour_still_marks", Pod, "lxc0", "10.1.1.5", "10.1.4.7", OK, mark(4, 5, kSlotA),
+     SEALNET_M_MARK_CRYPTO, BPF_FIB_LKUP_RET_NO_NEIGH},
+    {"fib_frag_needed_still_marks", Pod, "lxc0", "10.1.1.5", "10.1.2.7", OK, mark(2, 5, kSlotA),
+     SEALNET_M_MARK_CRYPTO, BPF_FIB_LKUP_RET_FRAG_NEEDED, Frame::Udp, 5, 5, true, false, 1600},
+    {"fib_unreachable_drops", Pod, "lxc0", "10.1.1.5", "10.1.5.7", SHOT, 0, SEALNET_M_FIB_FAILED,
+     BPF_FIB_LKUP_RET_UNREACHABLE},
+    {"fib_blackhole_drops", Pod, "lxc0", "10.1.1.5", "10.1.6.7", SHOT, 0, SEALNET_M_FIB_FAILED,
+     BPF_FIB_LKUP_RET_BLACKHOLE},
+    {"fib_forwarding_disabled_drops", Pod, "lxc1", "10.1.1.5", "10.1.2.7", SHOT, 0, SEALNET_M_FIB_FAILED,
+     BPF_FIB_LKUP_RET_FWD_DISABLED},
+    {"egress_device_without_slot_drops", Pod, "lxc0", "10.1.1.5", "10.1.7.7", SHOT, 0,
+     SEALNET_M_UNKNOWN_DEVICE, BPF_FIB_LKUP_RET_NO_NEIGH},
+    {"node_not_in_nodes_map_drops", Pod, "lxc0", "10.1.1.5", "10.1.10.7", SHOT, 0, SEALNET_M_UNKNOWN_NODE},
+    {"peer_without_key_drops", Pod, "lxc0", "10.1.1.5", "10.1.9.7", SHOT, 0, SEALNET_M_NO_KEY},
+    // Key choice across a rotation and the wrap from 15 to 1 (node 2's key varies).
+    {"key_we_rotated_first", Pod, "lxc0", "10.1.1.5", "10.1.2.7", OK, mark(2, 5, kSlotA),
+     SEALNET_M_MARK_CRYPTO, std::nullopt, Frame::Udp, 6, 5},
+    {"key_peer_rotated_first", Pod, "lxc0", "10.1.1.5", "10.1.2.7", OK, mark(2, 5, kSlotA),
+     SEALNET_M_MARK_CRYPTO, std::nullopt, Frame::Udp, 5, 6},
+    {"key_we_wrapped_to_1", Pod, "lxc0", "10.1.1.5", "10.1.2.7", OK, mark(2, 15, kSlotA),
+     SEALNET_M_MARK_CRYPTO, std::nullopt, Frame::Udp, 1, 15},
+    {"key_peer_wrapped_to_1", Pod, "lxc0", "10.1.1.5", "10.1.2.7", OK, mark(2, 15, kSlotA),
+     SEALNET_M_MARK_CRYPTO, std::nullopt, Frame::Udp, 15, 1},
+    {"key_both_wrapped", Pod, "lxc0", "10.1.1.5", "10.1.2.7", OK, mark(2, 1, kSlotA), SEALNET_M_MARK_CRYPTO,
+     std::nullopt, Frame::Udp, 1, 1},
+    {"key_peer_has_none", Pod, "lxc0", "10.1.1.5", "10.1.2.7", SHOT, 0, SEALNET_M_NO_KEY, std::nullopt,
+     Frame::Udp, 5, 0},
+    // Frames the classifier does not judge, and frames it cannot read.
+    {"arp_passes", Pod, "lxc0", "10.1.1.5", "10.1.2.7", OK, 0, SEALNET_M_NOT_IP, std::nullopt, Frame::Arp},
+    {"malformed_ipv4_drops", Pod, "lxc0", "10.1.1.5", "10.1.2.7", SHOT, 0, SEALNET_M_MALFORMED, std::nullopt,
+     Frame::BadIhl},
+    {"wire_malformed_ipv4_drops", Wire, "upA", "10.1.1.5", "10.1.2.7", SHOT, 0, SEALNET_M_MALFORMED,
+     std::nullopt, Frame::BadIhl},
+    {"node_to_node_host_encryption_off", Pod, "lxc0", "192.0.2.1", "192.0.2.2", OK, 0, SEALNET_M_HOST_PASS},
+    // from_host: what the agent routed to the host encryption device.
+    {"host_to_remote_pod", Host, "snn0", "198.51.100.1", "10.1.3.7", OK, mark(3, 5, kSlotB),
+     SEALNET_M_MARK_SOFTWARE},
+    {"host_to_remote_node_encrypt_host_on", Host, "snn0", "192.0.2.1", "192.0.2.2", OK, mark(2, 5, kSlotA),
+     SEALNET_M_MARK_CRYPTO, std::nullopt, Frame::Udp, 5, 5, true, true},
+    {"host_to_remote_node_encrypt_host_off_drops", Host, "snn0", "192.0.2.1", "192.0.2.2", SHOT, 0,
+     SEALNET_M_HOST_MISROUTED},
+    {"host_local_destination_drops", Host, "snn0", "192.0.2.1", "10.1.1.9", SHOT, 0, SEALNET_M_HOST_MISROUTED},
+    {"host_non_cluster_drops", Host, "snn0", "192.0.2.1", "198.18.0.1", SHOT, 0, SEALNET_M_HOST_MISROUTED},
+    {"host_ipv6_outer", Host, "snn0", "fd00:a::1", "fd01:8::7", OK, mark(8, 5, kSlotA), SEALNET_M_MARK_CRYPTO},
+    // to_wire: the audit of what leaves through an uplink.
+    {"wire_esp_on_crypto_device", Wire, "upA", "192.0.2.1", "192.0.2.2", OK, 0, SEALNET_M_WIRE_ESP_CRYPTO,
+     std::nullopt, Frame::Esp},
+    {"wire_esp_on_software_device", Wire, "upB", "198.51.100.1", "198.51.100.3", OK, 0,
+     SEALNET_M_WIRE_ESP_SOFTWARE, std::nullopt, Frame::Esp},
+    {"wire_plaintext_pod_to_remote_pod_fail_closed", Wire, "upA", "10.1.1.5", "10.1.2.7", SHOT, 0,
+     SEALNET_M_WIRE_PLAINTEXT_DROPPED},
+    {"wire_plaintext_ipv6_fail_closed", Wire, "upA", "fd01:1::5", "fd01:2::7", SHOT, 0,
+     SEALNET_M_WIRE_PLAINTEXT_DROPPED},
+    {"wire_plaintext_fail_open_passes", Wire, "upA", "10.1.1.5", "10.1.2.7", OK, 0,
+     SEALNET_M_WIRE_PLAINTEXT_PASSED, std::nullopt, Frame::Udp, 5, 5, false},
+    {"wire_host_to_host_encrypt_host_off", Wire, "upA", "192.0.2.1", "192.0.2.2", OK, 0,
+     SEALNET_M_WIRE_OTHER},
+    {"wire_host_to_host_encrypt_host_on_drops", Wire, "upA", "192.0.2.1", "192.0.2.2", SHOT, 0,
+     SEALNET_M_WIRE_PLAINTEXT_DROPPED, std::nullopt, Frame::Udp, 5, 5, true, true},
+    {"wire_host_to_remote_pod_drops", Wire, "upB", "198.51.100.1", "10.1.3.7", SHOT, 0,
+     SEALNET_M_WIRE_PLAINTEXT_DROPPED},
+    {"wire_non_cluster_passes", Wire, "upA", "10.1.1.5", "198.18.0.1", OK, 0, SEALNET_M_WIRE_OTHER},
+    {"wire_forwarded_from_remote_passes", Wire, "upA", "10.1.2.7", "10.1.3.7", OK, 0, SEALNET_M_WIRE_OTHER},
+};
+
+std::vector<uint8_t> frame_of(const Case& c) {
+  PacketBuilder b;
+  b.ip(ip(c.src), ip(c.dst));
+  switch (c.frame) {
+    case Frame::Udp: return b.udp(4000, 5000).payload(c.payload).build();
+    case Frame::Esp: return b.esp(0x100, 1).payload(c.payload).build();
+    case Frame::Arp: return b.ethertype(0x0806).payload(28).build();
+    case Frame::BadIhl: {
+      // BPF_PROG_TEST_RUN refuses frames shorter than their IPv4 header, so the
+      // malformed case is a header length below the minimum of 5 words.
+      auto f = b.udp(4000, 5000).build();
+      f[14] = 0x44;
+      return f;
+    }
+  }
+  return {};
+}
+
+// One cluster per process: ctest runs each row in a process of its own, a
+// direct run of the binary shares it between rows.
+class Classify : public ::testing::TestWithParam<Case> {
+ protected:
+  static void SetUpTestSuite() { cluster_ = new testing::BpfCluster; }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  static testing::BpfCluster* cluster_;
+};
+testing::BpfCluster* Classify::cluster_ = nullptr;
+
+TEST_P(Classify, Decides) {
+  const Case& c = GetParam();
+  const auto& cluster = *cluster_;
+  // Programs and maps are not bound to a namespace, but BPF_PROG_TEST_RUN finds
+  // the context's device, and bpf_fib_lookup its routes, in the caller's one.
+  auto in_node = cluster.node().enter();
+  auto dp = Datapath::load({});
+  ASSERT_TRUE(dp) << dp.error().message();
+  cluster.populate(*dp);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(dp->set_config(cluster_config(c.ours, c.fail_closed, c.encrypt_host)));
+  ASSERT_TRUE(dp->upsert_node(2, testing::node_v4("192.0.2.2", c.peer)));
+
+  auto before = dp->metrics();
+  ASSERT_TRUE(before) << before.error().message();
+  const auto frame = frame_of(c);
+  auto run = test_run(dp->prog_fd(c.prog), {.packet = frame, .ifindex = cluster.ifindex(c.dev), .mark = 0, .repeat = 1});
+  ASSERT_TRUE(run) << run.error().message();
+  auto after = dp->metrics();
+  ASSERT_TRUE(after) << after.error().message();
+
+  EXPECT_EQ(run->action, c.action);
+  EXPECT_EQ(run->mark, c.mark) << std::hex << "got 0x" << run->mark << " want 0x" << c.mark;
+  // Exactly one reason counted, and it is the expected one.
+  for (uint32_t m = 0; m < SEALNET_M_FIB_RET_BASE; ++m) {
+    const uint64_t delta = (*after)[m].packets - (*before)[m].packets;
+    EXPECT_EQ(delta, m == c.metric ? 1u : 0u) << metric_name(m);
+  }
+  for (uint32_t rc = 0; rc < SEALNET_M_COUNT - SEALNET_M_FIB_RET_BASE; ++rc) {
+    const uint32_t m = SEALNET_M_FIB_RET_BASE + rc;
+    const uint64_t delta = (*after)[m].packets - (*before)[m].packets;
+    EXPECT_EQ(delta, c.fib_ret == rc ? 1u : 0u) << metric_name(m);
+  }
+  EXPECT_EQ((*after)[c.metric].bytes - (*before)[c.metric].bytes, frame.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, Classify, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
+}  // namespace
+}  // namespace sealnet::bpf

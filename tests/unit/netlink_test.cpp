@@ -1,0 +1,175 @@
+// core/netlink.h: the pure half (building, splitting, attributes, acks, genetlink
+// family replies) against golden bytes and replies recorded from a real kernel.
+#include "core/netlink.h"
+
+#include <gtest/gtest.h>
+#include <linux/genetlink.h>
+#include <linux/rtnetlink.h>
+
+#include <cerrno>
+
+#include "tests/unit/probe_recorded_replies.h"
+
+namespace sealnet::nl {
+namespace {
+
+template <size_t N>
+ByteView view(const uint8_t (&a)[N]) {
+  return {a, N};
+}
+
+MessageView only_message(ByteView b) {
+  auto m = split_messages(b);
+  EXPECT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->size(), 1u);
+  return m->front();
+}
+
+TEST(MessageBuilder, EncodesHeaderAttributesAndNestsExactly) {
+  MessageBuilder b(RTM_GETLINK, NLM_F_DUMP);
+  ifinfomsg ifi{};
+  ifi.ifi_index = 7;
+  b.header(ifi);
+  b.put_u32(IFLA_MTU, 1500);
+  b.put_str(IFLA_IFNAME, "eth0");  // 5 bytes with NUL -> padded to 8
+  const size_t n = b.begin_nest(IFLA_LINKINFO);
+  b.put_str(IFLA_INFO_KIND, "veth");
+  b.end_nest(n);
+  b.put_flag(99);
+  auto bytes = std::move(b).finish();
+  ASSERT_TRUE(bytes);
+  const Bytes golden = {
+      0x48, 0x00, 0x00, 0x00,                       // nlmsg_len 72
+      0x12, 0x00,                                   // RTM_GETLINK
+      0x01, 0x03,                                   // NLM_F_REQUEST | NLM_F_DUMP
+      0,    0,    0,    0,    0,    0,    0,    0,  // seq, pid: the socket fills them
+      0,    0,    0,    0,    7,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0, 0,  // ifinfomsg, index 7
+      0x08, 0x00, 0x04, 0x00, 0xdc, 0x05, 0x00, 0x00,                          // IFLA_MTU 1500
+      0x09, 0x00, 0x03, 0x00, 'e',  't',  'h',  '0',  0, 0, 0, 0,              // IFLA_IFNAME
+      0x10, 0x00, 0x12, 0x80,                                      // IFLA_LINKINFO | NLA_F_NESTED, 16 bytes
+      0x09, 0x00, 0x01, 0x00, 'v',  'e',  't',  'h',  0, 0, 0, 0,  // IFLA_INFO_KIND
+      0x04, 0x00, 0x63, 0x00,                                      // flag 99
+  };
+  EXPECT_EQ(*bytes, golden);
+}
+
+TEST(MessageBuilder, RefusesAttributesLongerThanNetlinkCanExpress) {
+  MessageBuilder b(RTM_GETLINK, 0);
+  Bytes big(70000, 0);
+  b.put(1, big);
+  auto r = std::move(b).finish();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().err, EMSGSIZE);
+}
+
+TEST(MessageBuilder, SetSeqWritesSequenceAndPort) {
+  auto m = MessageBuilder(RTM_GETLINK, 0).finish();
+  ASSERT_TRUE(m);
+  set_seq(*m, 0x01020304, 0x0a0b0c0d);
+  const Bytes want = {0x10, 0, 0, 0, 0x12, 0, 0x01, 0, 0x04, 0x03, 0x02, 0x01, 0x0d, 0x0c, 0x0b, 0x0a};
+  EXPECT_EQ(*m, want);
+}
+
+TEST(SplitMessages, RejectsTruncatedAndOverlongMessages) {
+  Bytes b(recorded::kGetSaMissing_0, recorded::kGetSaMissing_0 + sizeof recorded::kGetSaMissing_0);
+  EXPECT_FALSE(split_messages(ByteView(b.data(), 10)));            // shorter than a header
+  EXPECT_FALSE(split_messages(ByteView(b.data(), b.size() - 1)));  // nlmsg_len past the end
+  Bytes two = b;
+  two.insert(two.end(), b.begin(), b.end());
+  auto m = split_messages(two);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->size(), 2u);
+}
+
+TEST(AttrTable, ReadsScalarsStringsAndNestsAndRejectsOverruns) {
+  MessageBuilder b(RTM_NEWLINK, 0);
+  b.header(ifinfomsg{});
+  b.put_u8(1, 0xab).put_u16(2, 0x1234).put_u64(3, 0x1122334455667788ULL).put_str(4, "x");
+  const size_t n = b.begin_nest(5);
+  b.put_u32(1, 42);
+  b.end_nest(n);
+  auto bytes = std::move(b).finish();
+  ASSERT_TRUE(bytes);
+  auto msg = only_message(*bytes);
+  auto t = AttrTable::parse(msg.payload(), sizeof(ifinfomsg));
+  ASSERT_TRUE(t) << t.error().message();
+  EXPECT_EQ(t->u8(1), 0xab);
+  EXPECT_EQ(t->u16(2), 0x1234);
+  EXPECT_EQ(t->u64(3), 0x1122334455667788ULL);
+  EXPECT_EQ(t->str(4), "x");
+  EXPECT_FALSE(t->u32(4));  // 2 bytes are not a u32
+  auto inner = t->nested(5);
+  ASSERT_TRUE(inner);
+  EXPECT_EQ(inner->u32(1), 42u);
+  EXPECT_FALSE(t->nested(6));
+
+  Bytes bad = {0x08, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0x10, 0x00, 0x02, 0x00};  // second runs past
+  EXPECT_FALSE(AttrTable::parse(bad));
+}
+
+// Real refusals from the host kernel: the errno and the extack text.
+TEST(ParseAck, RecordedNewSaRefusalCarriesErrnoAndExtack) {
+  auto msg = only_message(view(recorded::kNewSaAeadRefused_0));
+  ASSERT_EQ(msg.type(), NLMSG_ERROR);
+  auto ack = parse_ack(msg);
+  ASSERT_TRUE(ack) << ack.error().message();
+  EXPECT_EQ(ack->error, ENOSYS);
+  EXPECT_EQ(ack->extack, "Requested AEAD algorithm not found");
+}
+
+TEST(ParseAck, RecordedEspTypeRefusal) {
+  auto ack = parse_ack(only_message(view(recorded::kNewSaNullRefused_0)));
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->error, EPROTONOSUPPORT);
+  EXPECT_EQ(ack->extack, "Requested type not found");
+}
+
+TEST(ParseAck, RecordedMissingStateHasErrnoWithoutExtack) {
+  auto ack = parse_ack(only_message(view(recorded::kGetSaMissing_0)));
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->error, ESRCH);
+  EXPECT_EQ(ack->extack, "");
+}
+
+TEST(ParseAck, RecordedAckAndDumpDoneAreSuccess) {
+  auto ack = parse_ack(only_message(view(recorded::kNewPolicyAck_0)));
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->error, 0);
+  auto done = only_message(view(recorded::kDumpSaEmpty_0));
+  EXPECT_EQ(done.type(), NLMSG_DONE);
+  auto d = parse_ack(done);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->error, 0);
+}
+
+TEST(Genl, GetFamilyGoldenBytes) {
+  auto m = genl::encode_get_family("ethtool");
+  ASSERT_TRUE(m);
+  const Bytes golden = {
+      0x20, 0x00, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00, 0,   0,   0,   0,    0, 0, 0, 0,  // GENL_ID_CTRL
+      0x03, 0x01, 0x00, 0x00,                                               // CTRL_CMD_GETFAMILY, version 1
+      0x0c, 0x00, 0x02, 0x00, 'e',  't',  'h',  't',  'o', 'o', 'l', 0x00,  // CTRL_ATTR_FAMILY_NAME
+  };
+  EXPECT_EQ(*m, golden);
+}
+
+TEST(Genl, DecodesRecordedEthtoolFamilyWithMonitorGroup) {
+  auto f = genl::decode_family(only_message(view(recorded::kEthtoolFamilyReply_0)));
+  ASSERT_TRUE(f) << f.error().message();
+  EXPECT_EQ(f->id, 21);
+  EXPECT_EQ(f->version, 1u);
+  ASSERT_TRUE(f->mcast_groups.contains("monitor"));
+  EXPECT_EQ(f->mcast_groups.at("monitor"), 6u);
+}
+
+TEST(Genl, RejectsNonControllerMessage) {
+  EXPECT_FALSE(genl::decode_family(only_message(view(recorded::kFeaturesCompact_0))));
+}
+
+TEST(Overrun, OnlyEnobufsCountsAsOverrun) {
+  EXPECT_TRUE(is_overrun(Error{ENOBUFS, "netlink receive", {}, {}}));
+  EXPECT_FALSE(is_overrun(Error{EAGAIN, "netlink receive", {}, {}}));
+}
+
+}  // namespace
+}  // namespace sealnet::nl
