@@ -87,12 +87,10 @@ std::string join(const Range& r) {
   return s;
 }
 
-// Serial-number order on the key id ring 1..15: a is newer than b when it is at
-// most 7 steps ahead of b.
+// Newer on the key id ring, as the BPF programs decide it (bpf/shared.h).
 bool newer(uint8_t a, uint8_t b) {
-  const int span = SEALNET_KEY_ID_MAX;  // ids 1..15: a ring of 15
-  const int d = ((a - b) % span + span) % span;
-  return d >= 1 && d <= span / 2;
+  const __u32 ahead = sealnet_key_ahead(a, b);
+  return ahead >= 1 && ahead <= SEALNET_KEY_HALF_RING;
 }
 
 Result<Key> parse_line(const std::vector<std::string_view>& f, const LineError& err) {
