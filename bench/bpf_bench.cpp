@@ -1,6 +1,6 @@
 // ns/packet of sealnet's BPF programs through BPF_PROG_TEST_RUN (needs root).
 //
-// The classifier (from_pod: parse, ipcache LPM lookup, nodes, key choice,
+// The classifier (from_pod: parse, ipcache lookup, nodes, key choice,
 // bpf_fib_lookup, devices, mark) is measured next to bench/fib_baseline.bpf.c,
 // which does only the FIB lookup, in alternating runs of the same process, so
 // the ratio holds on a noisy shared machine. The FIB answers from real routes
@@ -239,7 +239,8 @@ void BM_ClassifierPodCidrs(benchmark::State& state) {
 BENCHMARK(BM_ClassifierPodCidrs)->Iterations(20)->Unit(benchmark::kMillisecond);
 
 // The classifier's cost up to its ipcache decision: a packet to a local pod
-// (parse, config, one LPM lookup, count), no FIB lookup.
+// (parse, config, an exact-map miss and a trie lookup of the local /24,
+// count), no FIB lookup.
 void BM_ClassifierLocalPass(benchmark::State& state) {
   std::string err;
   auto loaded = load_classifier(Shape::PodAddresses, static_cast<uint32_t>(state.range(0)), err);

@@ -78,7 +78,7 @@ Result<Datapath> Datapath::load(const LoadOptions& opts) {
     bpf_object__for_each_map(map, skel->obj) bpf_map__set_pin_path(map, nullptr);
   }
   if (int rc = sealnet_bpf__load(skel); rc != 0)
-    return fail(-rc, "load BPF programs", "sealnet_bpf", "the kernel verifier or map creation refused them; run with LIBBPF_LOG=debug for the log");
+    return fail(-rc, "load BPF programs", "sealnet_bpf", "the kernel verifier or map creation refused them, or a map pinned by an older build has another type (see bpf/lib/maps.h); run with LIBBPF_LOG=debug for the log");
   return dp;
 }
 
@@ -136,19 +136,13 @@ struct IpcacheSlot {
     uint32_t v4;
     sealnet_exact6_key v6;
     sealnet_ipcache_key trie;
-    sealnet_lpm4_key lpm4;
   } key;
   size_t key_size;
 };
 
 IpcacheSlot ipcache_slot(const sealnet_bpf* skel, const IpPrefix& prefix) {
   IpcacheSlot s{};
-  if (prefix.len != prefix.addr.size() * 8 && prefix.addr.family == AF_INET) {
-    s.map = skel->maps.sealnet_lpm4;
-    s.key.lpm4.prefixlen = prefix.len;
-    std::memcpy(&s.key.lpm4.addr, prefix.addr.bytes.data(), 4);
-    s.key_size = sizeof s.key.lpm4;
-  } else if (prefix.len != prefix.addr.size() * 8) {
+  if (prefix.len != prefix.addr.size() * 8) {
     s.map = skel->maps.sealnet_ipcache;
     s.key.trie = ipcache_key(prefix);
     s.key_size = sizeof s.key.trie;
@@ -232,7 +226,20 @@ Status Datapath::delete_device(uint32_t ifindex) {
 
 Result<std::optional<sealnet_ipcache_value>> Datapath::ipcache(const IpPrefix& prefix) const {
   const auto slot = ipcache_slot(skel_, prefix);
-  return lookup<sealnet_ipcache_value>(slot.map, &slot.key, slot.key_size);
+  auto v = lookup<sealnet_ipcache_value>(slot.map, &slot.key, slot.key_size);
+  if (slot.map != skel_->maps.sealnet_ipcache || !v || !v->has_value()) return v;
+  // A trie lookup is a longest-prefix match even from user space: what it
+  // found may be a shorter covering prefix. Only a walk of the keys tells
+  // whether this very prefix is one (a read for diagnostics and tests; the
+  // trie holds CIDRs, not pod addresses).
+  sealnet_ipcache_key key{}, next{};
+  const void* cur = nullptr;
+  while (bpf_map__get_next_key(slot.map, cur, &next, sizeof next) == 0) {
+    if (std::memcmp(&next, &slot.key.trie, sizeof next) == 0) return v;
+    key = next;
+    cur = &key;
+  }
+  return std::nullopt;
 }
 
 Result<std::optional<sealnet_node_value>> Datapath::node(uint32_t node_id) const {

@@ -122,11 +122,6 @@ struct sealnet_ipcache_key {
   __u8 addr[16]; /* network order; IPv4 uses the first 4 bytes */
 };
 
-struct sealnet_lpm4_key {
-  __u32 prefixlen;
-  __u32 addr;
-};
-
 struct sealnet_exact6_key {
   __u8 addr[16]; /* network order */
 };
@@ -146,7 +141,16 @@ struct sealnet_ipcache_value {
  * hash: the verifier inlines array lookups, a hash costs a jhash and a bucket
  * walk per packet. Every slot exists, so SEALNET_NODE_PRESENT tells a node from
  * an empty slot; the loader owns that bit (sets it on upsert, clears the slot
- * on delete, hides it from callers, refuses it from them). */
+ * on delete, hides it from callers, refuses it from them).
+ * An array update rewrites the slot in place where a hash swaps in a whole new
+ * element, so a packet racing an update (or delete) can read some bytes old and
+ * some new. No mix sends a packet to a peer it was not meant for or with a key
+ * the peer lacks: the node id comes from the ipcache, peer_key_id is a single
+ * byte (what a key rotation changes), and a mixed address only steers the FIB
+ * lookup, i.e. the slot. A wrong slot either names another device's SA for the
+ * same peer and key, or has no policy and leaves the packet unencrypted, which
+ * to-wire drops (fail-closed). The devices array (slot and mode bytes) is no
+ * different. */
 enum sealnet_node_flags {
   SEALNET_NODE_HAS_IPV4 = 1u << 0,
   SEALNET_NODE_HAS_IPV6 = 1u << 1,

@@ -4,11 +4,14 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
 
+#include "bench/plan/plan.h"
 #include "bpf/programs.h"
 #include "core/netns.h"
 #include "probe/probe.h"
@@ -146,6 +149,75 @@ int run_probe_command(const ProbeArgs& a) {
   return 0;
 }
 
+struct PlanArgs {
+  std::string probe_file;  // empty: probe this node now
+  std::string out_dir = "sealnet-plan";
+  sealnet::plan::Assumptions in;
+};
+
+int run_plan_command(PlanArgs a) {
+  nlohmann::json probe_json;
+  if (!a.probe_file.empty()) {
+    std::ifstream f(a.probe_file);
+    if (!f) {
+      std::cerr << "sealnet plan: cannot read " << a.probe_file << ": " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    probe_json = nlohmann::json::parse(f, nullptr, false);
+    if (probe_json.is_discarded()) {
+      std::cerr << "sealnet plan: " << a.probe_file << " is not JSON (expected `sealnet probe --json` output)\n";
+      return 1;
+    }
+  } else {
+    if (!has_capability(kCapNetAdmin)) {
+      std::fprintf(stderr, "sealnet plan: without --probe FILE it probes this node, which needs CAP_NET_ADMIN; "
+                           "run it as root or pass --probe with a saved `sealnet probe --json`\n");
+      return 2;
+    }
+    auto kernel = sealnet::probe::make_kernel();
+    if (!kernel) {
+      std::cerr << "sealnet plan: " << kernel.error().message() << "\n";
+      return 1;
+    }
+    auto report = sealnet::probe::run_probe(**kernel, {});
+    if (!report) {
+      std::cerr << "sealnet plan: probe: " << report.error().message() << "\n";
+      return 1;
+    }
+    probe_json = sealnet::probe::to_json(*report);
+  }
+  auto devices = sealnet::plan::devices_from_probe(probe_json);
+  if (!devices) {
+    std::cerr << "sealnet plan: " << devices.error().message() << "\n";
+    return 1;
+  }
+  if (devices->empty()) {
+    std::cerr << "sealnet plan: the probe report has no device that is up (loopback is left out)\n";
+    return 1;
+  }
+  if (a.in.cores <= 0) a.in.cores = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  auto node_plan = sealnet::plan::plan_node(*devices, a.in);
+  node_plan.node_warning = sealnet::plan::node_warning_from_probe(probe_json);
+  const auto report = sealnet::plan::render(node_plan);
+  std::error_code ec;
+  std::filesystem::create_directories(a.out_dir, ec);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream o(std::filesystem::path(a.out_dir) / name);
+    o << text;
+    return static_cast<bool>(o);
+  };
+  bool ok = !ec && write("report.md", report.markdown);
+  for (const auto& [name, svg] : report.charts) ok = ok && write(name, svg);
+  if (!ok) {
+    std::cerr << "sealnet plan: cannot write the report into " << a.out_dir << "\n";
+    return 1;
+  }
+  std::cout << report.markdown << "\nwritten: " << a.out_dir << "/report.md";
+  for (const auto& [name, svg] : report.charts) std::cout << ", " << name;
+  std::cout << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -167,7 +239,28 @@ int main(int argc, char** argv) {
                     "After the probe, re-probe each device that is added, changes state or "
                     "features, for this many seconds (0: until killed)")
       ->check(CLI::NonNegativeNumber);
+  PlanArgs plan_args;
+  auto* plan = app.add_subcommand(
+      "plan", "Capacity plan from a probe report: encrypted throughput and CPU cost per device");
+  plan->add_option("--probe", plan_args.probe_file, "`sealnet probe --json` output (default: probe this node now)");
+  plan->add_option("--cores", plan_args.in.cores, "Cores for ESP (default: this machine's)")->check(CLI::PositiveNumber);
+  plan->add_option("--nic-gbps", plan_args.in.nic_gbps, "Line rate where the probe does not know it")
+      ->check(CLI::PositiveNumber);
+  plan->add_option("--peers", plan_args.in.peers, "Nodes this node talks to")->capture_default_str()->check(CLI::PositiveNumber);
+  plan->add_option("--mtu", plan_args.in.mtu, "MTU of the uplinks")->capture_default_str()->check(CLI::Range(576, 65535));
+  plan->add_option("--keys", plan_args.in.keys_in_flight, "Keys in flight (2 during a rotation)")->capture_default_str()
+      ->check(CLI::Range(1, 15));
+  plan->add_option("--nic-sa-table", plan_args.in.nic_sa_table, "SAs one NIC holds (default: unbounded)")
+      ->check(CLI::PositiveNumber);
+  plan->add_option("--target-gbps", plan_args.in.target_gbps, "Compute the CPU cost at this rate")
+      ->check(CLI::PositiveNumber);
+  plan->add_option("--aes-gbps-per-core", plan_args.in.aes_gcm_gbps_per_core,
+                   "Raw AES-GCM rate of one core (bench_crypto)")->capture_default_str()->check(CLI::PositiveNumber);
+  plan->add_option("--esp-fixed-ns", plan_args.in.esp_fixed_ns, "Software ESP cost per packet besides AES")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  plan->add_option("--out", plan_args.out_dir, "Directory for report.md and the SVG charts")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (*plan) return run_plan_command(plan_args);
   if (*selftest) return run_selftest();
   if (*probe) return run_probe_command(probe_args);
   return 0;

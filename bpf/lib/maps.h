@@ -1,6 +1,13 @@
 /* Map definitions shared by every program in sealnet.bpf.c. Pinned by name so
  * that the agent's state survives its restart (the loader chooses the pin
- * directory). */
+ * directory): sealnet_exact4, sealnet_exact6, sealnet_ipcache, sealnet_nodes,
+ * sealnet_devices, sealnet_devhash, sealnet_config, sealnet_metrics.
+ *
+ * Layout history: sealnet_nodes and sealnet_devices were hashes before they
+ * became arrays, and the /32 and /128 entries moved from sealnet_ipcache to
+ * the exact maps. libbpf refuses to reuse a pinned map whose type differs, so
+ * pins left by a build before that fail the load: remove them and let the
+ * agent repopulate. */
 #pragma once
 
 #include <linux/bpf.h>
@@ -35,15 +42,6 @@ struct {
   __type(value, struct sealnet_ipcache_value);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } sealnet_exact6 SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(max_entries, SEALNET_IPCACHE_MAX);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, struct sealnet_lpm4_key);
-  __type(value, struct sealnet_ipcache_value);
-  __uint(pinning, LIBBPF_PIN_BY_NAME);
-} sealnet_lpm4 SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -126,8 +124,11 @@ static __always_inline const struct sealnet_device_value *device_get(__u32 ifind
 static __always_inline const struct sealnet_ipcache_value *ipcache_lookup4(__u32 addr) {
   const struct sealnet_ipcache_value *v = bpf_map_lookup_elem(&sealnet_exact4, &addr);
   if (v) return v;
-  struct sealnet_lpm4_key key = {.prefixlen = 32, .addr = addr};
-  return bpf_map_lookup_elem(&sealnet_lpm4, &key);
+  struct sealnet_ipcache_key key = {};
+  key.prefixlen = SEALNET_IPCACHE_FAMILY_BITS + 32;
+  key.family = AF_INET;
+  __builtin_memcpy(key.addr, &addr, 4);
+  return bpf_map_lookup_elem(&sealnet_ipcache, &key);
 }
 
 static __always_inline const struct sealnet_ipcache_value *ipcache_lookup6(const __u8 *addr) {

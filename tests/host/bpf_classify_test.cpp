@@ -63,6 +63,11 @@ const Case kCases[] = {
      SEALNET_M_MARK_CRYPTO},
     {"ipv6_outer", Pod, "lxc0", "fd01:1::5", "fd01:8::7", OK, mark(8, 5, kSlotA), SEALNET_M_MARK_CRYPTO},
     {"ipv6_local_pod", Pod, "lxc0", "fd01:1::5", "fd01:1::9", OK, 0, SEALNET_M_LOCAL_PASS},
+    // A host entry inside another node's CIDR: the exact entry is the longest match.
+    {"host_entry_beats_its_cidr", Pod, "lxc0", "10.1.1.5", "10.1.3.99", OK, mark(2, 5, kSlotA),
+     SEALNET_M_MARK_CRYPTO},
+    {"ipv6_host_entry_beats_its_cidr", Pod, "lxc0", "fd01:1::5", "fd01:8::99", OK, mark(2, 5, kSlotA),
+     SEALNET_M_MARK_CRYPTO},
     {"pod_to_remote_node_address", Pod, "lxc0", "10.1.1.5", "198.51.100.3", OK, mark(3, 5, kSlotB),
      SEALNET_M_MARK_SOFTWARE},
     // FIB return codes: only a missing route or a refusal stops encryption.

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 
 #include "bpf/packet.h"
 #include "bpf/programs.h"
@@ -51,6 +52,83 @@ TEST(BpfPinning, MapsSurviveReload) {
   }
   ::umount2(dir.c_str(), MNT_DETACH);
   ::rmdir(dir.c_str());
+}
+
+// The ipcache is one table to callers although host prefixes live in exact
+// hashes and shorter ones in the trie (bpf/shared.h): each prefix reads back,
+// deletes and reports ENOENT where it was written, and neither family nor
+// length leaks into the other maps.
+TEST(BpfMaps, IpcacheRoutesEachPrefixToItsMap) {
+  auto dp = Datapath::load({});
+  ASSERT_TRUE(dp) << dp.error().message();
+  const char* prefixes[] = {"10.1.2.0/24", "10.1.2.7/32", "fd01:2::/64", "fd01:2::7/128", "0.0.0.0/0"};
+  for (uint32_t i = 0; i < std::size(prefixes); ++i) {
+    auto p = IpPrefix::parse(prefixes[i]);
+    ASSERT_TRUE(p) << prefixes[i];
+    ASSERT_TRUE(dp->upsert_ipcache(*p, {i + 1, SEALNET_IPCACHE_POD_CIDR})) << prefixes[i];
+  }
+  for (uint32_t i = 0; i < std::size(prefixes); ++i) {
+    auto v = dp->ipcache(*IpPrefix::parse(prefixes[i]));
+    ASSERT_TRUE(v) << v.error().message();
+    ASSERT_TRUE(v->has_value()) << prefixes[i];
+    EXPECT_EQ((*v)->node_id, i + 1) << prefixes[i];
+  }
+  // Exact reads: a /32 inside a /24, or a /25, is not the /24.
+  EXPECT_FALSE(dp->ipcache(*IpPrefix::parse("10.1.2.8/32"))->has_value());
+  EXPECT_FALSE(dp->ipcache(*IpPrefix::parse("10.1.2.0/25"))->has_value());
+  EXPECT_FALSE(dp->ipcache(*IpPrefix::parse("fd01:2::8/128"))->has_value());
+  // Deleting the host entry leaves its CIDR, and the other way round.
+  EXPECT_TRUE(dp->delete_ipcache(*IpPrefix::parse("10.1.2.7/32")));
+  EXPECT_FALSE(dp->delete_ipcache(*IpPrefix::parse("10.1.2.7/32")));
+  EXPECT_TRUE(dp->ipcache(*IpPrefix::parse("10.1.2.0/24"))->has_value());
+  EXPECT_TRUE(dp->delete_ipcache(*IpPrefix::parse("fd01:2::/64")));
+  EXPECT_TRUE(dp->ipcache(*IpPrefix::parse("fd01:2::7/128"))->has_value());
+  EXPECT_FALSE(dp->ipcache(*IpPrefix::parse("fd01:2::/64"))->has_value());
+}
+
+// `nodes` is an array: an id nobody wrote reads as absent, the loader's
+// presence bit never reaches the caller, and delete behaves as on a hash.
+TEST(BpfMaps, NodesReadLikeAHash) {
+  auto dp = Datapath::load({});
+  ASSERT_TRUE(dp) << dp.error().message();
+  const sealnet_node_value v{.ipv4 = {192, 0, 2, 9}, .ipv6 = {}, .peer_key_id = 4, .pad = 0,
+                             .flags = SEALNET_NODE_HAS_IPV4};
+  EXPECT_FALSE(dp->node(9)->has_value());
+  EXPECT_FALSE(dp->node(0x10000)->has_value());
+  ASSERT_TRUE(dp->upsert_node(9, v));
+  auto got = dp->node(9);
+  ASSERT_TRUE(got && got->has_value());
+  EXPECT_EQ(std::memcmp(&**got, &v, sizeof v), 0) << "flags read back 0x" << std::hex << (*got)->flags;
+  EXPECT_TRUE(dp->delete_node(9));
+  EXPECT_FALSE(dp->node(9)->has_value());
+  auto again = dp->delete_node(9);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().err, ENOENT);
+  EXPECT_FALSE(dp->delete_node(0x10000));
+}
+
+// Devices below SEALNET_DEVICES_DIRECT sit in the array, the others in the
+// hash; to callers both read, overwrite and delete alike.
+TEST(BpfMaps, DevicesReadAlikeOnBothSidesOfTheArray) {
+  auto dp = Datapath::load({});
+  ASSERT_TRUE(dp) << dp.error().message();
+  const uint32_t ifindexes[] = {2, SEALNET_DEVICES_DIRECT - 1, SEALNET_DEVICES_DIRECT, 70000};
+  for (uint32_t ifindex : ifindexes) {
+    SCOPED_TRACE(ifindex);
+    EXPECT_FALSE(dp->device(ifindex)->has_value());
+    ASSERT_TRUE(dp->upsert_device(ifindex, {.slot = 3, .mode = SEALNET_MODE_CRYPTO, .flags = 0, .pad = 0}));
+    ASSERT_TRUE(dp->upsert_device(ifindex, {.slot = 4, .mode = SEALNET_MODE_PACKET, .flags = 0, .pad = 0}));
+    auto got = dp->device(ifindex);
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ((*got)->slot, 4);
+    EXPECT_EQ((*got)->mode, SEALNET_MODE_PACKET);
+    EXPECT_EQ((*got)->flags, 0);
+    EXPECT_TRUE(dp->delete_device(ifindex));
+    EXPECT_FALSE(dp->device(ifindex)->has_value());
+    auto again = dp->delete_device(ifindex);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().err, ENOENT);
+  }
 }
 
 }  // namespace

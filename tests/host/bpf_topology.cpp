@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 
 namespace sealnet::testing {
 
@@ -43,7 +44,11 @@ BpfCluster::BpfCluster() {
   node_.must("ip link add lxc1 type veth peer name lxc1p");
   node_.must("ip link add snh0 type veth peer name snn0");
   node_.must("ip link add upA type veth peer name eth0 netns " + peer_b_.name());
-  node_.must("ip link add upB type veth peer name eth0 netns " + peer_c_.name());
+  // upB's ifindex is beyond the devices array (SEALNET_DEVICES_DIRECT), so the
+  // slot-B rows go through the devices hash; upA and upX use the array.
+  static_assert(kUpBIfindex >= SEALNET_DEVICES_DIRECT);
+  node_.must("ip link add upB index " + std::to_string(kUpBIfindex) + " type veth peer name eth0 netns " +
+             peer_c_.name());
   node_.must("ip link add upX type veth peer name upXp");
   // Forwarding on everywhere first (it resets every device), then off on lxc1.
   node_.must("sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1 "
@@ -94,6 +99,7 @@ void BpfCluster::populate(bpf::Datapath& dp) const {
       {"10.1.1.0/24", 1, SEALNET_IPCACHE_POD_CIDR},       {"fd01:1::/64", 1, SEALNET_IPCACHE_POD_CIDR},
       {"192.0.2.2/32", 2, SEALNET_IPCACHE_NODE_ADDR},     {"10.1.2.0/24", 2, SEALNET_IPCACHE_POD_CIDR},
       {"fd01:2::/64", 2, SEALNET_IPCACHE_POD_CIDR},       {"198.51.100.3/32", 3, SEALNET_IPCACHE_NODE_ADDR},
+      {"10.1.3.99/32", 2, SEALNET_IPCACHE_POD_CIDR},      {"fd01:8::99/128", 2, SEALNET_IPCACHE_POD_CIDR},
       {"10.1.3.0/24", 3, SEALNET_IPCACHE_POD_CIDR},       {"10.1.4.0/24", 4, SEALNET_IPCACHE_POD_CIDR},
       {"10.1.5.0/24", 5, SEALNET_IPCACHE_POD_CIDR},       {"10.1.6.0/24", 6, SEALNET_IPCACHE_POD_CIDR},
       {"10.1.7.0/24", 7, SEALNET_IPCACHE_POD_CIDR},       {"fd01:8::/64", 8, SEALNET_IPCACHE_POD_CIDR},

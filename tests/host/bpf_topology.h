@@ -7,6 +7,7 @@
 //            snh0 ── snn0: the host encryption device pair (from_host on snn0)
 //   node ns  upA 192.0.2.1 fd00:a::1 ── peer-b ns eth0 192.0.2.2 fd00:a::2   slot 1, crypto
 //            upB 198.51.100.1       ── peer-c ns eth0 198.51.100.3          slot 2, software
+//                (ifindex kUpBIfindex: beyond the devices array, in the hash)
 //            upX 203.0.113.1 (veth, far end unused, no slot)
 //
 // Nodes (id: outer address, how the node ns reaches it, pod CIDRs):
@@ -20,6 +21,8 @@
 //   8: fd00:a::8 only (IPv6 outer), permanent neighbour on upA; pods fd01:8::/64
 //   9: 192.0.2.2 again, but the peer has no key yet; pods 10.1.9.0/24
 //  10: in the ipcache only, not in `nodes`;          pods 10.1.10.0/24
+// Host entries inside another node's CIDR (the longest prefix wins):
+//   10.1.3.99/32 and fd01:8::99/128 belong to node 2.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,7 @@
 namespace sealnet::testing {
 
 inline constexpr uint32_t kSlotA = 1, kSlotB = 2;
+inline constexpr uint32_t kUpBIfindex = 1500;
 inline constexpr uint8_t kKey = 5;  // our key and, unless a test says otherwise, every peer's
 
 class BpfCluster {
