@@ -1,0 +1,121 @@
+#pragma once
+
+// The thin DPDK layer of the wire harness: EAL without hugepages, a port on a
+// kernel interface through a virtual device (net_af_packet or net_af_xdp), and
+// ESP decryption through rte_ipsec on a software cryptodev (crypto_aesni_gcm,
+// i.e. intel-ipsec-mb, or crypto_openssl). Everything that decides anything
+// lives in the pure parts (audit.h, esp.h); this only moves mbufs.
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/wire/esp.h"
+#include "bench/wire/frame.h"
+#include "core/error.h"
+
+struct rte_ipsec_session;
+
+namespace sealnet::wire::dpdk {
+
+struct EalConfig {
+  std::string file_prefix;         // unique per process: two harness processes may run at once
+  std::vector<std::string> vdevs;  // "net_af_packet0,iface=veth1", "crypto_aesni_gcm0"
+  std::vector<int> cpus;           // where the main lcore may run; empty: cpu 0
+  unsigned memory_mb = 256;
+  bool verbose = false;
+};
+
+// The EAL command line for `c`: no hugepages, no PCI, no shared config, no
+// telemetry socket (DESIGN.md: `--in-memory` does not work here, this does).
+std::vector<std::string> eal_arguments(const EalConfig& c);
+
+// The EAL of this process. DPDK allows one initialisation per process, ever.
+class Eal {
+ public:
+  static Result<std::unique_ptr<Eal>> init(const EalConfig& c);
+  ~Eal();
+  Eal(const Eal&) = delete;
+  Eal& operator=(const Eal&) = delete;
+
+ private:
+  Eal() = default;
+};
+
+struct MempoolFree {
+  void operator()(rte_mempool* p) const;
+};
+using Mempool = std::unique_ptr<rte_mempool, MempoolFree>;
+
+// A packet-mbuf pool; `data_room` bytes per mbuf after the headroom.
+Result<Mempool> make_mbuf_pool(const std::string& name, unsigned count, uint16_t data_room);
+
+// Which PMD attaches to the kernel interface.
+enum class Driver { AfPacket, AfXdp };
+Result<Driver> parse_driver(const std::string& name);
+// The --vdev argument attaching `driver` to `iface`, and the port's name.
+std::string port_vdev(Driver driver, const std::string& iface);
+std::string port_name(Driver driver);
+
+// One started ethdev port with one rx and one tx queue.
+class EthPort {
+ public:
+  static Result<std::unique_ptr<EthPort>> open(const std::string& name, rte_mempool* pool, bool promiscuous);
+  ~EthPort();
+  EthPort(const EthPort&) = delete;
+  EthPort& operator=(const EthPort&) = delete;
+
+  uint16_t rx(rte_mbuf** m, uint16_t n);
+  uint16_t tx(rte_mbuf** m, uint16_t n);
+  MacAddr mac() const { return mac_; }
+
+ private:
+  explicit EthPort(uint16_t port) : port_(port) {}
+  uint16_t port_;
+  MacAddr mac_;
+};
+
+// Which software cryptodev decrypts.
+enum class CryptoEngine { AesniGcm, OpenSsl };
+Result<CryptoEngine> parse_engine(const std::string& name);
+std::string engine_vdev(CryptoEngine e);  // "crypto_aesni_gcm0" / "crypto_openssl0"
+
+// Inbound tunnel-mode ESP through rte_ipsec: one rte_ipsec SA and crypto
+// session per EspSa, one queue pair, synchronous use (enqueue, then dequeue
+// until everything came back; the software PMDs complete at once).
+class IpsecInbound {
+ public:
+  static constexpr uint16_t kBurst = 32;
+  // `device`: the cryptodev's name, by default engine_vdev(engine) (another
+  // instance of the same PMD lets a benchmark run it next to a raw one).
+  static Result<std::unique_ptr<IpsecInbound>> make(CryptoEngine engine, unsigned max_sas,
+                                                    const std::string& device = {});
+  ~IpsecInbound();
+  IpsecInbound(const IpsecInbound&) = delete;
+  IpsecInbound& operator=(const IpsecInbound&) = delete;
+
+  // Adds an SA; its index is the number of SAs added before it.
+  Status add_sa(const EspSa& sa);
+  size_t size() const { return sas_.size(); }
+
+  // Decrypts up to kBurst ESP frames of SA `sa` in place. Each mbuf starts at
+  // its Ethernet header. Returns how many succeeded: mb[0..k) then hold the
+  // inner IPv4 packet at their data start, mb[k..n) failed (any order).
+  uint16_t decrypt(size_t sa, rte_mbuf** mb, uint16_t n);
+
+ private:
+  struct Sa;
+  IpsecInbound() = default;
+  uint8_t dev_ = 0;
+  bool started_ = false;
+  Mempool sessions_, ops_;
+  std::vector<std::unique_ptr<Sa>> sas_;
+};
+
+uint64_t monotonic_ns();
+
+}  // namespace sealnet::wire::dpdk

@@ -1,0 +1,257 @@
+// The wire harness's pure encoders and decoders: golden bytes recomputed by
+// tests/unit/wire_golden.py (Python struct + cryptography), and every check
+// the decoders make, each shown to reject what it should.
+#include <gtest/gtest.h>
+
+#include "bench/wire/datagram.h"
+#include "bench/wire/esp.h"
+#include "bench/wire/frame.h"
+#include "tests/unit/wire_test_util.h"
+
+namespace sealnet::wire {
+namespace {
+
+using testing::hex;
+using testing::ip4;
+using testing::unhex;
+
+constexpr const char* kDatagram =
+    "534c4e570100003c0000000300000000000000000000000511223344556677880a0100010a0200019c431389"
+    "d8d9dadbdcdddedfe0e1e2e3e4e5e6e7";
+constexpr const char* kInner =
+    "45000058000740004011268a0a0100010a0200019c4313890044c47f" /* IPv4 + UDP headers */
+    "534c4e570100003c0000000300000000000000000000000511223344556677880a0100010a0200019c431389"
+    "d8d9dadbdcdddedfe0e1e2e3e4e5e6e7";
+constexpr const char* kEsp =
+    "45000090000940004032b8dfc0a80001c0a8000200000003000000010102030405060708d55657f8d03aa7f15d"
+    "a97f40d757824d51c491de9ce58790dd8d0d5f14e71c0f836d532f0825631149d5b4b482dc5e7c54199c2003"
+    "35437022293fb1e34366603e48ee016a4ebf2391bd068315366ed7e6fd84601243ef2e35f7200d267cc5740d"
+    "9e1f0dadcff55ead23530f";
+
+Stamp golden_stamp() {
+  return Stamp{3, 5, 0x1122334455667788, {ip4("10.1.0.1"), ip4("10.2.0.1"), 40003, 5001}};
+}
+
+EspSa golden_sa() {
+  auto keys = keys::parse_key_file(testing::kKeyLine, "test");
+  auto sa = esp_sa_from_key(keys->keys[0], 3, ip4("192.168.0.1"), ip4("192.168.0.2"));
+  EXPECT_TRUE(sa) << sa.error().message();
+  return *sa;
+}
+
+TEST(WireFrame, ChecksumMatchesRfc1071Example) {
+  // The IPv4 header of RFC 1071-style worked examples: sum folds to 0xb861.
+  const auto h = unhex("450000730000400040110000c0a80001c0a800c7");
+  EXPECT_EQ(inet_checksum(h), 0xb861);
+  auto with = h;
+  with[10] = 0xb8;
+  with[11] = 0x61;
+  EXPECT_EQ(inet_checksum(with), 0);
+}
+
+TEST(WireFrame, BuildsIpv4UdpLikeTheReference) {
+  const auto payload = encode_datagram(golden_stamp(), 60);
+  EXPECT_EQ(hex(build_ipv4_udp(golden_stamp().ep, payload, 7)), kInner);
+}
+
+TEST(WireFrame, ParsesWhatItBuildsAndCutsLinkPadding) {
+  auto pkt = unhex(kInner);
+  pkt.resize(pkt.size() + 6, 0);  // Ethernet minimum-size padding after the IP packet
+  auto ip = parse_ipv4(pkt);
+  ASSERT_TRUE(ip) << ip.error().message();
+  EXPECT_EQ(ip->packet.size(), 88u);
+  EXPECT_EQ(ip->src, ip4("10.1.0.1"));
+  EXPECT_EQ(ip->id, 7);
+  auto udp = parse_udp(*ip);
+  ASSERT_TRUE(udp) << udp.error().message();
+  EXPECT_EQ(udp->ep, golden_stamp().ep);
+  EXPECT_EQ(udp->payload.size(), 60u);
+}
+
+TEST(WireFrame, Ipv4ChecksRejectBrokenHeaders) {
+  const auto good = unhex(kInner);
+  auto bad_sum = good;
+  bad_sum[11] ^= 1;
+  EXPECT_FALSE(parse_ipv4(bad_sum));
+  auto zero_sum = good;
+  zero_sum[10] = zero_sum[11] = 0;
+  EXPECT_FALSE(parse_ipv4(zero_sum));
+  auto z = parse_ipv4(zero_sum, /*allow_zero_checksum=*/true);
+  ASSERT_TRUE(z);
+  EXPECT_TRUE(z->checksum_zero);
+  EXPECT_FALSE(parse_ipv4(std::span(good).first(good.size() - 1))) << "total length beyond the buffer";
+  auto v6 = good;
+  v6[0] = 0x65;
+  EXPECT_FALSE(parse_ipv4(v6));
+  auto frag = good;
+  frag[6] = 0x20;  // more fragments; the checksum is made right so only that is wrong
+  frag[10] = frag[11] = 0;
+  const uint16_t c = inet_checksum(std::span(frag).first(kIpv4HeaderLen));
+  frag[10] = static_cast<uint8_t>(c >> 8);
+  frag[11] = static_cast<uint8_t>(c);
+  auto f = parse_ipv4(frag);
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.error().message().find("fragment"), std::string::npos);
+}
+
+TEST(WireFrame, UdpChecksRejectBadChecksumAndLength) {
+  auto bad = unhex(kInner);
+  bad.back() ^= 0xff;  // payload byte: UDP checksum no longer matches
+  auto ip = parse_ipv4(bad);
+  ASSERT_TRUE(ip);
+  auto udp = parse_udp(*ip);
+  ASSERT_FALSE(udp);
+  EXPECT_NE(udp.error().message().find("checksum"), std::string::npos);
+  EXPECT_TRUE(parse_udp(*ip, /*check_sum=*/false)) << "offloaded captures skip only the checksum";
+  auto len = unhex(kInner);
+  len[25] = 0x40;  // UDP length 0x40 != 68 bytes of IP payload
+  ip = parse_ipv4(len);
+  ASSERT_TRUE(ip);
+  EXPECT_FALSE(parse_udp(*ip));
+}
+
+TEST(WireFrame, MacAddressRoundTripsAndRejectsJunk) {
+  auto m = MacAddr::parse("02:aa:00:00:0f:01");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->str(), "02:aa:00:00:0f:01");
+  EXPECT_FALSE(MacAddr::parse("02:aa:00:00:0f"));
+  EXPECT_FALSE(MacAddr::parse("02:aa:00:00:0f:01:02"));
+  EXPECT_FALSE(MacAddr::parse("zz:aa:00:00:0f:01"));
+}
+
+TEST(WireDatagram, EncodesLikeTheReference) {
+  EXPECT_EQ(hex(encode_datagram(golden_stamp(), 60)), kDatagram);
+  EXPECT_EQ(encode_datagram(golden_stamp(), 10).size(), kStampLen) << "never shorter than the stamp";
+}
+
+TEST(WireDatagram, DecodesAndRejectsAnyChangedByte) {
+  const auto d = unhex(kDatagram);
+  auto s = decode_datagram(d);
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_EQ(*s, golden_stamp());
+  auto filler = d;
+  filler[50] ^= 1;
+  auto e = decode_datagram(filler);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message().find("byte 50"), std::string::npos) << e.error().message();
+  EXPECT_FALSE(decode_datagram(std::span(d).first(59))) << "length field disagrees";
+  auto magic = d;
+  magic[0] = 'X';
+  EXPECT_FALSE(looks_like_datagram(magic));
+  EXPECT_FALSE(decode_datagram(magic));
+}
+
+TEST(WireDatagram, VerifyComparesTheStampedAddressesWithTheHeaders) {
+  const auto payload = encode_datagram(golden_stamp(), 60);
+  UdpView v{golden_stamp().ep, payload};
+  EXPECT_TRUE(verify_datagram(v));
+  v.ep.sport = 40004;  // a NAT, or a datagram of another flow's socket
+  EXPECT_FALSE(verify_datagram(v));
+  v = {golden_stamp().ep, payload};
+  v.ep.dst = ip4("10.2.0.2");
+  EXPECT_FALSE(verify_datagram(v));
+}
+
+TEST(WireDatagram, PlanSpreadsDatagramsRoundRobinOverFlows) {
+  FlowPlan p;
+  p.base = golden_stamp().ep;
+  p.flows = 3;
+  p.count = 10;
+  const Stamp s = p.stamp(7, 99);
+  EXPECT_EQ(s.flow, 1u);
+  EXPECT_EQ(s.seq, 2u);
+  EXPECT_EQ(s.tx_ns, 99u);
+  EXPECT_EQ(s.ep.sport, 40004);
+  EXPECT_EQ(due_ns(0, 1000), 0u);
+  EXPECT_EQ(due_ns(3, 1000), 3'000'000u);
+  // i * 1e9 overflows 64 bits here; the quotient does not.
+  EXPECT_EQ(due_ns(1'000'000'000'000u, 1000), 1'000'000'000'000'000'000u);
+  EXPECT_EQ(due_ns(12345, 0), 0u) << "rate 0: unpaced";
+}
+
+TEST(WireEsp, SealsLikeTheReference) {
+  const auto inner = unhex(kInner);
+  auto esp = seal_tunnel(golden_sa(), 1, 0x0102030405060708, inner, 9);
+  ASSERT_TRUE(esp) << esp.error().message();
+  EXPECT_EQ(hex(*esp), kEsp);
+}
+
+TEST(WireEsp, OpensTheReferenceAndChecksTrailer) {
+  const auto bytes = unhex(kEsp);
+  auto outer = parse_ipv4(bytes);
+  ASSERT_TRUE(outer);
+  auto hdr = parse_esp_header(outer->payload);
+  ASSERT_TRUE(hdr);
+  EXPECT_EQ(hdr->spi, 3u);
+  EXPECT_EQ(hdr->seq, 1u);
+  auto inner = open_tunnel(golden_sa(), *outer);
+  ASSERT_TRUE(inner) << inner.error().message();
+  EXPECT_EQ(hex(*inner), kInner);
+}
+
+TEST(WireEsp, RejectsTamperingAndTheWrongKey) {
+  for (size_t at : {size_t{20}, size_t{24}, size_t{40}, size_t{140}}) {  // SPI, seq (AAD), ciphertext, ICV
+    auto bytes = unhex(kEsp);
+    bytes[at] ^= 0x80;
+    auto outer = parse_ipv4(bytes);
+    ASSERT_TRUE(outer);
+    EXPECT_FALSE(open_tunnel(golden_sa(), *outer)) << "byte " << at;
+  }
+  auto bytes = unhex(kEsp);
+  auto outer = parse_ipv4(bytes);
+  EspSa other = golden_sa();
+  other.salt[0] ^= 1;
+  auto e = open_tunnel(other, *outer);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message().find("ICV"), std::string::npos);
+}
+
+TEST(WireEsp, PadsToFourBytesWithMonotonicPadding) {
+  const EspSa sa = golden_sa();
+  for (size_t extra = 0; extra < 4; ++extra) {
+    Stamp st = golden_stamp();
+    const auto inner = build_ipv4_udp(st.ep, encode_datagram(st, 60 + extra), 1);
+    auto esp = seal_tunnel(sa, 7, 7, inner);
+    ASSERT_TRUE(esp);
+    const size_t ct = esp->size() - kIpv4HeaderLen - kEspHeaderLen - kGcmIvLen - 16;
+    EXPECT_EQ(ct % 4, 0u);
+    EXPECT_EQ(ct - inner.size() - 2, (4 - (inner.size() + 2) % 4) % 4);
+    auto outer = parse_ipv4(*esp);
+    auto back = open_tunnel(sa, *outer);
+    ASSERT_TRUE(back) << back.error().message();
+    EXPECT_EQ(*back, inner);
+  }
+}
+
+TEST(WireEsp, PerPairKeysAreDerivedForTheNodePair) {
+  auto keys =
+      keys::parse_key_file("5+ rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 96\n", "t");
+  ASSERT_TRUE(keys);
+  const auto a = ip4("192.168.0.1"), b = ip4("192.168.0.2");
+  auto ab = esp_sa_from_key(keys->keys[0], 5, a, b);
+  auto ba = esp_sa_from_key(keys->keys[0], 5, b, a);
+  ASSERT_TRUE(ab && ba);
+  auto derived = keys::derive_pair_key(keys->keys[0].aead_key, a, b);
+  ASSERT_TRUE(derived);
+  EXPECT_TRUE(std::equal(ab->aes_key.begin(), ab->aes_key.end(), derived->begin()));
+  EXPECT_TRUE(std::equal(ab->salt.begin(), ab->salt.end(), derived->end() - 4));
+  EXPECT_NE(ab->aes_key, ba->aes_key) << "each direction has its own key";
+  EXPECT_EQ(ab->icv_len, 12);
+}
+
+TEST(WireEsp, RefusesKeysItCannotUse) {
+  auto keys = keys::parse_key_file(
+      "4 hmac(sha256) 00112233445566778899aabbccddeeff cbc(aes) 000102030405060708090a0b0c0d0e0f\n", "t");
+  ASSERT_TRUE(keys);
+  EXPECT_FALSE(esp_sa_from_key(keys->keys[0], 4, ip4("1.1.1.1"), ip4("2.2.2.2")));
+  auto gcm = keys::parse_key_file(testing::kKeyLine, "t");
+  EXPECT_FALSE(esp_sa_from_key(gcm->keys[0], 3, ip4("fd00::1"), ip4("fd00::2")));
+}
+
+TEST(WireEsp, DescribeNeverShowsKeyBytes) {
+  const std::string d = golden_sa().describe();
+  EXPECT_EQ(d, "spi 0x3 192.168.0.1->192.168.0.2 aes-128-gcm icv 16");
+}
+
+}  // namespace
+}  // namespace sealnet::wire
