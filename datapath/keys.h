@@ -1,7 +1,5 @@
 #pragma once
 
-#include <openssl/crypto.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -9,26 +7,15 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/secret.h"
 #include "core/ip.h"
 
 namespace sealnet::keys {
 
-// Memory for key material: wiped before it is given back.
+// Key memory is wiped on release (core/secret.h); the names stay here for callers.
 template <typename T>
-struct WipingAllocator {
-  using value_type = T;
-  WipingAllocator() = default;
-  template <typename U>
-  WipingAllocator(const WipingAllocator<U>&) {}
-  T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
-  void deallocate(T* p, size_t n) {
-    OPENSSL_cleanse(p, n * sizeof(T));
-    std::allocator<T>().deallocate(p, n);
-  }
-  template <typename U>
-  bool operator==(const WipingAllocator<U>&) const { return true; }
-};
-using SecretBytes = std::vector<uint8_t, WipingAllocator<uint8_t>>;
+using WipingAllocator = sealnet::WipingAllocator<T>;
+using SecretBytes = sealnet::SecretBytes;
 
 enum class KeyForm { Aead, AuthEnc };
 

@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace sealnet::xfrm {
@@ -15,6 +17,9 @@ namespace {
 constexpr uint64_t kInfinite = ~0ULL;
 
 const char* kDecode = "decode XFRM state";
+
+// XFRMA_REPLAY_ESN_MAX is 4096 bytes of bitmap in the kernel; sealnet needs far less.
+constexpr uint32_t kMaxReplayWindow = 4096;
 
 xfrm_address_t to_xfrm(const IpAddr& a) {
   xfrm_address_t x{};
@@ -76,6 +81,16 @@ xfrm_usersa_id to_usersa_id(const SaId& id) {
   return x;
 }
 
+void put_offload(nl::MessageBuilder& b, const OffloadRequest& req, uint8_t family) {
+  if (req.mode == OffloadMode::none) return;
+  xfrm_user_offload o{};
+  o.ifindex = req.ifindex;
+  if (family == AF_INET6) o.flags |= XFRM_OFFLOAD_IPV6;
+  if (req.dir == Direction::in) o.flags |= XFRM_OFFLOAD_INBOUND;
+  if (req.mode == OffloadMode::packet) o.flags |= XFRM_OFFLOAD_PACKET;
+  b.put_struct(XFRMA_OFFLOAD_DEV, o);
+}
+
 void put_mark(nl::MessageBuilder& b, const std::optional<Mark>& mark) {
   if (mark) b.put_struct(XFRMA_MARK, xfrm_mark{mark->value, mark->mask});
 }
@@ -124,15 +139,26 @@ Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update) {
   if (sa.saddr.family != sa.id.daddr.family)
     return fail(EINVAL, "encode XFRM state", "spi " + std::to_string(sa.id.spi),
                 "source and destination are of different families");
-  if (sa.aead.has_value() == sa.cipher.has_value())
+  if (int(sa.aead.has_value()) + int(sa.auth_enc.has_value()) + int(sa.cipher.has_value()) != 1)
     return fail(EINVAL, "encode XFRM state", "spi " + std::to_string(sa.id.spi),
-                "exactly one of an AEAD or a cipher is needed");
-  const std::string& alg_name = sa.aead ? sa.aead->name : sa.cipher->name;
-  if (alg_name.size() >= sizeof(xfrm_algo_aead::alg_name))
-    return fail(EINVAL, "encode XFRM state", alg_name, "algorithm name too long");
+                "exactly one of an AEAD, an auth+enc pair or a cipher is needed");
+  if (sa.replay_window > kMaxReplayWindow)
+    return fail(EINVAL, "encode XFRM state", "spi " + std::to_string(sa.id.spi),
+                "replay window above " + std::to_string(kMaxReplayWindow));
+  for (const std::string* name : {sa.aead ? &sa.aead->name : nullptr, sa.cipher ? &sa.cipher->name : nullptr,
+                                   sa.auth_enc ? &sa.auth_enc->auth_name : nullptr,
+                                   sa.auth_enc ? &sa.auth_enc->enc_name : nullptr})
+    if (name && name->size() >= sizeof(xfrm_algo_aead::alg_name))
+      return fail(EINVAL, "encode XFRM state", *name, "algorithm name too long");
+  // The legacy field holds at most a 32-packet bitmap; anything larger, and ESN,
+  // goes in XFRMA_REPLAY_ESN_VAL with the legacy field 0 (xfrm_user verify_replay).
+  const bool esn_attr = sa.esn || sa.replay_window > 32;
 
   xfrm_usersa_info info{};
-  info.sel = to_xfrm(sa.selector, sa.id.daddr.family);
+  // No selector: AF_UNSPEC, as iproute2 sends it; the kernel then checks no inner
+  // addresses on the state (the policy's selector already chose the traffic).
+  const bool no_selector = !sa.selector.src.addr.family && !sa.selector.dst.addr.family && !sa.selector.proto;
+  if (!no_selector) info.sel = to_xfrm(sa.selector, sa.id.daddr.family);
   info.id.daddr = to_xfrm(sa.id.daddr);
   info.id.spi = htonl(sa.id.spi);
   info.id.proto = sa.id.proto;
@@ -141,13 +167,14 @@ Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update) {
   info.reqid = sa.reqid;
   info.family = sa.id.daddr.family;
   info.mode = static_cast<uint8_t>(sa.mode);
-  info.replay_window = sa.replay_window;
+  info.replay_window = esn_attr ? 0 : static_cast<uint8_t>(sa.replay_window);
+  if (sa.esn) info.flags |= XFRM_STATE_ESN;
 
   nl::MessageBuilder b(update ? XFRM_MSG_UPDSA : XFRM_MSG_NEWSA, update ? 0 : (NLM_F_CREATE | NLM_F_EXCL));
   b.header(info);
 
   if (sa.aead) {
-    std::vector<uint8_t> aead(sizeof(xfrm_algo_aead) + sa.aead->key.size(), 0);
+    SecretBytes aead(sizeof(xfrm_algo_aead) + sa.aead->key.size(), 0);
     xfrm_algo_aead head{};
     std::memcpy(head.alg_name, sa.aead->name.data(), sa.aead->name.size());
     head.alg_key_len = static_cast<unsigned>(sa.aead->key.size() * 8);
@@ -155,8 +182,24 @@ Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update) {
     std::memcpy(aead.data(), &head, sizeof head);
     if (!sa.aead->key.empty())
       std::memcpy(aead.data() + sizeof head, sa.aead->key.data(), sa.aead->key.size());
-    b.put(XFRMA_ALG_AEAD, aead);
-    std::memset(aead.data(), 0, aead.size());  // the key leaves only in the message
+    b.put(XFRMA_ALG_AEAD, aead);  // the key leaves only in the message; `aead` is wiped
+  } else if (sa.auth_enc) {
+    const AuthEnc& ae = *sa.auth_enc;
+    SecretBytes auth(sizeof(xfrm_algo_auth) + ae.auth_key.size(), 0);
+    xfrm_algo_auth ahead{};
+    std::memcpy(ahead.alg_name, ae.auth_name.data(), ae.auth_name.size());
+    ahead.alg_key_len = static_cast<unsigned>(ae.auth_key.size() * 8);
+    ahead.alg_trunc_len = ae.trunc_bits;
+    std::memcpy(auth.data(), &ahead, sizeof ahead);
+    if (!ae.auth_key.empty()) std::memcpy(auth.data() + sizeof ahead, ae.auth_key.data(), ae.auth_key.size());
+    b.put(XFRMA_ALG_AUTH_TRUNC, auth);
+    SecretBytes enc(sizeof(xfrm_algo) + ae.enc_key.size(), 0);
+    xfrm_algo ehead{};
+    std::memcpy(ehead.alg_name, ae.enc_name.data(), ae.enc_name.size());
+    ehead.alg_key_len = static_cast<unsigned>(ae.enc_key.size() * 8);
+    std::memcpy(enc.data(), &ehead, sizeof ehead);
+    if (!ae.enc_key.empty()) std::memcpy(enc.data() + sizeof ehead, ae.enc_key.data(), ae.enc_key.size());
+    b.put(XFRMA_ALG_CRYPT, enc);
   } else {
     std::vector<uint8_t> algo(sizeof(xfrm_algo) + sa.cipher->key.size(), 0);
     xfrm_algo head{};
@@ -169,15 +212,21 @@ Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update) {
     std::memset(algo.data(), 0, algo.size());
   }
 
-  put_mark(b, sa.mark);
-  if (sa.offload && sa.offload->mode != OffloadMode::none) {
-    xfrm_user_offload o{};
-    o.ifindex = sa.offload->ifindex;
-    if (sa.id.daddr.family == AF_INET6) o.flags |= XFRM_OFFLOAD_IPV6;
-    if (sa.offload->dir == Direction::in) o.flags |= XFRM_OFFLOAD_INBOUND;
-    if (sa.offload->mode == OffloadMode::packet) o.flags |= XFRM_OFFLOAD_PACKET;
-    b.put_struct(XFRMA_OFFLOAD_DEV, o);
+  if (esn_attr) {
+    // The fixed part only, as iproute2 sends it: the kernel sizes the bitmap from
+    // bmp_len and starts it empty (xfrm_alloc_replay_state_esn).
+    xfrm_replay_state_esn head{};
+    head.bmp_len = (std::max<uint32_t>(sa.replay_window, 1) + 31) / 32;
+    head.replay_window = sa.replay_window;
+    b.put(XFRMA_REPLAY_ESN_VAL, nl::ByteView(reinterpret_cast<const uint8_t*>(&head), sizeof head));
   }
+  put_mark(b, sa.mark);
+  if (sa.set_mark) {
+    b.put_u32(XFRMA_SET_MARK, sa.set_mark->value);
+    b.put_u32(XFRMA_SET_MARK_MASK, sa.set_mark->mask);
+  }
+  if (sa.extra_flags) b.put_u32(XFRMA_SA_EXTRA_FLAGS, sa.extra_flags);
+  if (sa.offload) put_offload(b, *sa.offload, sa.id.daddr.family);
   return std::move(b).finish();
 }
 
@@ -212,6 +261,8 @@ Result<SaInfo> decode_sa(const nl::MessageView& msg) {
   sa.reqid = info->reqid;
   sa.mode = static_cast<SaMode>(info->mode);
   sa.replay_window = info->replay_window;
+  sa.flags = info->flags;
+  sa.esn = (info->flags & XFRM_STATE_ESN) != 0;
   sa.selector = from_xfrm(info->sel);
   sa.current = {info->curlft.bytes, info->curlft.packets, info->curlft.add_time, info->curlft.use_time};
   if (auto aead = attrs->bytes(XFRMA_ALG_AEAD)) {
@@ -223,7 +274,27 @@ Result<SaInfo> decode_sa(const nl::MessageView& msg) {
     sa.aead_key_bits = head.alg_key_len;
     sa.aead_icv_bits = head.alg_icv_len;
   }
+  if (auto a = attrs->bytes(XFRMA_ALG_AUTH_TRUNC)) {
+    xfrm_algo_auth head;
+    if (a->size() < sizeof head) return fail(EBADMSG, kDecode, {}, "short XFRMA_ALG_AUTH_TRUNC");
+    std::memcpy(&head, a->data(), sizeof head);
+    sa.auth_name.assign(head.alg_name, strnlen(head.alg_name, sizeof head.alg_name));
+    sa.auth_trunc_bits = head.alg_trunc_len;
+  }
+  if (auto e = attrs->bytes(XFRMA_ALG_CRYPT)) {
+    xfrm_algo head;
+    if (e->size() < sizeof head) return fail(EBADMSG, kDecode, {}, "short XFRMA_ALG_CRYPT");
+    std::memcpy(&head, e->data(), sizeof head);
+    sa.enc_name.assign(head.alg_name, strnlen(head.alg_name, sizeof head.alg_name));
+  }
+  if (auto r = attrs->bytes(XFRMA_REPLAY_ESN_VAL)) {
+    // Read the window field alone: the struct ends in a flexible bitmap.
+    if (r->size() < sizeof(xfrm_replay_state_esn)) return fail(EBADMSG, kDecode, {}, "short XFRMA_REPLAY_ESN_VAL");
+    std::memcpy(&sa.replay_window, r->data() + offsetof(xfrm_replay_state_esn, replay_window), sizeof(uint32_t));
+  }
   if (auto m = attrs->as<xfrm_mark>(XFRMA_MARK)) sa.mark = Mark{m->v, m->m};
+  if (auto v = attrs->u32(XFRMA_SET_MARK)) sa.set_mark = Mark{*v, attrs->u32(XFRMA_SET_MARK_MASK).value_or(~0U)};
+  if (auto x = attrs->u32(XFRMA_SA_EXTRA_FLAGS)) sa.extra_flags = *x;
   // The kernel sends the 5 meaningful bytes of xfrm_user_offload padded to 8;
   // read the two fields so a shorter (unpadded) attribute still decodes.
   if (auto o = attrs->bytes(XFRMA_OFFLOAD_DEV)) {
@@ -260,6 +331,7 @@ Result<nl::Bytes> encode_new_policy(const PolicySpec& p, bool update) {
       x.saddr = to_xfrm(t.saddr);
       x.reqid = t.reqid;
       x.mode = static_cast<uint8_t>(t.mode);
+      x.optional = t.optional ? 1 : 0;
       // Any algorithm: the SA decides, as iproute2 does by default.
       x.aalgos = x.ealgos = x.calgos = ~0U;
       tmpls.push_back(x);
@@ -268,6 +340,13 @@ Result<nl::Bytes> encode_new_policy(const PolicySpec& p, bool update) {
                                    tmpls.size() * sizeof(xfrm_user_tmpl)));
   }
   put_mark(b, p.mark);
+  if (p.offload) put_offload(b, *p.offload, p.templates.empty() ? AF_INET : p.templates.front().id.daddr.family);
+  return std::move(b).finish();
+}
+
+Result<nl::Bytes> encode_dump_policy() {
+  // As for states: no family header on the dump request.
+  nl::MessageBuilder b(XFRM_MSG_GETPOLICY, NLM_F_DUMP);
   return std::move(b).finish();
 }
 
@@ -299,6 +378,12 @@ Result<PolicyInfo> decode_policy(const nl::MessageView& msg) {
   p.spec.dir = static_cast<PolicyDir>(info->dir);
   p.spec.priority = info->priority;
   if (auto m = attrs->as<xfrm_mark>(XFRMA_MARK)) p.spec.mark = Mark{m->v, m->m};
+  if (auto o = attrs->bytes(XFRMA_OFFLOAD_DEV); o && o->size() >= sizeof(int) + 1) {
+    OffloadInfo oi;
+    std::memcpy(&oi.ifindex, o->data(), sizeof(int));
+    oi.flags = (*o)[sizeof(int)];
+    p.spec.offload = OffloadRequest{oi.ifindex, oi.mode(), oi.dir()};
+  }
   if (auto t = attrs->bytes(XFRMA_TMPL)) {
     if (t->size() % sizeof(xfrm_user_tmpl) != 0)
       return fail(EBADMSG, what, {}, "XFRMA_TMPL is not a whole number of templates");
@@ -308,7 +393,8 @@ Result<PolicyInfo> decode_policy(const nl::MessageView& msg) {
       p.spec.templates.push_back({{from_xfrm(x.id.daddr, x.family), ntohl(x.id.spi), x.id.proto},
                                   from_xfrm(x.saddr, x.family),
                                   x.reqid,
-                                  static_cast<SaMode>(x.mode)});
+                                  static_cast<SaMode>(x.mode),
+                                  x.optional != 0});
     }
   }
   return p;

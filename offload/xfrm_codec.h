@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "core/ip.h"
 #include "core/netlink.h"
+#include "core/secret.h"
 
 namespace sealnet::xfrm {
 
@@ -28,10 +30,25 @@ const char* to_string(OffloadMode m);
 
 // An AEAD transform as XFRMA_ALG_AEAD carries it. For rfc4106(gcm(aes)) the key
 // is the AES key followed by the 4-byte salt (RFC 4106 section 8.1).
+// The key lives in wiped memory (core/secret.h); any byte span converts.
 struct Aead {
   std::string name = "rfc4106(gcm(aes))";
-  std::vector<uint8_t> key;
+  SecretBytes key;
   uint32_t icv_bits = 128;
+
+  Aead() = default;
+  Aead(std::string n, std::span<const uint8_t> k, uint32_t icv)
+      : name(std::move(n)), key(k.begin(), k.end()), icv_bits(icv) {}
+};
+
+// The auth+enc form (Cilium's "<id> <auth-algo> <auth key> <enc-algo> <enc key>"):
+// XFRMA_ALG_AUTH_TRUNC (hmac truncated to trunc_bits) plus XFRMA_ALG_CRYPT.
+struct AuthEnc {
+  std::string auth_name = "hmac(sha256)";
+  SecretBytes auth_key;
+  uint32_t trunc_bits = 128;  // RFC 4868: HMAC-SHA-256-128
+  std::string enc_name = "cbc(aes)";
+  SecretBytes enc_key;
 };
 
 // A plain cipher (XFRMA_ALG_CRYPT) without authentication: only for probing
@@ -67,6 +84,7 @@ struct OffloadRequest {
   int ifindex = 0;
   OffloadMode mode = OffloadMode::crypto;
   Direction dir = Direction::out;
+  bool operator==(const OffloadRequest&) const = default;
 };
 
 enum class SaMode : uint8_t { transport = XFRM_MODE_TRANSPORT, tunnel = XFRM_MODE_TUNNEL };
@@ -77,10 +95,22 @@ struct SaSpec {
   uint32_t reqid = 0;
   SaMode mode = SaMode::tunnel;
   Selector selector;  // empty prefixes: the kernel's "any" of the SA's family
+  // Exactly one of the three transforms.
   std::optional<Aead> aead;
-  std::optional<Cipher> cipher;  // instead of aead
-  uint8_t replay_window = 0;
+  std::optional<AuthEnc> auth_enc;
+  std::optional<Cipher> cipher;
+  // Anti-replay window in packets. With esn, or a window above the legacy
+  // 32-bit bitmap's reach, it travels in XFRMA_REPLAY_ESN_VAL (the kernel then
+  // refuses a non-zero xfrm_usersa_info.replay_window).
+  uint32_t replay_window = 0;
+  // 64-bit sequence numbers (RFC 4303 section 2.2.1): the 32-bit counter can no
+  // longer run out and silently stop the SA.
+  bool esn = false;
   std::optional<Mark> mark;
+  // XFRMA_SET_MARK (+ _MASK): the mark the packet carries after this SA, which
+  // the policy-routing rules of the egress slot match.
+  std::optional<Mark> set_mark;
+  uint32_t extra_flags = 0;  // XFRMA_SA_EXTRA_FLAGS (XFRM_SA_XFLAG_*); 0: not sent
   std::optional<OffloadRequest> offload;
 };
 
@@ -114,23 +144,35 @@ struct SaInfo {
   IpAddr saddr;
   uint32_t reqid = 0;
   SaMode mode = SaMode::tunnel;
-  uint8_t replay_window = 0;
+  uint32_t replay_window = 0;  // from XFRMA_REPLAY_ESN_VAL when present
+  bool esn = false;
+  uint8_t flags = 0;  // XFRM_STATE_*
   Selector selector;
   std::string aead_name;  // empty when the SA uses no AEAD
   uint32_t aead_key_bits = 0;
   uint32_t aead_icv_bits = 0;
+  std::string auth_name;  // the auth+enc form
+  uint32_t auth_trunc_bits = 0;
+  std::string enc_name;
   std::optional<Mark> mark;
+  std::optional<Mark> set_mark;
+  uint32_t extra_flags = 0;
   std::optional<OffloadInfo> offload;
   LifetimeCounters current;
 };
 Result<SaInfo> decode_sa(const nl::MessageView& msg);
 
 // Policies: enough for the offload issue to build on (one policy per mark slot).
+// The kernel's output lookup wants the state's reqid to equal the template's
+// (0 matches only reqid-0 states), and in tunnel mode the addresses to match,
+// a template source of 0.0.0.0/:: matching any (xfrm_state_addr_cmp).
 struct Template {
   SaId id;  // daddr + proto; spi 0 lets any SA of the reqid match
   IpAddr saddr;
   uint32_t reqid = 0;
   SaMode mode = SaMode::tunnel;
+  bool optional = false;  // "level use": a packet without this transform passes too
+  bool operator==(const Template&) const = default;
 };
 
 enum class PolicyDir : uint8_t { in = XFRM_POLICY_IN, out = XFRM_POLICY_OUT, fwd = XFRM_POLICY_FWD };
@@ -141,6 +183,9 @@ struct PolicySpec {
   uint32_t priority = 0;
   std::optional<Mark> mark;
   std::vector<Template> templates;
+  // Packet offload needs the policy on the device too (XFRMA_OFFLOAD_DEV).
+  std::optional<OffloadRequest> offload;
+  bool operator==(const PolicySpec&) const = default;
 };
 
 Result<nl::Bytes> encode_new_policy(const PolicySpec& p, bool update = false);
@@ -148,6 +193,9 @@ Result<nl::Bytes> encode_get_policy(const Selector& sel, PolicyDir dir,
                                     std::optional<Mark> mark = std::nullopt);
 Result<nl::Bytes> encode_delete_policy(const Selector& sel, PolicyDir dir,
                                        std::optional<Mark> mark = std::nullopt);
+
+// A dump of every policy (main policy database) of the socket's namespace.
+Result<nl::Bytes> encode_dump_policy();
 
 struct PolicyInfo {
   PolicySpec spec;

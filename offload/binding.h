@@ -1,0 +1,105 @@
+// The desired XFRM objects of one node: from the local node, its egress device
+// slots (and their modes, fallback/modes.h), the peers and the keys, which
+// states and policies must exist. Pure: the reconciler (offload/reconciler.h)
+// makes the kernel match. Layout and reasons: docs/xfrm-design.md.
+//
+//  - Outbound: per (peer, key, local slot) one tunnel-mode ESP state bound to the
+//    slot's device (packet/crypto offload or software, as the ModeBook says),
+//    marked sealnet_mark_encrypt(peer, key, slot) / SEALNET_MARK_POLICY_MASK,
+//    output mark sealnet_mark_encrypted(slot) / 0xFF0; and per (peer, key, slot,
+//    subnet) one policy with that mark: the kernel looks the state up with the
+//    policy's mark, so the slot the BPF program chose is the device that encrypts.
+//  - Inbound: per (peer, key, peer slot, generation g and g+1) one state (no
+//    mark: received packets carry none), offloaded on the peer's arrival device
+//    when it can be, else software. Subnet mode: one `in` and one `fwd` policy per
+//    cluster subnet for all peers (template source 0.0.0.0 = any peer).
+//  - Keys: inbound states for every key we hold; outbound ones only for keys the
+//    peer has announced (it can decrypt them). Per-pair ("+") keys are derived
+//    per direction from both node addresses.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/ip.h"
+#include "datapath/keys.h"
+#include "fallback/modes.h"
+#include "offload/xfrm_codec.h"
+
+namespace sealnet::offload {
+
+// What marks an object as sealnet's. States carry one of these reqids; policies
+// carry them in their templates. Everything else in the kernel is foreign and
+// left alone. (The probe's trial states use probe::kTrialReqid, outside this set.)
+inline constexpr uint32_t kReqidOut = 0x5EA10001;
+inline constexpr uint32_t kReqidIn = 0x5EA10002;
+inline bool owned_reqid(uint32_t r) { return r == kReqidOut || r == kReqidIn; }
+// Lower number = earlier match. The same for all of sealnet's policies: their
+// marks (out) and selectors (in/fwd) never overlap each other.
+inline constexpr uint32_t kPolicyPriority = 0x5EA1;
+inline constexpr uint32_t kSetMarkMask = 0x00000FF0;  // magic + slot
+
+// SPI = sender node id << 16 | key id << 12 | sender slot << 8 | generation.
+uint32_t make_spi(uint16_t node, uint8_t key, uint8_t slot, uint8_t generation);
+struct SpiParts {
+  uint16_t node;
+  uint8_t key, slot, generation;
+};
+SpiParts split_spi(uint32_t spi);
+
+struct LocalNode {
+  uint16_t id = 0;  // 1..0xFFFF
+  IpAddr addr;      // outer source of every outbound state
+};
+
+struct PeerNode {
+  uint16_t id = 0;
+  IpAddr addr;
+  std::vector<uint8_t> slots = {0};           // the peer's uplink slots (it sends from these)
+  std::map<uint8_t, uint8_t> generations;     // peer slot -> its announced generation (default 0)
+  std::vector<uint8_t> keys;                  // key ids the peer has installed (inbound)
+  std::optional<uint8_t> rx_slot;             // our slot its traffic arrives on (offloaded inbound)
+};
+
+struct PlanOptions {
+  std::vector<IpPrefix> subnets;  // cluster pod CIDRs (subnet mode selectors)
+  uint32_t replay_window = 128;   // software states (ESN)
+  // Offloaded states go without ESN (a device without xdo_dev_state_advance_esn
+  // refuses ESN, xfrm_dev_state_add) and with the legacy 32-packet window; the
+  // reconciler moves their slot to the next generation before 2^32.
+  uint32_t offload_replay_window = 32;
+  int inbound_generations = 2;  // g and g+1
+};
+
+// One desired state and why it exists.
+struct DesiredState {
+  xfrm::SaSpec spec;
+  xfrm::Direction dir = xfrm::Direction::out;
+  uint16_t peer = 0;
+  uint8_t key = 0;
+  uint8_t slot = 0;  // out: our slot; in: the peer's slot
+  std::optional<uint8_t> device_slot;  // the local slot whose device it is bound to (if offloaded)
+};
+
+struct DesiredSet {
+  std::vector<DesiredState> states;
+  std::vector<xfrm::PolicySpec> policies;
+};
+
+// Everything the node should have. Fails only on inconsistent input (a peer id
+// out of range, a key derivation failure); never logs or returns key bytes.
+Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes, const std::vector<PeerNode>& peers,
+                        const keys::KeySet& keys, const PlanOptions& opts);
+
+// The key the BPF program may send to `peer` with once the outbound objects of
+// `installed_keys` exist: the newest key both sides hold among those installed
+// (0: none). The agent writes it to the nodes map only after the reconcile that
+// installed it succeeded, which is the "outbound switches only when the peer has
+// it" half of rotation.
+uint8_t tx_key(const keys::KeySet& ours, const PeerNode& peer, const std::vector<uint8_t>& installed_keys);
+
+}  // namespace sealnet::offload

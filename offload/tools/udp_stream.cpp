@@ -1,0 +1,128 @@
+// udp_stream: a numbered UDP stream for the rotation test.
+//   udp_stream send --src IP --dst IP --port N --count N --pps N --mark-file PATH
+//     Sends datagrams "SEALNET-SEQ <n>" n = 1..count; re-reads PATH (a hex mark)
+//     every 20 ms and sets it as SO_MARK, which is how the test stands in for the
+//     BPF classifier switching keys.
+//   udp_stream recv --bind IP --port N --count N --timeout S [--ready-file PATH]
+//     Counts distinct sequence numbers; prints received/missing/duplicates; exit 0
+//     when every one of 1..count arrived.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::map<std::string, std::string> args(int argc, char** argv) {
+  std::map<std::string, std::string> a;
+  for (int i = 2; i + 1 < argc; i += 2) a[argv[i]] = argv[i + 1];
+  return a;
+}
+
+sockaddr_in addr(const std::string& ip, int port) {
+  sockaddr_in s{};
+  s.sin_family = AF_INET;
+  s.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, ip.c_str(), &s.sin_addr);
+  return s;
+}
+
+uint32_t read_mark(const std::string& path) {
+  std::ifstream f(path);
+  std::string s;
+  f >> s;
+  return s.empty() ? 0 : static_cast<uint32_t>(std::stoul(s, nullptr, 16));
+}
+
+int send(std::map<std::string, std::string> a) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  auto src = addr(a["--src"], 0);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) return perror("bind"), 1;
+  auto dst = addr(a["--dst"], std::atoi(a["--port"].c_str()));
+  const long count = std::atol(a["--count"].c_str());
+  const long pps = std::max(1L, std::atol(a["--pps"].c_str()));
+  const std::string mark_file = a["--mark-file"];
+  uint32_t mark = ~0u;
+  auto next_check = std::chrono::steady_clock::now();
+  const auto gap = std::chrono::microseconds(1000000 / pps);
+  auto t = std::chrono::steady_clock::now();
+  long errors = 0;
+  for (long n = 1; n <= count; ++n) {
+    if (std::chrono::steady_clock::now() >= next_check) {
+      const uint32_t m = read_mark(mark_file);
+      if (m != mark) {
+        mark = m;
+        if (::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0) return perror("SO_MARK"), 1;
+        std::printf("seq %ld: mark 0x%x\n", n, mark);
+        std::fflush(stdout);
+      }
+      next_check += std::chrono::milliseconds(20);
+    }
+    char buf[64];
+    const int len = std::snprintf(buf, sizeof buf, "SEALNET-SEQ %ld", n);
+    if (::sendto(fd, buf, static_cast<size_t>(len), 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst) < 0) ++errors;
+    t += gap;
+    std::this_thread::sleep_until(t);
+  }
+  std::printf("sent %ld datagrams, %ld send errors\n", count, errors);
+  return errors ? 1 : 0;
+}
+
+int recv(std::map<std::string, std::string> a) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  auto local = addr(a["--bind"], std::atoi(a["--port"].c_str()));
+  int big = 4 << 20;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return perror("bind"), 2;
+  if (a.contains("--ready-file")) std::ofstream(a["--ready-file"]) << "ready\n";
+  const long count = std::atol(a["--count"].c_str());
+  const int timeout_s = std::atoi(a["--timeout"].c_str());
+  std::vector<uint8_t> seen(static_cast<size_t>(count) + 1, 0);
+  long got = 0, dups = 0, other = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (got < count && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    char buf[128];
+    const ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) continue;
+    buf[n] = 0;
+    long seq = 0;
+    if (std::sscanf(buf, "SEALNET-SEQ %ld", &seq) != 1 || seq < 1 || seq > count) {
+      ++other;
+      continue;
+    }
+    if (seen[static_cast<size_t>(seq)]++) ++dups;
+    else ++got;
+  }
+  long first_missing = 0;
+  for (long i = 1; i <= count; ++i)
+    if (!seen[static_cast<size_t>(i)]) {
+      first_missing = i;
+      break;
+    }
+  std::printf("received %ld of %ld, missing %ld (first %ld), duplicates %ld, other %ld\n", got, count, count - got,
+              first_missing, dups, other);
+  return got == count ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string cmd = argc > 1 ? argv[1] : "";
+  if (cmd == "send") return send(args(argc, argv));
+  if (cmd == "recv") return recv(args(argc, argv));
+  std::fprintf(stderr, "usage: udp_stream send|recv ...\n");
+  return 2;
+}

@@ -1,0 +1,444 @@
+// sealnet-xfrm-node: the binding + fallback + reconciler of one node, driven by a
+// small config file, for the VM tier and the control-plane bench (the agent in
+// datapath/ will embed the same Reconciler). It never prints key material.
+//
+//   sealnet-xfrm-node run CONFIG [--once] [--status PATH] [--interval-ms N]
+//     Reconciles the current network namespace to CONFIG, then (without --once)
+//     keeps doing so every interval: re-reads CONFIG and its key file when they
+//     change (a bad key file is reported and the running keys stay), watches each
+//     slot's device for link down/up (fallback d) and records every decision.
+//     SIGTERM/SIGINT stop it and leave the kernel state in force.
+//   sealnet-xfrm-node bench --peers N [--keys K] --ip-netns NAME --batch-file PATH
+//     Programs N peers x K keys (states + policies, both directions) here through
+//     the batched transport, then the same objects in netns NAME with `ip -batch`,
+//     and prints both times and their ratio.
+//
+// CONFIG, one item a line ('#' comments):
+//   node <id> <addr>
+//   subnet <cidr>                  (repeatable)
+//   keys <path>
+//   slot <n> <ifname> <software|crypto|packet>   (the probe's verdict for the device)
+//   peer <id> <addr> keys=1,2 [slots=0,1] [gen=<slot>:<g>,...] [rx=<slot>]
+//   grace <seconds>
+//   inbound-generations <n>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bpf/shared.h"
+#include "core/netns.h"
+#include "offload/reconciler.h"
+
+namespace sealnet::offload {
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+uint64_t now_s() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+struct SlotConfig {
+  uint8_t slot = 0;
+  std::string ifname;
+  xfrm::OffloadMode capability = xfrm::OffloadMode::none;
+};
+
+struct Config {
+  LocalNode local;
+  std::vector<SlotConfig> slots;
+  std::vector<PeerNode> peers;
+  std::string keys_path;
+  PlanOptions opts;
+  uint64_t grace = 30;
+};
+
+Result<Config> parse_config(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return fail(errno, "read config", path);
+  Config c;
+  std::string line;
+  int n = 0;
+  while (std::getline(f, line)) {
+    ++n;
+    const std::string where = path + ":" + std::to_string(n);
+    if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
+    std::istringstream in(line);
+    std::string kw;
+    if (!(in >> kw)) continue;
+    auto bad = [&](const std::string& why) { return fail(EINVAL, "parse config", where, why); };
+    if (kw == "node") {
+      unsigned id;
+      std::string addr;
+      if (!(in >> id >> addr)) return bad("node <id> <addr>");
+      auto a = IpAddr::parse(addr);
+      if (!a || id == 0 || id > 0xFFFF) return bad("bad node id or address");
+      c.local = {static_cast<uint16_t>(id), *a};
+    } else if (kw == "subnet") {
+      std::string s;
+      in >> s;
+      auto p = IpPrefix::parse(s);
+      if (!p) return bad("bad subnet");
+      c.opts.subnets.push_back(*p);
+    } else if (kw == "keys") {
+      in >> c.keys_path;
+    } else if (kw == "grace") {
+      in >> c.grace;
+    } else if (kw == "inbound-generations") {
+      in >> c.opts.inbound_generations;
+    } else if (kw == "slot") {
+      unsigned s;
+      SlotConfig sc;
+      std::string mode;
+      if (!(in >> s >> sc.ifname >> mode) || s >= SEALNET_MAX_SLOTS) return bad("slot <n> <ifname> <mode>");
+      sc.slot = static_cast<uint8_t>(s);
+      sc.capability = mode == "packet"   ? xfrm::OffloadMode::packet
+                      : mode == "crypto" ? xfrm::OffloadMode::crypto
+                                         : xfrm::OffloadMode::none;
+      c.slots.push_back(sc);
+    } else if (kw == "peer") {
+      unsigned id;
+      std::string addr, opt;
+      if (!(in >> id >> addr)) return bad("peer <id> <addr> ...");
+      auto a = IpAddr::parse(addr);
+      if (!a) return bad("bad peer address");
+      PeerNode p;
+      p.id = static_cast<uint16_t>(id);
+      p.addr = *a;
+      while (in >> opt) {
+        const auto eq = opt.find('=');
+        if (eq == std::string::npos) return bad("peer option " + opt);
+        const std::string k = opt.substr(0, eq), v = opt.substr(eq + 1);
+        if (k == "keys") {
+          for (auto& x : split(v, ',')) p.keys.push_back(static_cast<uint8_t>(std::stoul(x)));
+        } else if (k == "slots") {
+          p.slots.clear();
+          for (auto& x : split(v, ',')) p.slots.push_back(static_cast<uint8_t>(std::stoul(x)));
+        } else if (k == "gen") {
+          for (auto& x : split(v, ',')) {
+            auto sg = split(x, ':');
+            if (sg.size() != 2) return bad("gen=<slot>:<g>");
+            p.generations[static_cast<uint8_t>(std::stoul(sg[0]))] = static_cast<uint8_t>(std::stoul(sg[1]));
+          }
+        } else if (k == "rx") {
+          p.rx_slot = static_cast<uint8_t>(std::stoul(v));
+        } else {
+          return bad("peer option " + k);
+        }
+      }
+      c.peers.push_back(std::move(p));
+    } else {
+      return bad("unknown item " + kw);
+    }
+  }
+  if (c.local.id == 0) return fail(EINVAL, "parse config", path, "no node line");
+  return c;
+}
+
+// IFF_UP of a device in this namespace; nullopt when it does not exist.
+std::optional<bool> link_up(const std::string& ifname) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  ifreq r{};
+  std::snprintf(r.ifr_name, sizeof r.ifr_name, "%s", ifname.c_str());
+  const int rc = ::ioctl(fd, SIOCGIFFLAGS, &r);
+  ::close(fd);
+  if (rc != 0) return std::nullopt;
+  return (r.ifr_flags & IFF_UP) != 0;
+}
+
+time_t mtime(const std::string& p) {
+  struct stat st{};
+  return ::stat(p.c_str(), &st) == 0 ? st.st_mtim.tv_sec * 1000000000L + st.st_mtim.tv_nsec : 0;
+}
+
+void write_status(const std::string& path, const fallback::ModeBook& modes, const fallback::DecisionLog& log,
+                  const ReconcileResult& last, const keys::KeySet& keys, const std::vector<PeerNode>& peers) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  std::ofstream f(tmp);
+  for (const auto& [n, s] : modes.slots())
+    f << "slot " << int(n) << " dev " << s.dev.name << " mode " << xfrm::to_string(s.mode) << " up " << s.up
+      << " generation " << int(s.generation) << "\n";
+  for (int r = 0; r < static_cast<int>(fallback::Reason::count_); ++r)
+    f << "count " << fallback::to_string(static_cast<fallback::Reason>(r)) << " "
+      << log.count(static_cast<fallback::Reason>(r)) << "\n";
+  for (const auto& k : keys.keys) f << "key " << k.describe() << "\n";  // never the bytes
+  for (const auto& p : peers) {
+    auto it = last.installed_keys.find(p.id);
+    f << "peer " << p.id << " tx-key "
+      << int(tx_key(keys, p, it == last.installed_keys.end() ? std::vector<uint8_t>{} : it->second)) << "\n";
+  }
+  for (const auto& d : log.entries()) f << "decision " << d.str() << "\n";
+  f.close();
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+int run(int argc, char** argv) {
+  if (argc < 3) return 2;
+  const std::string cfg_path = argv[2];
+  bool once = false;
+  std::string status;
+  int interval_ms = 200;
+  for (int i = 3; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--once") once = true;
+    else if (a == "--status" && i + 1 < argc) status = argv[++i];
+    else if (a == "--interval-ms" && i + 1 < argc) interval_ms = std::atoi(argv[++i]);
+    else return 2;
+  }
+  signal(SIGTERM, on_signal);
+  signal(SIGINT, on_signal);
+
+  auto kernel = make_netlink_kernel();
+  if (!kernel) {
+    std::fprintf(stderr, "xfrm-node: %s\n", kernel.error().message().c_str());
+    return 1;
+  }
+  fallback::DecisionLog log;
+  fallback::ModeBook modes(log);
+  Reconciler rec(**kernel, modes);
+  Config cfg;
+  keys::KeySet keys;
+  time_t cfg_mtime = -1, keys_mtime = -1;
+  size_t logged = 0;
+  bool have_cfg = false, have_keys = false;
+  int failures = 0;
+  for (;;) {
+    const uint64_t now = now_s();
+    if (mtime(cfg_path) != cfg_mtime) {
+      cfg_mtime = mtime(cfg_path);
+      auto c = parse_config(cfg_path);
+      if (!c) {
+        std::printf("config rejected, keeping the running one: %s\n", c.error().message().c_str());
+      } else {
+        cfg = std::move(*c);
+        have_cfg = true;
+        rec.grace_seconds = cfg.grace;
+        for (const auto& s : cfg.slots) {
+          const int ifx = static_cast<int>(if_nametoindex(s.ifname.c_str()));
+          if (!modes.slot(s.slot) || modes.slot(s.slot)->dev.ifindex != ifx)
+            modes.set_device({s.slot, ifx, s.ifname, s.capability}, now);
+        }
+        keys_mtime = -1;
+      }
+    }
+    if (have_cfg && mtime(cfg.keys_path) != keys_mtime) {
+      keys_mtime = mtime(cfg.keys_path);
+      auto k = keys::load_key_file(cfg.keys_path);
+      if (!k) {
+        std::printf("key file rejected, the running keys stay in force: %s\n", k.error().message().c_str());
+      } else {
+        keys = std::move(*k);
+        have_keys = true;
+        std::printf("keys:");
+        for (const auto& key : keys.keys) std::printf(" [%s]", key.describe().c_str());
+        std::printf("\n");
+      }
+    }
+    // (d): the kernel flushes a device's offloaded states when it goes down.
+    for (const auto& s : cfg.slots) {
+      auto up = link_up(s.ifname);
+      if (!up) continue;
+      if (!*up) modes.link_down(s.slot, now);
+      else modes.link_up(s.slot, now);
+    }
+    if (have_cfg && have_keys) {
+      ReconcileInput in{cfg.local, cfg.peers, &keys, cfg.opts};
+      auto r = rec.reconcile(in, now);
+      if (!r) {
+        std::printf("reconcile failed: %s\n", r.error().message().c_str());
+        ++failures;
+      } else {
+        if (r->changes() || !r->errors.empty())
+          std::printf("reconcile: +%zu states -%zu states, +%zu ~%zu -%zu policies, %zu software retries, "
+                      "%zu retiring, %zu foreign states, %zu foreign policies, %zu batches, %zu resyncs\n",
+                      r->states_added, r->states_deleted, r->policies_added, r->policies_updated,
+                      r->policies_deleted, r->software_retries, r->retiring, r->foreign_states,
+                      r->foreign_policies, r->batches, r->resyncs);
+        for (const auto& e : r->errors) std::printf("refused: %s\n", e.message().c_str());
+        write_status(status, modes, log, *r, keys, cfg.peers);
+      }
+      const auto& entries = log.entries();
+      const size_t total = [&] {
+        uint64_t t = 0;
+        for (int i = 0; i < static_cast<int>(fallback::Reason::count_); ++i)
+          t += log.count(static_cast<fallback::Reason>(i));
+        return static_cast<size_t>(t);
+      }();
+      const size_t fresh = std::min(total - logged, entries.size());
+      for (size_t i = entries.size() - fresh; i < entries.size(); ++i)
+        std::printf("decision: %s\n", entries[i].str().c_str());
+      logged = total;
+      std::fflush(stdout);
+      if (once) return r ? 0 : 1;
+    } else if (once) {
+      return 1;
+    }
+    if (g_stop) return failures ? 1 : 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+    if (g_stop) return failures ? 1 : 0;
+  }
+}
+
+std::string hex(const SecretBytes& b) {
+  std::string s = "0x";
+  char x[3];
+  for (uint8_t v : b) {
+    std::snprintf(x, sizeof x, "%02x", v);
+    s += x;
+  }
+  return s;
+}
+
+std::string mark_text(const char* kw, const xfrm::Mark& m) {
+  char b[64];
+  std::snprintf(b, sizeof b, " %s 0x%x mask 0x%x", kw, m.value, m.mask);
+  return b;
+}
+
+// The same objects as `ip xfrm` commands, for the comparison bench only (its
+// keys are fixed test patterns, so writing them to a file is harmless).
+std::string ip_batch(const DesiredSet& set) {
+  std::string out;
+  char b[256];
+  for (const auto& d : set.states) {
+    const auto& s = d.spec;
+    std::snprintf(b, sizeof b, "xfrm state add src %s dst %s proto esp spi 0x%08x reqid 0x%x mode tunnel",
+                  s.saddr.str().c_str(), s.id.daddr.str().c_str(), s.id.spi, s.reqid);
+    out += b;
+    if (s.esn) out += " flag esn";
+    out += " replay-window " + std::to_string(s.replay_window);
+    out += " aead " + s.aead->name + " " + hex(s.aead->key) + " " + std::to_string(s.aead->icv_bits);
+    if (s.mark) out += mark_text("mark", *s.mark);
+    if (s.set_mark) out += mark_text("output-mark", *s.set_mark);
+    out += "\n";
+  }
+  for (const auto& p : set.policies) {
+    const char* dir = p.dir == xfrm::PolicyDir::out ? "out" : p.dir == xfrm::PolicyDir::in ? "in" : "fwd";
+    std::snprintf(b, sizeof b, "xfrm policy add src %s dst %s dir %s priority %u", p.selector.src.str().c_str(),
+                  p.selector.dst.str().c_str(), dir, p.priority);
+    out += b;
+    if (p.mark) out += mark_text("mark", *p.mark);
+    for (const auto& t : p.templates) {
+      std::snprintf(b, sizeof b, " tmpl src %s dst %s proto esp reqid 0x%x mode tunnel%s", t.saddr.str().c_str(),
+                    t.id.daddr.str().c_str(), t.reqid, t.optional ? " level use" : "");
+      out += b;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+int bench(int argc, char** argv) {
+  int peers = 5000, nkeys = 2;
+  std::string netns, batch_file;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--peers") peers = std::atoi(argv[i + 1]);
+    else if (a == "--keys") nkeys = std::atoi(argv[i + 1]);
+    else if (a == "--ip-netns") netns = argv[i + 1];
+    else if (a == "--batch-file") batch_file = argv[i + 1];
+    else return 2;
+  }
+  if (netns.empty() || batch_file.empty() || nkeys < 1 || nkeys > 2 || peers < 1 || peers > 60000) return 2;
+  std::string text;
+  const char* fixed[] = {"1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n",
+                         "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n"};
+  for (int k = 0; k < nkeys; ++k) text += fixed[k];
+  auto keyset = keys::parse_key_file(text, "bench keys");
+  if (!keyset) return 1;
+  ReconcileInput in;
+  in.local = {1, *IpAddr::parse("10.99.0.1")};
+  in.opts.subnets = {*IpPrefix::parse("10.128.0.0/9")};
+  in.opts.inbound_generations = 1;
+  in.keys = &*keyset;
+  for (int i = 0; i < peers; ++i) {
+    PeerNode p;
+    p.id = static_cast<uint16_t>(i + 2);
+    p.addr = *IpAddr::parse("10.100." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    for (int k = 1; k <= nkeys; ++k) p.keys.push_back(static_cast<uint8_t>(k));
+    in.peers.push_back(std::move(p));
+  }
+  fallback::DecisionLog log;
+  fallback::ModeBook modes(log);
+  modes.set_device({0, 1, "lo", xfrm::OffloadMode::none}, 0);
+  auto set = plan(in.local, modes, in.peers, *keyset, in.opts);
+  if (!set) return 1;
+  const size_t objects = set->states.size() + set->policies.size();
+  {
+    std::ofstream f(batch_file);
+    f << ip_batch(*set);
+  }
+
+  auto kernel = make_netlink_kernel();
+  if (!kernel) return 1;
+  Reconciler rec(**kernel, modes);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = rec.reconcile(in, 0);
+  const auto t1 = std::chrono::steady_clock::now();
+  if (!r) {
+    std::printf("bench: reconcile failed: %s\n", r.error().message().c_str());
+    return 1;
+  }
+  const std::string cmd = "ip -n " + netns + " -batch " + batch_file;
+  const auto t2 = std::chrono::steady_clock::now();
+  const int rc = std::system(cmd.c_str());
+  const auto t3 = std::chrono::steady_clock::now();
+  std::remove(batch_file.c_str());
+  const double ours = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  const double theirs = std::chrono::duration<double, std::milli>(t3 - t2).count();
+  // Both namespaces must now hold the same number of objects.
+  auto ns = NetnsScope::enter(netns);
+  if (!ns) return 1;
+  auto k2 = make_netlink_kernel();
+  if (!k2) return 1;
+  auto s2 = (*k2)->states();
+  auto p2 = (*k2)->policies();
+  const size_t theirs_count = (s2 ? s2->size() : 0) + (p2 ? p2->size() : 0);
+  std::printf("bench: peers=%d keys=%d objects=%zu batched_netlink_objects=%zu (%zu batches) ip_batch_objects=%zu "
+              "ip_rc=%d batched_ms=%.0f ip_batch_ms=%.0f ratio=%.1f\n",
+              peers, nkeys, objects, r->states_added + r->policies_added, r->batches, theirs_count, rc, ours,
+              theirs, theirs / ours);
+  return (rc == 0 && r->errors.empty() && theirs_count == objects) ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace sealnet::offload
+
+int main(int argc, char** argv) {
+  const std::string cmd = argc > 1 ? argv[1] : "";
+  int rc = 2;
+  if (cmd == "run") rc = sealnet::offload::run(argc, argv);
+  else if (cmd == "bench") rc = sealnet::offload::bench(argc, argv);
+  if (rc == 2)
+    std::fprintf(stderr,
+                 "usage: sealnet-xfrm-node run CONFIG [--once] [--status PATH] [--interval-ms N]\n"
+                 "       sealnet-xfrm-node bench --peers N [--keys K] --ip-netns NAME --batch-file PATH\n");
+  return rc;
+}

@@ -1,0 +1,254 @@
+// offload/binding.h: which states and policies a node wants, per device mode,
+// per key, per peer; SPI layout; subnet-mode policy counts; per-pair keys.
+#include "offload/binding.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "bpf/shared.h"
+
+namespace sealnet::offload {
+namespace {
+
+using xfrm::Direction;
+using xfrm::OffloadMode;
+
+IpAddr ip(const char* s) { return *IpAddr::parse(s); }
+IpPrefix pfx(const char* s) { return *IpPrefix::parse(s); }
+
+keys::KeySet key_set(const std::string& text) {
+  auto k = keys::parse_key_file(text, "keys");
+  EXPECT_TRUE(k) << k.error().message();
+  return std::move(*k);
+}
+const std::string kK1 = "1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n";
+const std::string kK2 = "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n";
+
+struct World {
+  fallback::DecisionLog log;
+  fallback::ModeBook modes{log};
+  LocalNode local{1, ip("10.0.0.1")};
+  PlanOptions opts;
+  World() {
+    opts.subnets = {pfx("10.128.0.0/9")};
+    modes.set_device({0, 10, "nsim0", OffloadMode::crypto}, 0);
+    modes.set_device({1, 11, "veth0", OffloadMode::none}, 0);
+    modes.set_device({2, 12, "mlx0", OffloadMode::packet}, 0);
+  }
+};
+
+PeerNode peer(uint16_t id, std::vector<uint8_t> ks = {1}) {
+  PeerNode p;
+  p.id = id;
+  p.addr = *IpAddr::parse("10.0.0." + std::to_string(id));
+  p.keys = std::move(ks);
+  return p;
+}
+
+TEST(Spi, CarriesSenderKeySlotGeneration) {
+  EXPECT_EQ(make_spi(3, 2, 1, 5), 0x00032105u);
+  auto p = split_spi(0xBEEF7A42);
+  EXPECT_EQ(p.node, 0xBEEF);
+  EXPECT_EQ(p.key, 7);
+  EXPECT_EQ(p.slot, 0xA);
+  EXPECT_EQ(p.generation, 0x42);
+  // Node ids start at 1: every real SPI is above the reserved 1..255 and the
+  // probe's node-0 range.
+  EXPECT_GE(make_spi(1, 1, 0, 0), 0x10000u);
+}
+
+TEST(Binding, OneOutboundStatePerSlotInThatSlotsMode) {
+  World w;
+  auto set = plan(w.local, w.modes, {peer(2)}, key_set(kK1), w.opts);
+  ASSERT_TRUE(set) << set.error().message();
+  std::map<uint8_t, const DesiredState*> out;
+  for (const auto& s : set->states)
+    if (s.dir == Direction::out) out[s.slot] = &s;
+  ASSERT_EQ(out.size(), 3u);
+  // Crypto device: offloaded, no ESN (devices without advance_esn refuse it), 32 window.
+  ASSERT_TRUE(out[0]->spec.offload);
+  EXPECT_EQ(out[0]->spec.offload->mode, OffloadMode::crypto);
+  EXPECT_EQ(out[0]->spec.offload->ifindex, 10);
+  EXPECT_FALSE(out[0]->spec.esn);
+  EXPECT_EQ(out[0]->spec.replay_window, 32u);
+  // Software device: no offload request at all, ESN, wide window.
+  EXPECT_FALSE(out[1]->spec.offload);
+  EXPECT_TRUE(out[1]->spec.esn);
+  EXPECT_EQ(out[1]->spec.replay_window, 128u);
+  EXPECT_EQ(out[2]->spec.offload->mode, OffloadMode::packet);
+  for (const auto& [slot, s] : out) {
+    EXPECT_EQ(s->spec.id.spi, make_spi(1, 1, slot, 0));
+    EXPECT_EQ(s->spec.mark, (xfrm::Mark{sealnet_mark_encrypt(2, 1, slot), SEALNET_MARK_POLICY_MASK}));
+    EXPECT_EQ(s->spec.set_mark, (xfrm::Mark{sealnet_mark_encrypted(slot), 0xFF0}));
+    EXPECT_EQ(s->spec.reqid, kReqidOut);
+    EXPECT_EQ(s->spec.id.daddr, ip("10.0.0.2"));
+    EXPECT_EQ(s->spec.saddr, ip("10.0.0.1"));
+  }
+}
+
+TEST(Binding, EveryMarkTheClassifierCanProduceHasAPolicyWithTheStatesMark) {
+  World w;
+  auto set = plan(w.local, w.modes, {peer(2, {1, 2}), peer(3, {1, 2})}, key_set(kK1 + kK2), w.opts);
+  ASSERT_TRUE(set);
+  std::set<uint32_t> policy_marks;
+  for (const auto& p : set->policies)
+    if (p.dir == xfrm::PolicyDir::out) {
+      policy_marks.insert(p.mark->value);
+      ASSERT_EQ(p.templates.size(), 1u);
+      EXPECT_EQ(p.templates[0].reqid, kReqidOut);
+      EXPECT_EQ(p.selector.dst, pfx("10.128.0.0/9"));
+    }
+  for (uint16_t peer_id : {2, 3})
+    for (uint8_t key : {1, 2})
+      for (uint8_t slot : {0, 1, 2}) EXPECT_TRUE(policy_marks.contains(sealnet_mark_encrypt(peer_id, key, slot)));
+  EXPECT_EQ(policy_marks.size(), 2u * 2u * 3u);
+  // The packet-offload slot's policies sit on the device too.
+  for (const auto& p : set->policies)
+    if (p.mark && (p.mark->value & SEALNET_MARK_SLOT_MASK) >> SEALNET_MARK_SLOT_SHIFT == 2) {
+      EXPECT_TRUE(p.offload && p.offload->mode == OffloadMode::packet);
+    }
+}
+
+TEST(Binding, SubnetModeInboundPoliciesDoNotGrowWithPeers) {
+  World w;
+  std::vector<PeerNode> peers;
+  for (uint16_t id = 2; id < 102; ++id) peers.push_back(peer(id));
+  auto set = plan(w.local, w.modes, peers, key_set(kK1), w.opts);
+  ASSERT_TRUE(set);
+  size_t in = 0, fwd = 0;
+  for (const auto& p : set->policies) {
+    if (p.dir == xfrm::PolicyDir::in) ++in;
+    if (p.dir == xfrm::PolicyDir::fwd) {
+      ++fwd;
+      EXPECT_TRUE(p.templates[0].optional);
+      EXPECT_EQ(p.templates[0].saddr, ip("0.0.0.0"));  // any peer
+      EXPECT_EQ(p.templates[0].id.daddr, ip("10.0.0.1"));
+    }
+  }
+  EXPECT_EQ(in, 1u);
+  EXPECT_EQ(fwd, 1u);
+}
+
+TEST(Binding, InboundForEveryKeyOutboundOnlyForKeysThePeerHas) {
+  World w;
+  PeerNode p = peer(7, {1});
+  p.slots = {0, 3};
+  p.generations[3] = 9;
+  auto set = plan(w.local, w.modes, {p}, key_set(kK1 + kK2), w.opts);
+  ASSERT_TRUE(set);
+  std::set<uint32_t> in_spis;
+  std::set<uint8_t> out_keys;
+  for (const auto& s : set->states) {
+    if (s.dir == Direction::in) {
+      in_spis.insert(s.spec.id.spi);
+      EXPECT_EQ(s.spec.reqid, kReqidIn);
+      EXPECT_FALSE(s.spec.mark);  // received ESP carries no mark
+      EXPECT_EQ(s.spec.id.daddr, ip("10.0.0.1"));
+      EXPECT_EQ(s.spec.saddr, ip("10.0.0.7"));
+    } else {
+      out_keys.insert(s.key);
+    }
+  }
+  EXPECT_EQ(out_keys, (std::set<uint8_t>{1}));
+  // keys 1, 2 x peer slots 0 (gen 0, 1) and 3 (gen 9, 10)
+  const std::set<uint32_t> want = {make_spi(7, 1, 0, 0), make_spi(7, 1, 0, 1), make_spi(7, 1, 3, 9),
+                                   make_spi(7, 1, 3, 10), make_spi(7, 2, 0, 0), make_spi(7, 2, 0, 1),
+                                   make_spi(7, 2, 3, 9), make_spi(7, 2, 3, 10)};
+  EXPECT_EQ(in_spis, want);
+}
+
+TEST(Binding, InboundOffloadedOnTheArrivalDeviceWhenItCan) {
+  World w;
+  PeerNode p = peer(2);
+  p.rx_slot = 0;
+  PeerNode q = peer(3);
+  q.rx_slot = 2;  // packet-offload device: inbound gets crypto (policies are shared)
+  auto set = plan(w.local, w.modes, {p, q}, key_set(kK1), w.opts);
+  ASSERT_TRUE(set);
+  for (const auto& s : set->states)
+    if (s.dir == Direction::in) {
+      ASSERT_TRUE(s.spec.offload);
+      EXPECT_EQ(s.spec.offload->dir, Direction::in);
+      EXPECT_EQ(s.spec.offload->mode, OffloadMode::crypto);
+      EXPECT_EQ(s.spec.offload->ifindex, s.peer == 2 ? 10 : 12);
+    }
+}
+
+TEST(Binding, PerPairKeysDifferByDirectionAndBothEndsAgree) {
+  const std::string text = "5+ rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n";
+  fallback::DecisionLog log;
+  fallback::ModeBook modes(log);
+  modes.set_device({0, 1, "eth0", OffloadMode::none}, 0);
+  PlanOptions opts;
+  opts.inbound_generations = 1;
+  LocalNode a{1, ip("10.0.0.1")}, b{2, ip("10.0.0.2")};
+  PeerNode pa{1, ip("10.0.0.1"), {0}, {}, {5}, {}}, pb{2, ip("10.0.0.2"), {0}, {}, {5}, {}};
+  auto at_a = plan(a, modes, {pb}, key_set(text), opts);
+  auto at_b = plan(b, modes, {pa}, key_set(text), opts);
+  ASSERT_TRUE(at_a && at_b);
+  auto find = [](const DesiredSet& s, Direction d) {
+    for (const auto& st : s.states)
+      if (st.dir == d) return st.spec;
+    return xfrm::SaSpec{};
+  };
+  const auto a_out = find(*at_a, Direction::out), a_in = find(*at_a, Direction::in);
+  const auto b_out = find(*at_b, Direction::out), b_in = find(*at_b, Direction::in);
+  EXPECT_EQ(a_out.id.spi, b_in.id.spi);
+  EXPECT_EQ(a_out.aead->key, b_in.aead->key);  // A->B
+  EXPECT_EQ(b_out.aead->key, a_in.aead->key);  // B->A
+  EXPECT_NE(a_out.aead->key, a_in.aead->key);
+  EXPECT_NE(a_out.aead->key, key_set(text).keys[0].aead_key);
+  EXPECT_EQ(a_out.aead->key.size(), 20u);
+}
+
+TEST(Binding, AuthEncKeysBecomeAuthTruncPlusCrypt) {
+  World w;
+  const std::string text =
+      "4 hmac(sha256) 00112233445566778899aabbccddeeff cbc(aes) 000102030405060708090a0b0c0d0e0f\n";
+  auto set = plan(w.local, w.modes, {peer(2, {4})}, key_set(text), w.opts);
+  ASSERT_TRUE(set);
+  const auto& sa = set->states.front().spec;
+  ASSERT_TRUE(sa.auth_enc);
+  EXPECT_FALSE(sa.aead);
+  EXPECT_EQ(sa.auth_enc->auth_name, "hmac(sha256)");
+  EXPECT_EQ(sa.auth_enc->trunc_bits, 128u);
+  EXPECT_EQ(sa.auth_enc->enc_name, "cbc(aes)");
+  EXPECT_EQ(sa.auth_enc->enc_key.size(), 16u);
+}
+
+TEST(Binding, ADownDeviceKeepsItsPoliciesButGetsNoStates) {
+  World w;
+  w.modes.link_down(0, 1);
+  auto set = plan(w.local, w.modes, {peer(2)}, key_set(kK1), w.opts);
+  ASSERT_TRUE(set);
+  for (const auto& s : set->states) {
+    EXPECT_FALSE(s.dir == Direction::out && s.slot == 0);
+  }
+  size_t slot0_policies = 0;
+  for (const auto& p : set->policies)
+    if (p.mark && p.mark->value == sealnet_mark_encrypt(2, 1, 0)) ++slot0_policies;
+  EXPECT_EQ(slot0_policies, 1u);
+}
+
+TEST(Binding, RefusesBadNodes) {
+  World w;
+  EXPECT_FALSE(plan(w.local, w.modes, {peer(1)}, key_set(kK1), w.opts));  // ourselves
+  PeerNode v6 = peer(2);
+  v6.addr = ip("fd00::2");
+  EXPECT_FALSE(plan(w.local, w.modes, {v6}, key_set(kK1), w.opts));
+}
+
+TEST(Rotation, TxKeyIsTheNewestKeyBothHoldAndWeInstalled) {
+  auto ours = key_set("15 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n" + kK1);
+  PeerNode p = peer(2, {15, 1});
+  EXPECT_EQ(tx_key(ours, p, {15, 1}), 1);  // 1 follows 15 on the ring
+  EXPECT_EQ(tx_key(ours, p, {15}), 15);    // 1 not installed yet
+  p.keys = {15};
+  EXPECT_EQ(tx_key(ours, p, {15, 1}), 15);  // the peer lacks 1
+  p.keys = {};
+  EXPECT_EQ(tx_key(ours, p, {15, 1}), 0);
+}
+
+}  // namespace
+}  // namespace sealnet::offload
