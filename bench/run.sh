@@ -1,0 +1,166 @@
+#!/bin/bash
+# Runs sealnet's benchmark suites and keeps their results as JSON (bench/README.md).
+#
+#   sudo bench/run.sh [--build DIR] [--out DIR] [--min-time S] [--no-vm] [--no-build]
+#
+# Host suites (Google Benchmark, --benchmark_format=json): bench_bpf (BPF programs
+# through BPF_PROG_TEST_RUN), bench_probe (sealnet probe over 64 veth), bench_crypto
+# (AES-GCM per core: OpenSSL, intel-ipsec-mb, the wire harness's ESP verify). VM suite:
+# vm.e2e (bench/vm_e2e_suite.sh in one qemu boot: the wire harness on a kernel ESP
+# wire, and software ESP / plaintext throughput). Writes, in
+# bench/results/<date>-<host>/ (or --out):
+#   machine.json   CPU, cores, memory, kernel, OS, date, git commit, toolchain, and
+#                  what ran with which exit status
+#   bpf.json probe.json crypto.json   each bench's own JSON
+#   vm_e2e.json    the VM suite's result (its e2e.json)
+# Logs (stderr of each suite, the VM console) go to a temporary directory, printed at
+# the end; the results directory holds small JSON only.
+# Exit: 0 every suite ran and passed; 1 a suite failed (its JSON is kept when it
+# wrote one); 2 usage or set-up.
+set -uo pipefail
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${SEALNET_BUILD:-$SRC/build}
+OUT=""
+MIN_TIME=0.1     # seconds per benchmark: the whole host part takes a minute or two
+VM=1 DO_BUILD=1
+
+usage() { sed -n '4p' "$0" | sed 's/^# *//' >&2; exit 2; }
+while (($#)); do
+  case $1 in
+    --build) BUILD=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --min-time) MIN_TIME=$2; shift 2 ;;
+    --no-vm) VM=0; shift ;;
+    --no-build) DO_BUILD=0; shift ;;
+    -h|--help) usage ;;
+    *) echo "bench/run.sh: unknown argument $1" >&2; usage ;;
+  esac
+done
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 2; }
+
+# The benches attach BPF programs, make namespaces and XFRM trial states, start DPDK.
+((EUID == 0)) || die "run as root (the benches need BPF, network namespaces and DPDK's EAL)"
+command -v jq >/dev/null || die "jq is not installed (setup.sh installs it)"
+[[ -f $BUILD/CMakeCache.txt ]] || die "no configured build in $BUILD (cmake -S . -B $BUILD, or --build DIR)"
+BUILD=$(cd "$BUILD" && pwd)
+
+if ((DO_BUILD)); then
+  say "building the benches in $BUILD"
+  cmake --build "$BUILD" -j2 --target bench_bpf bench_probe bench_crypto sealnet-wire >&2 ||
+    die "build failed"
+fi
+
+STAMP=$(date +%Y-%m-%d-%H%M)
+HOST=$(hostname -s 2>/dev/null || hostname)
+OUT=${OUT:-$SRC/bench/results/$STAMP-$HOST}
+mkdir -p "$OUT" || die "cannot create $OUT"
+OUT=$(cd "$OUT" && pwd)
+LOGS=$(mktemp -d /tmp/sealnet-bench.XXXXXX)
+say "results: $OUT; logs: $LOGS"
+
+# ---- the machine ------------------------------------------------------------------
+cpu_flags() {  # the flags that decide crypto speed
+  local f; f=$(grep -m1 '^flags' /proc/cpuinfo)
+  for x in aes vaes pclmulqdq vpclmulqdq avx2 avx512f sha_ni; do
+    [[ " ${f#*:} " == *" $x "* ]] && printf '%s\n' "$x"
+  done | jq -R . | jq -s .
+}
+machine_json() {
+  local commit dirty
+  commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)
+  dirty=$(git -C "$SRC" status --porcelain 2>/dev/null | grep -c . || true)
+  jq -n \
+    --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --arg host "$HOST" \
+    --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
+    --argjson cores "$(nproc)" \
+    --argjson cores_online "$(grep -c '^processor' /proc/cpuinfo)" \
+    --argjson flags "$(cpu_flags)" \
+    --arg hypervisor "$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor:[[:space:]]*//p')" \
+    --argjson mem_kb "$(awk '/^MemTotal/ {print $2}' /proc/meminfo)" \
+    --arg kernel "$(uname -r)" \
+    --arg os "$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")" \
+    --arg commit "$commit" --argjson dirty_files "${dirty:-0}" \
+    --arg compiler "$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" | xargs -r -I{} sh -c '{} --version | head -n1')" \
+    --arg build_type "$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt")" \
+    --arg dpdk "$(pkg-config --modversion libdpdk 2>/dev/null)" \
+    --arg qemu "$(qemu-system-x86_64 --version 2>/dev/null | head -n1)" \
+    --argjson min_time "$MIN_TIME" \
+    '{date: $date, host: $host,
+      cpu: {model: $cpu, cores: $cores, cores_online: $cores_online, crypto_flags: $flags,
+            hypervisor: (if $hypervisor == "" then null else $hypervisor end)},
+      memory_kb: $mem_kb, kernel: $kernel, os: $os,
+      git: {commit: $commit, uncommitted_files: $dirty_files},
+      build: {compiler: $compiler, type: $build_type, dpdk: $dpdk},
+      qemu: $qemu, benchmark_min_time_s: $min_time}'
+}
+machine_json > "$OUT/machine.json" || die "cannot describe the machine"
+
+# ---- the suites -------------------------------------------------------------------
+declare -a RUNS=()   # JSON lines: {suite, file, exit, seconds}
+record() { RUNS+=("$(jq -nc --arg s "$1" --arg f "$2" --argjson rc "$3" --argjson t "$4" \
+  '{suite: $s, file: $f, exit: $rc, seconds: $t}')"); }
+
+host_bench() {  # host_bench NAME BINARY: OUT/NAME.json from the bench's JSON output
+  local name=$1 bin=$2 t0=$SECONDS rc
+  [[ -x $bin ]] || { say "$name: $bin is not built"; record "$name" "" 2 0; return; }
+  say "$name: $bin (min time ${MIN_TIME}s per benchmark)"
+  "$bin" --benchmark_format=json --benchmark_min_time="$MIN_TIME" > "$LOGS/$name.json" 2> "$LOGS/$name.err"
+  rc=$?
+  # A bench can report an error per benchmark (error_occurred) and still exit 0.
+  if jq -e '.benchmarks | length > 0' "$LOGS/$name.json" >/dev/null 2>&1; then
+    cp "$LOGS/$name.json" "$OUT/$name.json"
+    jq -e '[.benchmarks[] | select(.error_occurred)] | length == 0' "$OUT/$name.json" >/dev/null ||
+      { say "$name: some benchmarks reported errors: $(jq -c '[.benchmarks[] | select(.error_occurred) | {name, error_message}]' "$OUT/$name.json")"; ((rc)) || rc=1; }
+  else
+    say "$name: no results (exit $rc); its stderr:"; tail -n 20 "$LOGS/$name.err" >&2; ((rc)) || rc=1
+  fi
+  record "$name" "$([[ -f $OUT/$name.json ]] && echo "$name.json")" "$rc" $((SECONDS - t0))
+  say "$name: exit $rc after $((SECONDS - t0)) s"
+}
+
+host_bench bpf "$BUILD/bench/bench_bpf"
+host_bench probe "$BUILD/bench/bench_probe"
+host_bench crypto "$BUILD/bench/bench_crypto"
+
+if ((VM)); then
+  t0=$SECONDS
+  say "vm: one qemu boot (TCG), bench/vm_e2e_suite.sh and offload/vm_bench.sh; a few minutes"
+  SEALNET_BUILD=$BUILD VERBOSE=0 SEALNET_VM_SUITE_TIMEOUT=900 \
+    "$SRC/tests/vm/vm.sh" run "$LOGS/vm" "$SRC/bench/vm_e2e_suite.sh" "$SRC/offload/vm_bench.sh" >"$LOGS/vm.out" 2>&1
+  rc=$?
+  suite_rc=$(cat "$LOGS/vm/vm_e2e_suite/rc" 2>/dev/null || echo "$rc")
+  ((rc == 0)) && rc=$suite_rc
+  if [[ -f $LOGS/vm/vm_e2e_suite/e2e.json ]]; then
+    cp "$LOGS/vm/vm_e2e_suite/e2e.json" "$OUT/vm_e2e.json"
+    jq -r '.sizes[] | "vm_e2e: \(.size) B datagrams: ESP/plaintext \(.ratio_pps * 1000 | round / 1000) (pkt/s and Mbit/s)"' \
+      "$OUT/vm_e2e.json" >&2
+  else
+    say "vm_e2e: no result; the harness said:"; tail -n 30 "$LOGS/vm.out" >&2
+  fi
+  # 77: the VM cannot run on this host (reason in the log); kept as such in machine.json.
+  record vm_e2e "$([[ -f $OUT/vm_e2e.json ]] && echo vm_e2e.json)" "$rc" $((SECONDS - t0))
+  say "vm_e2e: exit $rc after $((SECONDS - t0)) s; suite log: $LOGS/vm/vm_e2e_suite/log"
+fi
+
+if ((VM)); then
+  # The control-plane bench (same boot): 5,000 peers x 2 keys, batched netlink vs ip -batch.
+  line=$(grep -m1 '^bench: ' "$LOGS/vm/vm_bench/bench.txt" 2>/dev/null || true)
+  if [[ -n $line ]]; then
+    sed 's/^bench: //' <<< "$line" | tr ' ' '\n' | jq -R 'select(contains("=")) | split("=") | {(.[0]): (.[1] | tonumber? // .)}' |
+      jq -s 'add + {note: "guest is emulated (TCG): compare the two times, not their absolute values"}' \
+      > "$OUT/vm_xfrm_control_plane.json"
+    say "vm_xfrm_control_plane: $line"
+  else
+    say "vm_xfrm_control_plane: no result; log: $LOGS/vm/vm_bench/log"
+  fi
+  record vm_xfrm_control_plane "$([[ -f $OUT/vm_xfrm_control_plane.json ]] && echo vm_xfrm_control_plane.json)" \
+    "$(cat "$LOGS/vm/vm_bench/rc" 2>/dev/null || echo 1)" 0
+fi
+
+printf '%s\n' "${RUNS[@]}" | jq -s . > "$LOGS/runs.json"
+jq --slurpfile runs "$LOGS/runs.json" '.suites = $runs[0]' "$OUT/machine.json" > "$LOGS/machine.json" &&
+  cp "$LOGS/machine.json" "$OUT/machine.json"
+files=("$OUT"/*.json); say "done: $OUT (${files[*]##*/})"
+jq -e 'all(.[]; .exit == 0)' "$LOGS/runs.json" >/dev/null || { say "a suite did not pass: $(jq -c 'map(select(.exit != 0))' "$LOGS/runs.json")"; exit 1; }
