@@ -3,6 +3,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <poll.h>
+#include <string.h>  // explicit_bzero
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -89,6 +90,10 @@ Result<Bytes> MessageBuilder::finish() && {
     return fail(EMSGSIZE, "encode netlink message", {}, "an attribute is longer than 64 KiB");
   hdr_of(buf_)->nlmsg_len = static_cast<uint32_t>(buf_.size());
   return std::move(buf_);
+}
+
+void wipe(Bytes& message) {
+  explicit_bzero(message.data(), message.size());
 }
 
 void set_seq(Bytes& message, uint32_t seq, uint32_t portid) {
@@ -288,15 +293,33 @@ Result<size_t> Socket::receive(Bytes& buf, int timeout_ms) {
   return static_cast<size_t>(got);
 }
 
-Result<std::vector<Reply>> Socket::transact(std::vector<Bytes> requests) {
+Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests) {
   std::vector<Reply> replies(requests.size());
   std::vector<bool> interrupted(requests.size(), false);
-  size_t begin = 0;
+  // The send buffer never grows while filled (a reallocation would free a copy
+  // of what it holds unwiped), and it and every request are wiped on return.
+  size_t largest = 0;
+  for (const Bytes& m : requests) largest = std::max(largest, m.size());
+  Bytes batch;
+  batch.reserve(std::max(kMaxBatchBytes, largest));
+  // The receive buffer too: GETSA replies and SA dumps carry the keys.
   Bytes rbuf;
+  struct Wiper {
+    std::vector<Bytes>& requests;
+    Bytes& batch;
+    Bytes& rbuf;
+    ~Wiper() {
+      wipe(batch);  // beyond size: wiped before each clear()
+      wipe(rbuf);
+      for (Bytes& m : requests) wipe(m);
+    }
+  } wiper{requests, batch, rbuf};
+  size_t begin = 0;
   while (begin < requests.size()) {
     // One chunk: requests up to the byte cap; a dump ends its chunk because the
     // kernel runs one dump per socket at a time.
-    Bytes batch;
+    explicit_bzero(batch.data(), batch.size());
+    batch.clear();
     std::unordered_map<uint32_t, size_t> pending;  // seq -> request index
     size_t end = begin;
     while (end < requests.size()) {

@@ -57,6 +57,13 @@ class MessageBuilder {
   size_t begin_nest(uint16_t type);
   MessageBuilder& end_nest(size_t token);
 
+  // Room for `bytes` in all: a message that carries key material reserves its
+  // size up front, so no reallocation leaves a copy of the key in freed memory.
+  MessageBuilder& reserve(size_t bytes) {
+    buf_.reserve(bytes);
+    return *this;
+  }
+
   // The finished message; fails when an attribute or the message outgrew what
   // netlink lengths can express (attributes are limited to 64 KiB).
   Result<Bytes> finish() &&;
@@ -65,6 +72,10 @@ class MessageBuilder {
   Bytes buf_;
   bool overflow_ = false;
 };
+
+// Zeroes a message in place (explicit_bzero: not optimised away); for buffers
+// that held key material (an encoded NEWSA/UPDSA).
+void wipe(Bytes& message);
 
 // Sets nlmsg_seq and nlmsg_pid of an encoded message in place.
 void set_seq(Bytes& message, uint32_t seq, uint32_t portid = 0);
@@ -183,7 +194,11 @@ class Socket {
   // returns one Reply per request, in order. Requests without NLM_F_DUMP get
   // NLM_F_ACK so every request is answered. Fails as a whole only when the
   // socket fails (send error, overrun, timeout); a refused request is a Reply.
-  Result<std::vector<Reply>> transact(std::vector<Bytes> requests);
+  // Every request, the send buffer they were copied into and the receive buffer
+  // are wiped (nl::wipe) before it returns, on every path: requests may carry
+  // keys (NEWSA/UPDSA), and so may replies (GETSA, SA dumps); a caller that
+  // asked for SAs wipes the Reply messages once decoded.
+  Result<std::vector<Reply>> transact(std::vector<Bytes>&& requests);
   // One request; its refusal becomes the error, named by `op` and `object`.
   Result<std::vector<Bytes>> request(Bytes message, std::string op, std::string object = {});
 

@@ -4,3 +4,4 @@
 #pragma once
 
 #include "fallback/modes.h"
+#include "fallback/verdict.h"

@@ -63,7 +63,7 @@ const SlotState* ModeBook::slot(uint8_t s) const {
 
 void ModeBook::bump(SlotState& st) { st.generation = static_cast<uint8_t>(st.generation + 1); }
 
-void ModeBook::set_device(const SlotDevice& dev, uint64_t now) {
+void ModeBook::set_device(const SlotDevice& dev, uint64_t now, const std::string& why) {
   SlotState& st = slots_[dev.slot];
   const bool known = st.dev.ifindex != 0;
   const OffloadMode before = st.mode;
@@ -71,7 +71,7 @@ void ModeBook::set_device(const SlotDevice& dev, uint64_t now) {
   st.mode = st.feature_on ? dev.capability : OffloadMode::none;
   if (!known || before != st.mode)
     log_.record({now, dev.slot, dev.name, std::nullopt, {}, before, st.mode, Reason::probe_verdict,
-                 std::string("probe says ") + xfrm::to_string(dev.capability)});
+                 why.empty() ? std::string("probe says ") + xfrm::to_string(dev.capability) : why});
   // A mode change of a device whose states exist re-installs them, like (e).
   if (known && before != st.mode) bump(st);
 }

@@ -96,7 +96,9 @@ class ModeBook {
   explicit ModeBook(DecisionLog& log) : log_(log) {}
 
   // A device joins (or the probe re-judged it): its mode is its capability.
-  void set_device(const SlotDevice& dev, uint64_t now);
+  // `why` is the recorded detail (fallback/verdict.h: the probe's reason);
+  // empty: "probe says <mode>".
+  void set_device(const SlotDevice& dev, uint64_t now, const std::string& why = {});
   const SlotState* slot(uint8_t s) const;
   const std::map<uint8_t, SlotState>& slots() const { return slots_; }
 

@@ -48,12 +48,9 @@ ip -n of-b addr add 10.230.2.1/32 dev lo
 ip -n of-a route add 10.230.2.0/24 via 10.221.0.2 src 10.230.1.1
 ip -n of-b route add 10.230.1.0/24 via 10.221.0.1 src 10.230.2.1
 # The encrypted packet leaves by the device of the slot whose SA encrypted it: the
-# SA's output mark (0xD00 | slot << 4) selects the slot's routing table. sealnet has
-# no rtnetlink rule/route encoder yet, so the suite installs these two lines.
-for ns in of-a of-b; do
-  ip -n $ns rule add fwmark 0xd00/0xff0 lookup 100 priority 100
-  ip -n $ns route add 10.221.0.0/24 dev eth0 table 100
-done
+# SA's output mark (0xD00 | slot << 4) selects the slot's routing table. sealnet
+# installs the rule (priority 24224, fwmark 0xd00/0xff0 -> table 24224 + slot) and
+# the table's routes from the `route` lines of its config; the suite adds none.
 
 printf '%s\n' "$K1" > $W/keys-a; printf '%s\n' "$K1" > $W/keys-b
 conf() {  # conf NAME ID ADDR PEER_ID PEER_ADDR PEER_KEYS
@@ -62,6 +59,7 @@ node $2 $3
 subnet 10.230.0.0/16
 keys $W/keys-${1#of-}
 slot 0 eth0 software
+route 0 10.221.0.0/24
 peer $4 $5 keys=$6
 grace 2
 EOC
@@ -80,6 +78,12 @@ section "(i) software ESP between two nodes, states and policies from the reconc
 check "both nodes installed 1 out + 2 in states" wait_for 30 \
   bash -c "[[ \$(ip -n of-a xfrm state | grep -c ^src) == 3 && \$(ip -n of-b xfrm state | grep -c ^src) == 3 ]]"
 ip -n of-a xfrm state; ip -n of-a xfrm policy
+ip -n of-a rule; ip -n of-a route show table 24224
+check "sealnet installed the slot-0 rule and table on both nodes (fwmark 0xd00/0xff0 -> 24224, proto 94 via eth0)" \
+  bash -c "for n in of-a of-b; do ip -n \$n rule | grep -q '^24224:.*fwmark 0xd00/0xff0 lookup 24224' && \
+           ip -n \$n route show table 24224 | grep -q '10.221.0.0/24 dev eth0 proto 94' || exit 1; done"
+check "the outer route lookup with the slot-0 output mark uses sealnet's table" \
+  bash -c "ip -n of-a route get 10.221.0.2 mark 0xd00 | grep -q 'table 24224'"
 check "A's out state: spi 0x00011000, mark 0x21e00/0xfffffff0, output-mark 0xd00/0xff0, esn" \
   bash -c "ip -n of-a xfrm state get src 10.221.0.1 dst 10.221.0.2 proto esp spi 0x00011000 mark 0x21e00 mask 0xfffffff0 \
            | tr '\n' ' ' | grep -E 'output-mark 0xd00/0xff0' | grep -q esn"
@@ -169,19 +173,19 @@ nsim_setup() {
   ip -n of-n addr replace 10.222.0.1/24 dev "$NSIM"
   ip -n of-n addr replace 10.231.1.1/32 dev lo
   ip -n of-n route replace 10.231.2.0/24 via 10.222.0.2 dev "$NSIM" src 10.231.1.1
-  ip -n of-n route replace 10.222.0.0/24 dev "$NSIM" table 100
   ip -n of-n neigh replace 10.222.0.2 lladdr 02:00:00:00:00:02 dev "$NSIM" nud permanent
 }
 nsim_setup
-ip -n of-n rule add fwmark 0xd00/0xff0 lookup 100 priority 100
 printf '%s\n' "$K1" > $W/keys-n
 {
   echo "node 1 10.222.0.1"; echo "subnet 10.231.0.0/16"; echo "keys $W/keys-n"
-  echo "slot 0 $NSIM crypto"; echo "grace 2"
+  echo "slot 0 $NSIM crypto-offload netdevsim ipsec, read back"; echo "route 0 10.222.0.0/24"; echo "grace 2"
   for i in $(seq 2 21); do echo "peer $i 10.222.0.$i keys=1 rx=0"; done
 } > $W/of-n.conf
 ip netns exec of-n "$NODE" run $W/of-n.conf --status $W/of-n.status > "$ART/of-n-node.log" 2>&1 &
 defer "kill $!"
+check "slot 0's initial mode is the (configured) probe verdict, the decision carries its reason" \
+  wait_for 30 status_has of-n "probe-verdict: slot 0 ($NSIM) none -> crypto: probe: crypto-offload: netdevsim ipsec, read back (overridden by configuration)"
 check "20 peers: 60 states installed (20 out + 40 in)" wait_for 60 bash -c "[[ \$(ip -n of-n xfrm state | grep -c ^src) == 60 ]]"
 head -1 "$IPSEC"
 check "netdevsim holds 33 offloaded SAs (debugfs)" grep -q '^SA count=33 ' "$IPSEC"
@@ -203,11 +207,15 @@ check "ESN with crypto offload on netdevsim is refused (why offloaded states use
 
 ip -n of-n link set "$NSIM" down
 check "link down: decision recorded" wait_for 20 status_has of-n "count link-down 1"
+check "link down: the kernel deleted sealnet's slot route through $NSIM (the rule stays)" \
+  bash -c "[[ -z \$(ip -n of-n route show table 24224) ]] && ip -n of-n rule | grep -q 'lookup 24224'"
 check "link down: the kernel flushed the offloaded states, inbound came back as software" \
   wait_for 20 bash -c "[[ \$(ip -n of-n xfrm state | grep -c 'crypto offload') == 0 && \$(ip -n of-n xfrm state | grep -c ^src) -ge 40 ]]"
 ip -n of-n link set "$NSIM" up; nsim_setup
 check "link up: out states re-installed under generation 1 (spi 0x00011001), offloaded" \
   wait_for 30 bash -c "ip -n of-n xfrm state get src 10.222.0.1 dst 10.222.0.2 proto esp spi 0x00011001 mark 0x21e00 mask 0xfffffff0 2>/dev/null | grep -q 'crypto offload parameters: dev $NSIM dir out'"
+check "link up: sealnet re-added the slot route through $NSIM" \
+  wait_for 20 bash -c "ip -n of-n route show table 24224 | grep -q '10.222.0.0/24 dev $NSIM proto 94'"
 check "link up: the flushed generation-0 SPI never came back" \
   bash -c "! ip -n of-n xfrm state | grep -q 'spi 0x00011000'"
 head -1 "$IPSEC"

@@ -171,6 +171,11 @@ Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update) {
   if (sa.esn) info.flags |= XFRM_STATE_ESN;
 
   nl::MessageBuilder b(update ? XFRM_MSG_UPDSA : XFRM_MSG_NEWSA, update ? 0 : (NLM_F_CREATE | NLM_F_EXCL));
+  // All the room up front: a growing buffer would free a copy of the key unwiped.
+  // core/netlink's Socket::transact wipes the message after sending it.
+  b.reserve(kSaMessageRoom + (sa.aead ? sa.aead->key.size() : 0) +
+            (sa.auth_enc ? sa.auth_enc->auth_key.size() + sa.auth_enc->enc_key.size() : 0) +
+            (sa.cipher ? sa.cipher->key.size() : 0));
   b.header(info);
 
   if (sa.aead) {

@@ -117,6 +117,10 @@ struct SaSpec {
 // XFRM_MSG_NEWSA (create only, fails with EEXIST) or, with update, XFRM_MSG_UPDSA
 // (replace in place: no window without a state during rekeys).
 Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update = false);
+// What a NEWSA/UPDSA reserves besides its key bytes (more than any state needs:
+// header 240, attributes under 200), so its buffer never reallocates. Callers
+// send it through nl::Socket::transact, which wipes it, or nl::wipe it.
+inline constexpr size_t kSaMessageRoom = 1024;
 Result<nl::Bytes> encode_get_sa(const SaId& id, std::optional<Mark> mark = std::nullopt);
 Result<nl::Bytes> encode_delete_sa(const SaId& id, std::optional<Mark> mark = std::nullopt);
 // A dump of every SA of one protocol in the socket's namespace.

@@ -71,6 +71,13 @@ class NetlinkXfrmKernel final : public XfrmKernel {
     if (!req) return std::unexpected(req.error());
     auto msgs = sock_.request(std::move(*req), "XFRM_MSG_GETSA dump");
     if (!msgs) return std::unexpected(msgs.error());
+    // The dump carries every SA's key; decode_sa keeps none of it.
+    struct Wiper {
+      std::vector<nl::Bytes>& m;
+      ~Wiper() {
+        for (auto& b : m) nl::wipe(b);
+      }
+    } wiper{*msgs};
     std::vector<xfrm::SaInfo> out;
     for (const auto& m : *msgs) {
       auto views = nl::split_messages(m);
@@ -125,9 +132,8 @@ class NetlinkXfrmKernel final : public XfrmKernel {
       reqs.push_back(std::move(*m));
     }
     auto replies = sock_.transact(std::move(reqs));
-    // Known gap: the encoded NEWSA requests carry key bytes and core/netlink's
-    // Bytes is a plain vector, so the transport frees them without wiping (the
-    // codec's own buffers and every key holder here are SecretBytes).
+    // The NEWSA/UPDSA requests carry key bytes: transact wipes every request
+    // (and its send buffer) before it returns.
     if (!replies) return std::unexpected(replies.error());
     std::vector<Status> out;
     out.reserve(ops.size());
@@ -154,6 +160,12 @@ class NetlinkXfrmKernel final : public XfrmKernel {
     if (!replies) return std::unexpected(replies.error());
     std::vector<Result<xfrm::SaInfo>> out;
     for (auto& rep : *replies) {
+      struct Wiper {  // GETSA replies carry the key
+        std::vector<nl::Bytes>& m;
+        ~Wiper() {
+          for (auto& b : m) nl::wipe(b);
+        }
+      } wiper{rep.messages};
       if (!rep.status) {
         out.push_back(std::unexpected(rep.status.error()));
         continue;

@@ -8,17 +8,24 @@
 //     change (a bad key file is reported and the running keys stay), watches each
 //     slot's device for link down/up (fallback d) and records every decision.
 //     SIGTERM/SIGINT stop it and leave the kernel state in force.
-//   sealnet-xfrm-node bench --peers N [--keys K] --ip-netns NAME --batch-file PATH
-//     Programs N peers x K keys (states + policies, both directions) here through
-//     the batched transport, then the same objects in netns NAME with `ip -batch`,
-//     and prints both times and their ratio.
+//   sealnet-xfrm-node bench [--peers N] [--keys K] [--rounds R] [--selectors cluster|per-peer] [--dir TMPDIR]
+//     The control-plane bench (tools/cp_bench.h): N peers x K keys (states +
+//     policies, both directions) through the batched transport, a streaming
+//     variant and `ip -batch`, in fresh namespaces, R alternating rounds; prints
+//     wall/user/sys per phase, medians and ratios.
 //
 // CONFIG, one item a line ('#' comments):
 //   node <id> <addr>
 //   subnet <cidr>                  (repeatable)
 //   keys <path>
-//   slot <n> <ifname> <software|crypto|packet>   (the probe's verdict for the device)
+//   slot <n> <ifname> <verdict> [reason...]
+//       the probe's verdict for the device standing in for a probe report:
+//       software | crypto-offload | packet-offload (or crypto | packet); the
+//       initial mode and its recorded decision come from fallback::from_probe,
+//       the reason (default "configured") marked as a configuration override
 //   peer <id> <addr> keys=1,2 [slots=0,1] [gen=<slot>:<g>,...] [rx=<slot>]
+//   route <slot> <cidr> [via <addr>]  (what the slot's table routes, through its device;
+//                                      repeatable; sealnet's own rule selects the table)
 //   grace <seconds>
 //   inbound-generations <n>
 #include <net/if.h>
@@ -41,7 +48,10 @@
 
 #include "bpf/shared.h"
 #include "core/netns.h"
+#include "fallback/verdict.h"
 #include "offload/reconciler.h"
+#include "offload/route_reconciler.h"
+#include "offload/tools/cp_bench.h"
 
 namespace sealnet::offload {
 namespace {
@@ -66,13 +76,15 @@ std::vector<std::string> split(const std::string& s, char sep) {
 struct SlotConfig {
   uint8_t slot = 0;
   std::string ifname;
-  xfrm::OffloadMode capability = xfrm::OffloadMode::none;
+  probe::Verdict verdict = probe::Verdict::software;
+  std::string reason;
 };
 
 struct Config {
   LocalNode local;
   std::vector<SlotConfig> slots;
   std::vector<PeerNode> peers;
+  std::map<uint8_t, std::vector<SlotRoute>> routes;
   std::string keys_path;
   PlanOptions opts;
   uint64_t grace = 30;
@@ -117,10 +129,28 @@ Result<Config> parse_config(const std::string& path) {
       std::string mode;
       if (!(in >> s >> sc.ifname >> mode) || s >= SEALNET_MAX_SLOTS) return bad("slot <n> <ifname> <mode>");
       sc.slot = static_cast<uint8_t>(s);
-      sc.capability = mode == "packet"   ? xfrm::OffloadMode::packet
-                      : mode == "crypto" ? xfrm::OffloadMode::crypto
-                                         : xfrm::OffloadMode::none;
+      auto v = mode == "packet" ? std::optional(probe::Verdict::packet_offload)
+               : mode == "crypto" ? std::optional(probe::Verdict::crypto_offload)
+                                  : probe::parse_verdict(mode);
+      if (!v) return bad("slot verdict " + mode + ": software, crypto-offload or packet-offload");
+      sc.verdict = *v;
+      std::getline(in >> std::ws, sc.reason);
+      if (sc.reason.empty()) sc.reason = "configured";
       c.slots.push_back(sc);
+    } else if (kw == "route") {
+      unsigned s;
+      std::string dst, via_kw, via;
+      if (!(in >> s >> dst) || s >= SEALNET_MAX_SLOTS) return bad("route <slot> <cidr> [via <addr>]");
+      auto p = IpPrefix::parse(dst);
+      if (!p) return bad("bad route destination");
+      SlotRoute r{*p, std::nullopt};
+      if (in >> via_kw) {
+        if (via_kw != "via" || !(in >> via)) return bad("route <slot> <cidr> [via <addr>]");
+        auto g = IpAddr::parse(via);
+        if (!g) return bad("bad route gateway");
+        r.via = *g;
+      }
+      c.routes[static_cast<uint8_t>(s)].push_back(r);
     } else if (kw == "peer") {
       unsigned id;
       std::string addr, opt;
@@ -220,9 +250,15 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "xfrm-node: %s\n", kernel.error().message().c_str());
     return 1;
   }
+  auto route_kernel = make_netlink_route_kernel();
+  if (!route_kernel) {
+    std::fprintf(stderr, "xfrm-node: %s\n", route_kernel.error().message().c_str());
+    return 1;
+  }
   fallback::DecisionLog log;
   fallback::ModeBook modes(log);
   Reconciler rec(**kernel, modes);
+  RouteReconciler routes(**route_kernel);
   Config cfg;
   keys::KeySet keys;
   time_t cfg_mtime = -1, keys_mtime = -1;
@@ -242,8 +278,16 @@ int run(int argc, char** argv) {
         rec.grace_seconds = cfg.grace;
         for (const auto& s : cfg.slots) {
           const int ifx = static_cast<int>(if_nametoindex(s.ifname.c_str()));
-          if (!modes.slot(s.slot) || modes.slot(s.slot)->dev.ifindex != ifx)
-            modes.set_device({s.slot, ifx, s.ifname, s.capability}, now);
+          if (!modes.slot(s.slot) || modes.slot(s.slot)->dev.ifindex != ifx) {
+            probe::DeviceReport stand_in;
+            stand_in.ifindex = ifx;
+            stand_in.name = s.ifname;
+            stand_in.verdict = s.verdict;
+            stand_in.reason = s.reason;
+            stand_in.overridden = true;
+            const auto probed = fallback::from_probe(s.slot, stand_in, now);
+            modes.set_device(probed.device, now, probed.decision.detail);
+          }
         }
         keys_mtime = -1;
       }
@@ -282,6 +326,21 @@ int run(int argc, char** argv) {
                       r->policies_deleted, r->software_retries, r->retiring, r->foreign_states,
                       r->foreign_policies, r->batches, r->resyncs);
         for (const auto& e : r->errors) std::printf("refused: %s\n", e.message().c_str());
+      }
+      // The slot tables: the route lookup with each state's output mark leaves
+      // by the slot's device (offload/route_reconciler.h).
+      auto rr = routes.reconcile({&modes, cfg.routes});
+      if (!rr) {
+        std::printf("slot routes failed: %s\n", rr.error().message().c_str());
+        ++failures;
+      } else {
+        if (rr->changes())
+          std::printf("slot routes: +%zu -%zu rules, +%zu ~%zu -%zu routes, %zu foreign rules, %zu foreign routes\n",
+                      rr->rules_added, rr->rules_deleted, rr->routes_added, rr->routes_replaced, rr->routes_deleted,
+                      rr->foreign_rules, rr->foreign_routes);
+        for (const auto& e : rr->errors) std::printf("refused: %s\n", e.message().c_str());
+      }
+      if (r) {
         write_status(status, modes, log, *r, keys, cfg.peers);
       }
       const auto& entries = log.entries();
@@ -296,7 +355,7 @@ int run(int argc, char** argv) {
         std::printf("decision: %s\n", entries[i].str().c_str());
       logged = total;
       std::fflush(stdout);
-      if (once) return r ? 0 : 1;
+      if (once) return r && rr ? 0 : 1;
     } else if (once) {
       return 1;
     }
@@ -306,128 +365,6 @@ int run(int argc, char** argv) {
   }
 }
 
-std::string hex(const SecretBytes& b) {
-  std::string s = "0x";
-  char x[3];
-  for (uint8_t v : b) {
-    std::snprintf(x, sizeof x, "%02x", v);
-    s += x;
-  }
-  return s;
-}
-
-std::string mark_text(const char* kw, const xfrm::Mark& m) {
-  char b[64];
-  std::snprintf(b, sizeof b, " %s 0x%x mask 0x%x", kw, m.value, m.mask);
-  return b;
-}
-
-// The same objects as `ip xfrm` commands, for the comparison bench only (its
-// keys are fixed test patterns, so writing them to a file is harmless).
-std::string ip_batch(const DesiredSet& set) {
-  std::string out;
-  char b[256];
-  for (const auto& d : set.states) {
-    const auto& s = d.spec;
-    std::snprintf(b, sizeof b, "xfrm state add src %s dst %s proto esp spi 0x%08x reqid 0x%x mode tunnel",
-                  s.saddr.str().c_str(), s.id.daddr.str().c_str(), s.id.spi, s.reqid);
-    out += b;
-    if (s.esn) out += " flag esn";
-    out += " replay-window " + std::to_string(s.replay_window);
-    out += " aead " + s.aead->name + " " + hex(s.aead->key) + " " + std::to_string(s.aead->icv_bits);
-    if (s.mark) out += mark_text("mark", *s.mark);
-    if (s.set_mark) out += mark_text("output-mark", *s.set_mark);
-    out += "\n";
-  }
-  for (const auto& p : set.policies) {
-    const char* dir = p.dir == xfrm::PolicyDir::out ? "out" : p.dir == xfrm::PolicyDir::in ? "in" : "fwd";
-    std::snprintf(b, sizeof b, "xfrm policy add src %s dst %s dir %s priority %u", p.selector.src.str().c_str(),
-                  p.selector.dst.str().c_str(), dir, p.priority);
-    out += b;
-    if (p.mark) out += mark_text("mark", *p.mark);
-    for (const auto& t : p.templates) {
-      std::snprintf(b, sizeof b, " tmpl src %s dst %s proto esp reqid 0x%x mode tunnel%s", t.saddr.str().c_str(),
-                    t.id.daddr.str().c_str(), t.reqid, t.optional ? " level use" : "");
-      out += b;
-    }
-    out += "\n";
-  }
-  return out;
-}
-
-int bench(int argc, char** argv) {
-  int peers = 5000, nkeys = 2;
-  std::string netns, batch_file;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--peers") peers = std::atoi(argv[i + 1]);
-    else if (a == "--keys") nkeys = std::atoi(argv[i + 1]);
-    else if (a == "--ip-netns") netns = argv[i + 1];
-    else if (a == "--batch-file") batch_file = argv[i + 1];
-    else return 2;
-  }
-  if (netns.empty() || batch_file.empty() || nkeys < 1 || nkeys > 2 || peers < 1 || peers > 60000) return 2;
-  std::string text;
-  const char* fixed[] = {"1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n",
-                         "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n"};
-  for (int k = 0; k < nkeys; ++k) text += fixed[k];
-  auto keyset = keys::parse_key_file(text, "bench keys");
-  if (!keyset) return 1;
-  ReconcileInput in;
-  in.local = {1, *IpAddr::parse("10.99.0.1")};
-  in.opts.subnets = {*IpPrefix::parse("10.128.0.0/9")};
-  in.opts.inbound_generations = 1;
-  in.keys = &*keyset;
-  for (int i = 0; i < peers; ++i) {
-    PeerNode p;
-    p.id = static_cast<uint16_t>(i + 2);
-    p.addr = *IpAddr::parse("10.100." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
-    for (int k = 1; k <= nkeys; ++k) p.keys.push_back(static_cast<uint8_t>(k));
-    in.peers.push_back(std::move(p));
-  }
-  fallback::DecisionLog log;
-  fallback::ModeBook modes(log);
-  modes.set_device({0, 1, "lo", xfrm::OffloadMode::none}, 0);
-  auto set = plan(in.local, modes, in.peers, *keyset, in.opts);
-  if (!set) return 1;
-  const size_t objects = set->states.size() + set->policies.size();
-  {
-    std::ofstream f(batch_file);
-    f << ip_batch(*set);
-  }
-
-  auto kernel = make_netlink_kernel();
-  if (!kernel) return 1;
-  Reconciler rec(**kernel, modes);
-  const auto t0 = std::chrono::steady_clock::now();
-  auto r = rec.reconcile(in, 0);
-  const auto t1 = std::chrono::steady_clock::now();
-  if (!r) {
-    std::printf("bench: reconcile failed: %s\n", r.error().message().c_str());
-    return 1;
-  }
-  const std::string cmd = "ip -n " + netns + " -batch " + batch_file;
-  const auto t2 = std::chrono::steady_clock::now();
-  const int rc = std::system(cmd.c_str());
-  const auto t3 = std::chrono::steady_clock::now();
-  std::remove(batch_file.c_str());
-  const double ours = std::chrono::duration<double, std::milli>(t1 - t0).count();
-  const double theirs = std::chrono::duration<double, std::milli>(t3 - t2).count();
-  // Both namespaces must now hold the same number of objects.
-  auto ns = NetnsScope::enter(netns);
-  if (!ns) return 1;
-  auto k2 = make_netlink_kernel();
-  if (!k2) return 1;
-  auto s2 = (*k2)->states();
-  auto p2 = (*k2)->policies();
-  const size_t theirs_count = (s2 ? s2->size() : 0) + (p2 ? p2->size() : 0);
-  std::printf("bench: peers=%d keys=%d objects=%zu batched_netlink_objects=%zu (%zu batches) ip_batch_objects=%zu "
-              "ip_rc=%d batched_ms=%.0f ip_batch_ms=%.0f ratio=%.1f\n",
-              peers, nkeys, objects, r->states_added + r->policies_added, r->batches, theirs_count, rc, ours,
-              theirs, theirs / ours);
-  return (rc == 0 && r->errors.empty() && theirs_count == objects) ? 0 : 1;
-}
-
 }  // namespace
 }  // namespace sealnet::offload
 
@@ -435,10 +372,10 @@ int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   int rc = 2;
   if (cmd == "run") rc = sealnet::offload::run(argc, argv);
-  else if (cmd == "bench") rc = sealnet::offload::bench(argc, argv);
+  else if (cmd == "bench") rc = sealnet::offload::cpbench::run(argc, argv);
   if (rc == 2)
     std::fprintf(stderr,
                  "usage: sealnet-xfrm-node run CONFIG [--once] [--status PATH] [--interval-ms N]\n"
-                 "       sealnet-xfrm-node bench --peers N [--keys K] --ip-netns NAME --batch-file PATH\n");
+                 "       sealnet-xfrm-node bench [--peers N] [--keys K] [--rounds R] [--selectors cluster|per-peer] [--dir TMPDIR]\n");
   return rc;
 }

@@ -1,0 +1,443 @@
+#include "offload/tools/cp_bench.h"
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bpf/shared.h"
+#include "core/netns.h"
+#include "offload/reconciler.h"
+#include "offload/tools/cp_bench_stream.h"
+
+namespace sealnet::offload::cpbench {
+namespace {
+
+// ------------------------------------------------------------ measuring --
+
+struct Usage {
+  double wall_ms = 0, user_ms = 0, sys_ms = 0;
+  Usage operator-(const Usage& o) const { return {wall_ms - o.wall_ms, user_ms - o.user_ms, sys_ms - o.sys_ms}; }
+  Usage operator+(const Usage& o) const { return {wall_ms + o.wall_ms, user_ms + o.user_ms, sys_ms + o.sys_ms}; }
+};
+
+double ms_of(const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; }
+
+double wall_now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// This process so far (the kernel runs a netlink request inside the sender's
+// sendmsg, so its cost is this process's system time).
+Usage self_now() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return {wall_now_ms(), ms_of(ru.ru_utime), ms_of(ru.ru_stime)};
+}
+
+// Waits until the CPU is idle (>= 90 % over half a second, at most 60 s): the
+// kernel frees namespaces, states and policies in work items after the fact,
+// and on a one-CPU guest that work would be billed to the next measurement.
+double wait_quiet() {
+  auto sample = [] {
+    std::ifstream f("/proc/stat");
+    std::string cpu;
+    unsigned long long v, total = 0, idle = 0;
+    f >> cpu;
+    for (int i = 0; i < 8 && (f >> v); ++i) {
+      total += v;
+      if (i == 3 || i == 4) idle += v;  // idle, iowait
+    }
+    return std::pair{total, idle};
+  };
+  const double t0 = wall_now_ms();
+  for (;;) {
+    const auto a = sample();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto b = sample();
+    const double total = static_cast<double>(b.first - a.first), idle = static_cast<double>(b.second - a.second);
+    if (total <= 0 || idle / total >= 0.9 || wall_now_ms() - t0 > 60000) break;
+  }
+  return (wall_now_ms() - t0) / 1e3;
+}
+
+// ----------------------------------------------------------- the objects --
+
+std::string hex(const SecretBytes& b) {
+  std::string s = "0x";
+  char x[3];
+  for (uint8_t v : b) {
+    std::snprintf(x, sizeof x, "%02x", v);
+    s += x;
+  }
+  return s;
+}
+
+std::string mark_text(const char* kw, const xfrm::Mark& m) {
+  char b[64];
+  std::snprintf(b, sizeof b, " %s 0x%x mask 0x%x", kw, m.value, m.mask);
+  return b;
+}
+
+// The same objects as `ip xfrm` commands, for the comparison only (its keys are
+// fixed test patterns, so writing them to a file is harmless).
+std::string ip_states(const DesiredSet& set) {
+  std::string out;
+  char b[256];
+  for (const auto& d : set.states) {
+    const auto& s = d.spec;
+    std::snprintf(b, sizeof b, "xfrm state add src %s dst %s proto esp spi 0x%08x reqid 0x%x mode tunnel",
+                  s.saddr.str().c_str(), s.id.daddr.str().c_str(), s.id.spi, s.reqid);
+    out += b;
+    if (s.esn) out += " flag esn";
+    out += " replay-window " + std::to_string(s.replay_window);
+    out += " aead " + s.aead->name + " " + hex(s.aead->key) + " " + std::to_string(s.aead->icv_bits);
+    if (s.mark) out += mark_text("mark", *s.mark);
+    if (s.set_mark) out += mark_text("output-mark", *s.set_mark);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string ip_policies(const DesiredSet& set) {
+  std::string out;
+  char b[256];
+  for (const auto& p : set.policies) {
+    const char* dir = p.dir == xfrm::PolicyDir::out ? "out" : p.dir == xfrm::PolicyDir::in ? "in" : "fwd";
+    std::snprintf(b, sizeof b, "xfrm policy add src %s dst %s dir %s priority %u", p.selector.src.str().c_str(),
+                  p.selector.dst.str().c_str(), dir, p.priority);
+    out += b;
+    if (p.mark) out += mark_text("mark", *p.mark);
+    for (const auto& t : p.templates) {
+      std::snprintf(b, sizeof b, " tmpl src %s dst %s proto esp reqid 0x%x mode tunnel%s", t.saddr.str().c_str(),
+                    t.id.daddr.str().c_str(), t.reqid, t.optional ? " level use" : "");
+      out += b;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+struct Workload {
+  ReconcileInput in;
+  keys::KeySet keys;
+  fallback::DecisionLog log;
+  fallback::ModeBook modes{log};
+  DesiredSet set;
+  bool set_only = false;  // the objects are `set` as edited: apply them, do not reconcile
+};
+
+// ---------------------------------------------------------------- paths --
+
+enum class Path { batched, stream_ack, stream_err, ip };
+constexpr Path kPaths[] = {Path::batched, Path::stream_ack, Path::stream_err, Path::ip};
+const char* name_of(Path p) {
+  switch (p) {
+    case Path::batched: return "batched";
+    case Path::stream_ack: return "stream-ack";
+    case Path::stream_err: return "stream-err";
+    case Path::ip: return "ip";
+  }
+  return "?";
+}
+
+struct Sample {
+  Usage states, policies, other;  // other: the reconciler's dumps and planning
+  Usage total() const { return states + policies + other; }
+};
+
+// Times each apply() of the kernel it wraps: the reconciler sends states, then
+// policies (no offload here: no read-back, nothing to delete).
+class TimedKernel final : public XfrmKernel {
+ public:
+  explicit TimedKernel(XfrmKernel& k) : k_(k) {}
+  Result<std::vector<xfrm::SaInfo>> states() override { return k_.states(); }
+  Result<std::vector<xfrm::PolicyInfo>> policies() override { return k_.policies(); }
+  Result<std::vector<Status>> apply(const std::vector<KernelOp>& ops) override {
+    const Usage t0 = self_now();
+    auto r = k_.apply(ops);
+    const Usage d = self_now() - t0;
+    const bool states = !ops.empty() && ops.front().kind == KernelOp::Kind::add_state;
+    (states ? states_ : policies_) = (states ? states_ : policies_) + d;
+    return r;
+  }
+  Result<std::vector<Result<xfrm::SaInfo>>> read_back(const std::vector<StateRef>& refs) override {
+    return k_.read_back(refs);
+  }
+  Usage states_, policies_;
+
+ private:
+  XfrmKernel& k_;
+};
+
+Result<Sample> run_batched(Workload& w) {
+  auto kernel = make_netlink_kernel();
+  if (!kernel) return std::unexpected(kernel.error());
+  TimedKernel timed(**kernel);
+  if (w.set_only) {  // the same transport, without the reconciler's dump and plan
+    std::vector<KernelOp> sops, pops;
+    for (const auto& d : w.set.states) sops.push_back(KernelOp::add(d.spec));
+    for (const auto& p : w.set.policies) pops.push_back(KernelOp::add(p, false));
+    for (const auto* ops : {&sops, &pops}) {
+      auto st = timed.apply(*ops);
+      if (!st) return std::unexpected(st.error());
+      for (auto& x : *st)
+        if (!x) return std::unexpected(x.error());
+    }
+    return Sample{timed.states_, timed.policies_, {}};
+  }
+  Reconciler rec(timed, w.modes);
+  const Usage t0 = self_now();
+  auto r = rec.reconcile(w.in, 0);
+  const Usage all = self_now() - t0;
+  if (!r) return std::unexpected(r.error());
+  if (!r->errors.empty()) return std::unexpected(r->errors.front());
+  return Sample{timed.states_, timed.policies_, all - timed.states_ - timed.policies_};
+}
+
+Result<Usage> stream_phase(const std::vector<KernelOp>& ops, AckMode mode, StreamStats& stats) {
+  const Usage t0 = self_now();
+  std::vector<nl::Bytes> reqs;
+  reqs.reserve(ops.size());
+  for (const auto& op : ops) {
+    auto m = op.kind == KernelOp::Kind::add_state ? xfrm::encode_new_sa(op.state)
+                                                  : xfrm::encode_new_policy(op.policy, false);
+    if (!m) return std::unexpected(m.error());
+    reqs.push_back(std::move(*m));
+  }
+  auto st = stream(reqs, mode, stats);
+  const Usage d = self_now() - t0;
+  if (!st) return std::unexpected(st.error());
+  for (auto& s : *st)
+    if (!s) return std::unexpected(s.error());
+  return d;
+}
+
+Result<Sample> run_stream(const Workload& w, AckMode mode, StreamStats& stats) {
+  std::vector<KernelOp> sops, pops;
+  for (const auto& d : w.set.states) sops.push_back(KernelOp::add(d.spec));
+  for (const auto& p : w.set.policies) pops.push_back(KernelOp::add(p, false));
+  auto s = stream_phase(sops, mode, stats);
+  if (!s) return std::unexpected(s.error());
+  auto p = stream_phase(pops, mode, stats);
+  if (!p) return std::unexpected(p.error());
+  return Sample{*s, *p, {}};
+}
+
+// `ip -n NS -batch FILE` as a child; its own CPU times from wait4.
+Result<Usage> run_ip_file(const std::string& netns, const std::string& file) {
+  const double t0 = wall_now_ms();
+  const pid_t pid = fork();
+  if (pid < 0) return fail_errno("fork", "ip");
+  if (pid == 0) {
+    execlp("ip", "ip", "-n", netns.c_str(), "-batch", file.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  rusage ru{};
+  if (wait4(pid, &status, 0, &ru) < 0) return fail_errno("wait4", "ip");
+  const double wall = wall_now_ms() - t0;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return fail(EIO, "ip -batch", file, "exit status " + std::to_string(status));
+  return Usage{wall, ms_of(ru.ru_utime), ms_of(ru.ru_stime)};
+}
+
+Result<Sample> run_ip(const std::string& netns, const std::string& states_file, const std::string& policies_file) {
+  auto s = run_ip_file(netns, states_file);
+  if (!s) return std::unexpected(s.error());
+  auto p = run_ip_file(netns, policies_file);
+  if (!p) return std::unexpected(p.error());
+  return Sample{*s, *p, {}};
+}
+
+Result<size_t> count_objects(const std::string& netns) {
+  auto ns = NetnsScope::enter(netns);
+  if (!ns) return std::unexpected(ns.error());
+  auto k = make_netlink_kernel();
+  if (!k) return std::unexpected(k.error());
+  auto s = (*k)->states();
+  if (!s) return std::unexpected(s.error());
+  auto p = (*k)->policies();
+  if (!p) return std::unexpected(p.error());
+  return s->size() + p->size();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// The batches Socket::transact makes of these requests (its 32 KiB cap).
+size_t transact_chunks(const std::vector<size_t>& sizes) {
+  size_t chunks = 0, bytes = 0;
+  for (size_t s : sizes) {
+    if (bytes == 0 || bytes + s > 32 * 1024) {
+      ++chunks;
+      bytes = 0;
+    }
+    bytes += s;
+  }
+  return chunks;
+}
+
+void print_usage(const char* label, const Usage& u, size_t objects) {
+  std::printf("  %-9s wall %7.0f ms  user %6.0f ms  sys %7.0f ms  (%5.1f us user + %6.1f us sys per object)\n",
+              label, u.wall_ms, u.user_ms, u.sys_ms, objects ? u.user_ms * 1e3 / objects : 0.0,
+              objects ? u.sys_ms * 1e3 / objects : 0.0);
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  int peers = 5000, nkeys = 2, rounds = 3;
+  bool per_peer_selectors = false;
+  std::string dir = "/tmp";
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--peers") peers = std::atoi(argv[i + 1]);
+    else if (a == "--keys") nkeys = std::atoi(argv[i + 1]);
+    else if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
+    else if (a == "--dir") dir = argv[i + 1];
+    else if (a == "--selectors") {
+      if (std::string(argv[i + 1]) == "per-peer") per_peer_selectors = true;
+      else if (std::string(argv[i + 1]) != "cluster") return 2;
+    } else return 2;
+  }
+  if ((argc - 2) % 2 != 0 || nkeys < 1 || nkeys > 2 || peers < 1 || peers > 60000 || rounds < 1 || rounds > 15)
+    return 2;
+
+  Workload w;
+  std::string text;
+  const char* fixed[] = {"1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n",
+                         "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n"};
+  for (int k = 0; k < nkeys; ++k) text += fixed[k];
+  auto keyset = keys::parse_key_file(text, "bench keys");
+  if (!keyset) return 1;
+  w.keys = std::move(*keyset);
+  w.in.local = {1, *IpAddr::parse("10.99.0.1")};
+  w.in.opts.subnets = {*IpPrefix::parse("10.128.0.0/9")};
+  w.in.opts.inbound_generations = 1;
+  w.in.keys = &w.keys;
+  for (int i = 0; i < peers; ++i) {
+    PeerNode p;
+    p.id = static_cast<uint16_t>(i + 2);
+    p.addr = *IpAddr::parse("10.100." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    for (int k = 1; k <= nkeys; ++k) p.keys.push_back(static_cast<uint8_t>(k));
+    w.in.peers.push_back(std::move(p));
+  }
+  w.modes.set_device({0, 1, "lo", xfrm::OffloadMode::none}, 0);
+  auto set = plan(w.in.local, w.modes, w.in.peers, w.keys, w.in.opts);
+  if (!set) return 1;
+  w.set = std::move(*set);
+  w.set_only = per_peer_selectors;
+  if (per_peer_selectors) {
+    // What-if for the design, not what binding.cpp plans: each outbound policy
+    // selects its peer's own pod CIDR (10.128.p.0/24 style, /24 per peer)
+    // instead of the whole cluster subnet, so the kernel files the policies
+    // under distinct destination prefixes instead of one inexact list.
+    for (auto& p : w.set.policies) {
+      if (p.dir != xfrm::PolicyDir::out || !p.mark) continue;
+      const uint32_t peer = p.mark->value >> SEALNET_MARK_NODE_SHIFT;
+      p.selector.dst = *IpPrefix::parse("10." + std::to_string(128 + peer / 256) + "." + std::to_string(peer % 256) +
+                                        ".0/24");
+    }
+  }
+  const size_t nstates = w.set.states.size(), npolicies = w.set.policies.size(), objects = nstates + npolicies;
+
+  const std::string states_file = dir + "/cp-bench-states.batch", policies_file = dir + "/cp-bench-policies.batch";
+  std::ofstream(states_file) << ip_states(w.set);
+  std::ofstream(policies_file) << ip_policies(w.set);
+
+  std::vector<size_t> ssizes, psizes;
+  for (const auto& d : w.set.states) ssizes.push_back(xfrm::encode_new_sa(d.spec).value_or(nl::Bytes{}).size());
+  for (const auto& p : w.set.policies) psizes.push_back(xfrm::encode_new_policy(p).value_or(nl::Bytes{}).size());
+  std::printf("bench: outbound policy selectors: %s\n",
+              per_peer_selectors ? "per peer /24 (what-if; batched = XfrmKernel::apply without the reconciler)"
+                                 : "cluster subnet (as planned)");
+  std::printf("bench: peers=%d keys=%d states=%zu policies=%zu (NEWSA %zu B, NEWPOLICY %zu B); batched transport: "
+              "%zu + %zu sendmsg of <= 32 KiB, one poll + recvmsg per ack\n",
+              peers, nkeys, nstates, npolicies, ssizes.empty() ? 0 : ssizes.front(),
+              psizes.empty() ? 0 : psizes.front(), transact_chunks(ssizes), transact_chunks(psizes));
+  std::fflush(stdout);
+
+  std::vector<std::vector<Sample>> samples(std::size(kPaths));
+  bool ok = true;
+  StreamStats ack_stats, err_stats;
+  for (int r = 0; r < rounds; ++r) {
+    std::vector<std::string> ns(std::size(kPaths));
+    for (size_t i = 0; i < ns.size(); ++i) {
+      ns[i] = "cpb" + std::to_string(getpid()) + "-" + std::to_string(r) + "-" + name_of(kPaths[i]);
+      if (std::system(("ip netns add " + ns[i]).c_str()) != 0) return 1;
+    }
+    for (size_t j = 0; j < std::size(kPaths); ++j) {
+      const size_t i = (j + static_cast<size_t>(r)) % std::size(kPaths);  // rotate the order every round
+      const double settled = wait_quiet();
+      const Result<Sample> s = [&]() -> Result<Sample> {
+        if (kPaths[i] == Path::ip) return run_ip(ns[i], states_file, policies_file);
+        auto scope = NetnsScope::enter(ns[i]);
+        if (!scope) return std::unexpected(scope.error());
+        if (kPaths[i] == Path::batched) return run_batched(w);
+        const bool every = kPaths[i] == Path::stream_ack;
+        return run_stream(w, every ? AckMode::every : AckMode::errors_only, every ? ack_stats : err_stats);
+      }();
+      if (!s) {
+        std::printf("round %d %s: failed: %s\n", r + 1, name_of(kPaths[i]), s.error().message().c_str());
+        ok = false;
+        continue;
+      }
+      auto n = count_objects(ns[i]);
+      const bool same = n && *n == objects;
+      ok = ok && same;
+      std::printf("round %d %-10s (after %.1f s idle wait) total %.0f ms, %zu objects in the namespace%s\n", r + 1,
+                  name_of(kPaths[i]), settled, s->total().wall_ms, n ? *n : 0, same ? "" : "  MISMATCH");
+      print_usage("states", s->states, nstates);
+      print_usage("policies", s->policies, npolicies);
+      if (kPaths[i] == Path::batched) print_usage("dump+plan", s->other, 0);
+      std::fflush(stdout);
+      samples[i].push_back(*s);
+    }
+    for (const auto& n : ns)
+      if (std::system(("ip netns del " + n).c_str()) != 0) ok = false;
+  }
+  std::remove(states_file.c_str());
+  std::remove(policies_file.c_str());
+
+  std::printf("stream transport: stream-ack %zu sendmsg, %zu recvmmsg, %zu acks; stream-err %zu sendmsg, %zu recvmmsg, "
+              "%zu acks (all rounds)\n",
+              ack_stats.sendmsgs, ack_stats.recv_calls, ack_stats.datagrams, err_stats.sendmsgs, err_stats.recv_calls,
+              err_stats.datagrams);
+  std::printf("medians over %d rounds (wall / user / sys ms):\n", rounds);
+  std::vector<double> total_med(std::size(kPaths));
+  for (size_t i = 0; i < std::size(kPaths); ++i) {
+    auto med = [&](auto field) {
+      std::vector<double> v;
+      for (const auto& s : samples[i]) v.push_back(field(s));
+      return median(v);
+    };
+    total_med[i] = med([](const Sample& s) { return s.total().wall_ms; });
+    std::printf("  %-10s total %7.0f | states %7.0f / %6.0f / %7.0f | policies %7.0f / %6.0f / %7.0f\n",
+                name_of(kPaths[i]), total_med[i], med([](const Sample& s) { return s.states.wall_ms; }),
+                med([](const Sample& s) { return s.states.user_ms; }),
+                med([](const Sample& s) { return s.states.sys_ms; }),
+                med([](const Sample& s) { return s.policies.wall_ms; }),
+                med([](const Sample& s) { return s.policies.user_ms; }),
+                med([](const Sample& s) { return s.policies.sys_ms; }));
+  }
+  const double ip = total_med[3];
+  std::printf("bench: peers=%d keys=%d objects=%zu rounds=%d batched_ms=%.0f stream_ack_ms=%.0f stream_err_ms=%.0f "
+              "ip_batch_ms=%.0f ratio=%.2f ratio_stream_ack=%.2f ratio_stream_err=%.2f ok=%d\n",
+              peers, nkeys, objects, rounds, total_med[0], total_med[1], total_med[2], ip, ip / total_med[0],
+              ip / total_med[1], ip / total_med[2], ok ? 1 : 0);
+  return ok ? 0 : 1;
+}
+
+}  // namespace sealnet::offload::cpbench

@@ -1,0 +1,58 @@
+// fallback/verdict.h: the probe's verdict becomes the slot's initial mode, and
+// the recorded decision (reason probe-verdict) carries the probe's reason.
+#include "fallback/verdict.h"
+
+#include <gtest/gtest.h>
+
+namespace sealnet::fallback {
+namespace {
+
+probe::DeviceReport report(probe::Verdict v, std::string reason) {
+  probe::DeviceReport d;
+  d.ifindex = 7;
+  d.name = "nsim0";
+  d.verdict = v;
+  d.reason = std::move(reason);
+  return d;
+}
+
+TEST(FallbackVerdict, EachVerdictMapsToItsMode) {
+  EXPECT_EQ(mode_of(probe::Verdict::packet_offload), OffloadMode::packet);
+  EXPECT_EQ(mode_of(probe::Verdict::crypto_offload), OffloadMode::crypto);
+  EXPECT_EQ(mode_of(probe::Verdict::software), OffloadMode::none);
+}
+
+TEST(FallbackVerdict, DecisionCarriesTheProbesReason) {
+  const auto p = from_probe(2, report(probe::Verdict::crypto_offload, "trial SA read back with offload dev nsim0"), 40);
+  EXPECT_EQ(p.device.slot, 2);
+  EXPECT_EQ(p.device.ifindex, 7);
+  EXPECT_EQ(p.device.name, "nsim0");
+  EXPECT_EQ(p.device.capability, OffloadMode::crypto);
+  EXPECT_EQ(p.decision.reason, Reason::probe_verdict);
+  EXPECT_EQ(p.decision.at, 40u);
+  EXPECT_EQ(p.decision.slot, 2);
+  EXPECT_EQ(p.decision.to, OffloadMode::crypto);
+  EXPECT_EQ(p.decision.detail, "probe: crypto-offload: trial SA read back with offload dev nsim0");
+  EXPECT_NE(p.decision.str().find("probe-verdict"), std::string::npos) << p.decision.str();
+
+  auto over = report(probe::Verdict::software, "configured");
+  over.overridden = true;
+  EXPECT_EQ(from_probe(0, over, 0).decision.detail, "probe: software: configured (overridden by configuration)");
+}
+
+TEST(FallbackVerdict, ModeBookRecordsTheProbesDecision) {
+  DecisionLog log;
+  ModeBook modes(log);
+  const auto p = from_probe(1, report(probe::Verdict::packet_offload, "ESP hw-tc-offload and packet trial accepted"), 5);
+  modes.set_device(p.device, 5, p.decision.detail);
+  ASSERT_NE(modes.slot(1), nullptr);
+  EXPECT_EQ(modes.slot(1)->mode, OffloadMode::packet);
+  ASSERT_NE(log.last(), nullptr);
+  EXPECT_EQ(log.last()->reason, Reason::probe_verdict);
+  EXPECT_EQ(log.last()->detail, p.decision.detail);
+  EXPECT_EQ(log.last()->to, p.decision.to);
+  EXPECT_EQ(log.count(Reason::probe_verdict), 1u);
+}
+
+}  // namespace
+}  // namespace sealnet::fallback

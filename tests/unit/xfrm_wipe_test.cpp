@@ -1,0 +1,89 @@
+// Key bytes in request buffers: an encoded NEWSA/UPDSA is built without
+// reallocating (no unwiped copy of the key left in freed memory), and
+// nl::Socket::transact wipes every request it sent before it returns.
+#include <gtest/gtest.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "offload/xfrm_codec.h"
+
+namespace sealnet::xfrm {
+namespace {
+
+SaSpec aead_state() {
+  SaSpec sa;
+  sa.id = {*IpAddr::parse("10.0.0.2"), 0x11000, 50};
+  sa.saddr = *IpAddr::parse("10.0.0.1");
+  const std::vector<uint8_t> key(20, 0x5A);
+  sa.aead = Aead{"rfc4106(gcm(aes))", key, 128};
+  sa.esn = true;
+  sa.replay_window = 4096;
+  sa.mark = Mark{0x21e00, 0xfffffff0};
+  sa.set_mark = Mark{0xd00, 0xff0};
+  sa.offload = OffloadRequest{3, OffloadMode::crypto, Direction::out};
+  return sa;
+}
+
+bool holds_key(const nl::Bytes& m, uint8_t pattern, size_t n) {
+  return std::search_n(m.begin(), m.end(), n, pattern) != m.end();
+}
+
+TEST(XfrmWipe, NewSaIsBuiltInOneAllocation) {
+  auto m = encode_new_sa(aead_state(), true);
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_TRUE(holds_key(*m, 0x5A, 20));
+  // Exactly what it reserved: had the buffer grown, the capacity would differ
+  // and the old buffer (with the key, once put) would have gone back unwiped.
+  EXPECT_EQ(m->capacity(), kSaMessageRoom + 20);
+  EXPECT_LT(m->size(), m->capacity());
+
+  SaSpec ae = aead_state();
+  ae.aead.reset();
+  ae.auth_enc = AuthEnc{};
+  ae.auth_enc->auth_key.assign(32, 0x6B);
+  ae.auth_enc->enc_key.assign(16, 0x7C);
+  auto n = encode_new_sa(ae);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(n->capacity(), kSaMessageRoom + 48);
+}
+
+TEST(XfrmWipe, WipeZeroesInPlace) {
+  auto m = encode_new_sa(aead_state());
+  ASSERT_TRUE(m);
+  const size_t size = m->size();
+  nl::wipe(*m);
+  EXPECT_EQ(m->size(), size);
+  EXPECT_TRUE(std::all_of(m->begin(), m->end(), [](uint8_t b) { return b == 0; }));
+}
+
+TEST(XfrmWipe, TransactWipesWhatItSent) {
+  // A harmless request the kernel answers without privilege: RTM_GETLINK of lo
+  // (read only), carrying a marker where a key would be.
+  nl::MessageBuilder b(RTM_GETLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = 1;
+  b.header(ifi);
+  b.put_str(IFLA_IFNAME, "lo");
+  auto m = std::move(b).finish();
+  ASSERT_TRUE(m);
+  const size_t size = m->size();
+  auto sock = nl::Socket::open(NETLINK_ROUTE);
+  if (!sock) GTEST_SKIP() << sock.error().message();
+  std::vector<nl::Bytes> reqs;
+  reqs.push_back(std::move(*m));
+  auto replies = sock->transact(std::move(reqs));
+  ASSERT_TRUE(replies) << replies.error().message();
+  ASSERT_EQ(replies->size(), 1u);
+  EXPECT_TRUE(replies->front().status) << replies->front().status.error().message();
+  EXPECT_FALSE(replies->front().messages.empty());  // it was really sent and answered
+  // transact takes the requests by rvalue reference and leaves them in place, wiped.
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].size(), size);
+  EXPECT_TRUE(std::all_of(reqs[0].begin(), reqs[0].end(), [](uint8_t x) { return x == 0; }));
+}
+
+}  // namespace
+}  // namespace sealnet::xfrm
