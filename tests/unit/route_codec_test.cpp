@@ -38,8 +38,11 @@ nl::Bytes reply(uint16_t type, std::string_view body_hex) {
   h.nlmsg_type = type;
   h.nlmsg_flags = NLM_F_MULTI;
   h.nlmsg_seq = 7;
-  nl::Bytes m(reinterpret_cast<const uint8_t*>(&h), reinterpret_cast<const uint8_t*>(&h) + sizeof h);
-  m.insert(m.end(), body.begin(), body.end());
+  // One allocation and two copies (GCC 12 at -O2 misreads an insert after a
+  // 16-byte construction as an out-of-bounds memcpy: -Warray-bounds).
+  nl::Bytes m(sizeof h + body.size());
+  std::memcpy(m.data(), &h, sizeof h);
+  if (!body.empty()) std::memcpy(m.data() + sizeof h, body.data(), body.size());
   return m;
 }
 
