@@ -227,6 +227,25 @@ class Socket {
 // Resolves a generic netlink family over a NETLINK_GENERIC socket.
 Result<genl::Family> resolve_family(Socket& generic, std::string_view name);
 
+// The outcome of each request of a transact(), a refusal named by the operation it
+// answers: name_of(i) is called only for the refused ones.
+template <typename NameFn>
+Result<std::vector<Status>> statuses(Result<std::vector<Reply>> replies, NameFn&& name_of) {
+  if (!replies) return std::unexpected(replies.error());
+  std::vector<Status> out;
+  out.reserve(replies->size());
+  for (size_t i = 0; i < replies->size(); ++i) {
+    Status st = std::move((*replies)[i].status);
+    if (!st) {
+      Error e = std::move(st.error());
+      e.op = name_of(i);
+      st = std::unexpected(std::move(e));
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
 // ------------------------------------------------------- implementation --
 
 template <typename Fn>

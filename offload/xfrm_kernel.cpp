@@ -131,22 +131,9 @@ class NetlinkXfrmKernel final : public XfrmKernel {
       if (!m) return std::unexpected(m.error());
       reqs.push_back(std::move(*m));
     }
-    auto replies = sock_.transact(std::move(reqs));
     // The NEWSA/UPDSA requests carry key bytes: transact wipes every request
     // (and its send buffer) before it returns.
-    if (!replies) return std::unexpected(replies.error());
-    std::vector<Status> out;
-    out.reserve(ops.size());
-    for (size_t i = 0; i < replies->size(); ++i) {
-      Status st = (*replies)[i].status;
-      if (!st) {
-        Error e = st.error();
-        e.op = ops[i].describe();
-        st = std::unexpected(std::move(e));
-      }
-      out.push_back(std::move(st));
-    }
-    return out;
+    return nl::statuses(sock_.transact(std::move(reqs)), [&](size_t i) { return ops[i].describe(); });
   }
 
   Result<std::vector<Result<xfrm::SaInfo>>> read_back(const std::vector<StateRef>& refs) override {
