@@ -146,7 +146,7 @@ fi
 
 if ((VM)); then
   # The control-plane bench (same boot): 5,000 peers x 2 keys, batched netlink vs ip -batch.
-  line=$(grep -m1 '^bench: ' "$LOGS/vm/vm_bench/bench.txt" 2>/dev/null || true)
+  line=$(grep '^bench: .*ratio=' "$LOGS/vm/vm_bench/bench.txt" 2>/dev/null | tail -n 1 || true)
   if [[ -n $line ]]; then
     sed 's/^bench: //' <<< "$line" | tr ' ' '\n' | jq -R 'select(contains("=")) | split("=") | {(.[0]): (.[1] | tonumber? // .)}' |
       jq -s 'add + {note: "guest is emulated (TCG): compare the two times, not their absolute values"}' \
