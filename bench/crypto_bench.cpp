@@ -45,7 +45,6 @@ namespace {
 constexpr int kSizes[] = {64, 256, 1400, 4096, 9000};
 constexpr int kKeyBits[] = {128, 256};
 constexpr uint16_t kBurst = 32;
-constexpr uint16_t kIvOffset = sizeof(rte_crypto_op) + sizeof(rte_crypto_sym_op);
 constexpr uint16_t kDataRoom = 9216 + 128;
 
 // DPDK objects of the run; released in main() before the EAL goes.
@@ -135,16 +134,7 @@ void cryptodev_gcm(benchmark::State& state, const std::string& device, int bits,
     return;
   }
   auto key = random_key(bits);
-  rte_crypto_sym_xform xf{};
-  xf.type = RTE_CRYPTO_SYM_XFORM_AEAD;
-  xf.aead.op = RTE_CRYPTO_AEAD_OP_ENCRYPT;
-  xf.aead.algo = RTE_CRYPTO_AEAD_AES_GCM;
-  xf.aead.key.data = key.data();
-  xf.aead.key.length = static_cast<uint16_t>(key.size());
-  xf.aead.iv.offset = kIvOffset;
-  xf.aead.iv.length = 12;
-  xf.aead.digest_length = 16;
-  xf.aead.aad_length = 8;
+  rte_crypto_sym_xform xf = dpdk::aes_gcm_xform(RTE_CRYPTO_AEAD_OP_ENCRYPT, key.data(), key.size(), 16);
   void* session = rte_cryptodev_sym_session_create(dev.id, &xf, dev.sessions.get());
   if (!session) {
     state.SkipWithError("session create failed");
@@ -174,7 +164,7 @@ void cryptodev_gcm(benchmark::State& state, const std::string& device, int bits,
   uint64_t iv = 0, packets = 0;
   for (auto _ : state) {
     for (uint16_t i = 0; i < kBurst; ++i) {
-      uint8_t* nonce = rte_crypto_op_ctod_offset(ops[i], uint8_t*, kIvOffset);
+      uint8_t* nonce = rte_crypto_op_ctod_offset(ops[i], uint8_t*, dpdk::kGcmIvOffset);
       ++iv;
       std::memcpy(nonce, "\x01\x02\x03\x04", 4);
       std::memcpy(nonce + 4, &iv, 8);  // a fresh IV per packet, as ESP needs
@@ -285,16 +275,7 @@ void esp_open(benchmark::State& state, int bits, int size) {
   std::copy(k.end() - 4, k.end(), sa.salt.begin());
   sa.outer_src = *IpAddr::parse("192.168.0.1");
   sa.outer_dst = *IpAddr::parse("192.168.0.2");
-  rte_crypto_sym_xform xf{};
-  xf.type = RTE_CRYPTO_SYM_XFORM_AEAD;
-  xf.aead.op = RTE_CRYPTO_AEAD_OP_DECRYPT;
-  xf.aead.algo = RTE_CRYPTO_AEAD_AES_GCM;
-  xf.aead.key.data = sa.aes_key.data();
-  xf.aead.key.length = static_cast<uint16_t>(sa.aes_key.size());
-  xf.aead.iv.offset = kIvOffset;
-  xf.aead.iv.length = 12;
-  xf.aead.digest_length = 16;
-  xf.aead.aad_length = 8;
+  rte_crypto_sym_xform xf = dpdk::aes_gcm_xform(RTE_CRYPTO_AEAD_OP_DECRYPT, sa.aes_key.data(), sa.aes_key.size(), 16);
   void* session = rte_cryptodev_sym_session_create(dev.id, &xf, dev.sessions.get());
   if (!session) {
     state.SkipWithError("session create failed");
@@ -329,7 +310,7 @@ void esp_open(benchmark::State& state, int bits, int size) {
       sym->aead.digest.phys_addr = rte_pktmbuf_iova_offset(m[i], kCtAt + ct_len);
       sym->aead.aad.data = d + kEspAt;  // SPI || seq lie together in the frame
       sym->aead.aad.phys_addr = rte_pktmbuf_iova_offset(m[i], kEspAt);
-      uint8_t* nonce = rte_crypto_op_ctod_offset(ops[i], uint8_t*, kIvOffset);
+      uint8_t* nonce = rte_crypto_op_ctod_offset(ops[i], uint8_t*, dpdk::kGcmIvOffset);
       std::memcpy(nonce, sa.salt.data(), 4);
       std::memcpy(nonce + 4, d + kEspAt + kEspHeaderLen, kGcmIvLen);
       ops[i]->status = RTE_CRYPTO_OP_STATUS_NOT_PROCESSED;

@@ -22,10 +22,6 @@ namespace sealnet::wire::dpdk {
 
 namespace {
 
-// Where rte_ipsec finds the 12-byte GCM nonce of an op: right behind the op,
-// in the op's private area (the layout DPDK's ipsec-secgw uses).
-constexpr uint16_t kIvOffset = sizeof(rte_crypto_op) + sizeof(rte_crypto_sym_op);
-
 // DPDK's own error numbers (beyond the system's) have only rte_strerror text.
 std::string dpdk_only_text(int err) {
   return err >= RTE_MIN_ERRNO ? std::string(rte_strerror(err)) + "; " : "";
@@ -202,16 +198,8 @@ Status IpsecInbound::add_sa(const EspSa& esp) {
   auto sa = std::make_unique<Sa>();
   sa->dev = dev_;
 
-  rte_crypto_sym_xform xf{};
-  xf.type = RTE_CRYPTO_SYM_XFORM_AEAD;
-  xf.aead.op = RTE_CRYPTO_AEAD_OP_DECRYPT;
-  xf.aead.algo = RTE_CRYPTO_AEAD_AES_GCM;
-  xf.aead.key.data = esp.aes_key.data();
-  xf.aead.key.length = static_cast<uint16_t>(esp.aes_key.size());
-  xf.aead.iv.offset = kIvOffset;
-  xf.aead.iv.length = 12;
-  xf.aead.digest_length = esp.icv_len;
-  xf.aead.aad_length = 8;  // SPI || seq, no ESN
+  rte_crypto_sym_xform xf =
+      aes_gcm_xform(RTE_CRYPTO_AEAD_OP_DECRYPT, esp.aes_key.data(), esp.aes_key.size(), esp.icv_len);
 
   rte_ipsec_sa_prm prm{};
   prm.ipsec_xform.spi = esp.spi;

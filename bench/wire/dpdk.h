@@ -6,6 +6,7 @@
 // i.e. intel-ipsec-mb, or crypto_openssl). Everything that decides anything
 // lives in the pure parts (audit.h, esp.h); this only moves mbufs.
 
+#include <rte_crypto.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -21,6 +22,27 @@
 struct rte_ipsec_session;
 
 namespace sealnet::wire::dpdk {
+
+// Where the 12-byte GCM nonce of a crypto op sits: right behind the op, in its
+// private area (the layout DPDK's ipsec-secgw and rte_ipsec use).
+inline constexpr uint16_t kGcmIvOffset = sizeof(rte_crypto_op) + sizeof(rte_crypto_sym_op);
+
+// The AES-GCM transform of an ESP SA (RFC 4106: 12-byte nonce, AAD = SPI || seq
+// without ESN) for a cryptodev session. `key` must outlive the session's creation.
+inline rte_crypto_sym_xform aes_gcm_xform(rte_crypto_aead_operation op, const uint8_t* key, size_t key_len,
+                                          uint16_t icv_len) {
+  rte_crypto_sym_xform xf{};
+  xf.type = RTE_CRYPTO_SYM_XFORM_AEAD;
+  xf.aead.op = op;
+  xf.aead.algo = RTE_CRYPTO_AEAD_AES_GCM;
+  xf.aead.key.data = key;
+  xf.aead.key.length = static_cast<uint16_t>(key_len);
+  xf.aead.iv.offset = kGcmIvOffset;
+  xf.aead.iv.length = 12;
+  xf.aead.digest_length = icv_len;
+  xf.aead.aad_length = 8;
+  return xf;
+}
 
 struct EalConfig {
   std::string file_prefix;         // unique per process: two harness processes may run at once
