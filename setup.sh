@@ -14,6 +14,8 @@ PACKAGES=(
   libssl-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libelf-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev iproute2 ethtool tcpdump iputils-ping jq
+  # the etcd discovery tests (datapath/discovery)
+  etcd-server etcd-client
   # the VM harness (tests/vm)
   qemu-system-x86 busybox-static xz-utils zstd cpio bc kmod gcc-12
   # the wire harness and crypto baselines
