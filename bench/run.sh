@@ -5,14 +5,17 @@
 #
 # Host suites (Google Benchmark, --benchmark_format=json): bench_bpf (BPF programs
 # through BPF_PROG_TEST_RUN), bench_probe (sealnet probe over 64 veth), bench_crypto
-# (AES-GCM per core: OpenSSL, intel-ipsec-mb, the wire harness's ESP verify). VM suite:
-# vm.e2e (bench/vm_e2e_suite.sh in one qemu boot: the wire harness on a kernel ESP
-# wire, and software ESP / plaintext throughput). Writes, in
-# bench/results/<date>-<host>/ (or --out):
+# (AES-GCM per core: OpenSSL, intel-ipsec-mb, the wire harness's ESP verify). VM suites,
+# in one qemu boot: vm.e2e (bench/vm_e2e_suite.sh: the wire harness on a kernel ESP
+# wire, and software ESP / plaintext throughput) and the control-plane sweep
+# (offload/vm_bench.sh: 100 .. 5,000 peers x 2 keys, batched netlink vs ip -batch).
+# Writes, in bench/results/<date>-<host>/ (or --out):
 #   machine.json   CPU, cores, memory, kernel, OS, date, git commit, toolchain, and
 #                  what ran with which exit status
 #   bpf.json probe.json crypto.json   each bench's own JSON
 #   vm_e2e.json    the VM suite's result (its e2e.json)
+#   control_plane.json  per size: objects, batched and ip -batch seconds, ratio,
+#                  one node joining (seconds, objects touched)
 # Logs (stderr of each suite, the VM console) go to a temporary directory, printed at
 # the end; the results directory holds small JSON only.
 # Exit: 0 every suite ran and passed; 1 a suite failed (its JSON is kept when it
@@ -47,7 +50,7 @@ BUILD=$(cd "$BUILD" && pwd)
 
 if ((DO_BUILD)); then
   say "building the benches in $BUILD"
-  cmake --build "$BUILD" -j2 --target bench_bpf bench_probe bench_crypto sealnet-wire >&2 ||
+  cmake --build "$BUILD" -j2 --target bench_bpf bench_probe bench_crypto sealnet-wire sealnet_xfrm_node >&2 ||
     die "build failed"
 fi
 
@@ -126,7 +129,7 @@ host_bench crypto "$BUILD/bench/bench_crypto"
 
 if ((VM)); then
   t0=$SECONDS
-  say "vm: one qemu boot (TCG), bench/vm_e2e_suite.sh and offload/vm_bench.sh; a few minutes"
+  say "vm: one qemu boot (TCG), bench/vm_e2e_suite.sh and offload/vm_bench.sh; ~5 minutes"
   SEALNET_BUILD=$BUILD VERBOSE=0 SEALNET_VM_SUITE_TIMEOUT=900 \
     "$SRC/tests/vm/vm.sh" run "$LOGS/vm" "$SRC/bench/vm_e2e_suite.sh" "$SRC/offload/vm_bench.sh" >"$LOGS/vm.out" 2>&1
   rc=$?
@@ -145,18 +148,25 @@ if ((VM)); then
 fi
 
 if ((VM)); then
-  # The control-plane bench (same boot): 5,000 peers x 2 keys, batched netlink vs ip -batch.
-  line=$(grep '^bench: .*ratio=' "$LOGS/vm/vm_bench/bench.txt" 2>/dev/null | tail -n 1 || true)
-  if [[ -n $line ]]; then
-    sed 's/^bench: //' <<< "$line" | tr ' ' '\n' | jq -R 'select(contains("=")) | split("=") | {(.[0]): (.[1] | tonumber? // .)}' |
-      jq -s 'add + {note: "guest is emulated (TCG): compare the two times, not their absolute values"}' \
-      > "$OUT/vm_xfrm_control_plane.json"
-    say "vm_xfrm_control_plane: $line"
+  # The control-plane sweep (same boot): one summary line per size, "bench: k=v ...".
+  summary=$LOGS/vm/vm_bench/summary.txt
+  if [[ -s $summary ]]; then
+    sed 's/^bench: //' "$summary" |
+      jq -R 'split(" ") | map(select(contains("=")) | split("=") | {(.[0]): (.[1] | tonumber? // .)}) | add |
+             {peers, keys, objects, rounds, selectors, batched_s: (.batched_ms / 1000), ip_s: (.ip_batch_ms / 1000),
+              ratio, join_one_node_s: (.join_ms / 1000), join_objects_touched: .join_objects, ok: (.ok == 1)}' |
+      jq -s '{bench: "sealnet-xfrm-node bench (offload/tools/cp_bench.h), offload/vm_bench.sh",
+              what: "N peers x 2 keys: states and policies both directions into a fresh namespace; batched = the reconciler over core/netlink (1 MiB per sendmsg, acks for refusals only), ip = ip -batch with the same objects; medians over rounds; join = one more node added to the converged set by the reconciler",
+              note: "guest is emulated (TCG): compare the two times, not their absolute values",
+              sizes: .}' > "$OUT/control_plane.json"
+    jq -r '.sizes[] | "control_plane: \(.peers) peers: \(.objects) objects, batched \(.batched_s) s, ip -batch \(.ip_s) s, ratio \(.ratio), join \(.join_one_node_s) s / \(.join_objects_touched) objects"' \
+      "$OUT/control_plane.json" >&2
   else
-    say "vm_xfrm_control_plane: no result; log: $LOGS/vm/vm_bench/log"
+    say "control_plane: no result; log: $LOGS/vm/vm_bench/log"
   fi
-  record vm_xfrm_control_plane "$([[ -f $OUT/vm_xfrm_control_plane.json ]] && echo vm_xfrm_control_plane.json)" \
-    "$(cat "$LOGS/vm/vm_bench/rc" 2>/dev/null || echo 1)" 0
+  cp_rc=$(cat "$LOGS/vm/vm_bench/rc" 2>/dev/null || echo 1)
+  [[ -f $OUT/control_plane.json ]] || ((cp_rc)) || cp_rc=1
+  record control_plane "$([[ -f $OUT/control_plane.json ]] && echo control_plane.json)" "$cp_rc" 0
 fi
 
 printf '%s\n' "${RUNS[@]}" | jq -s . > "$LOGS/runs.json"

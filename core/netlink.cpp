@@ -8,21 +8,29 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <unordered_map>
 
 namespace sealnet::nl {
 
 namespace {
 
-// Requests per sendmsg are capped so that their replies (a GETSA reply is several
-// times its request) fit the receive buffer: the kernel drops acks it cannot
-// queue, and a dropped ack is a lost answer.
+// Acks::every: requests per sendmsg are capped so that their replies (a GETSA
+// reply is several times its request) fit the receive buffer: the kernel
+// answers inside sendmsg, drops what it cannot queue, and a dropped ack is a
+// lost answer.
 constexpr size_t kMaxBatchBytes = 32 * 1024;
+// Acks::errors: up to 1 MiB per sendmsg (the kernel takes one socket's batch
+// under one lock, one skb), and at most as many requests as the receive buffer
+// holds refusals: each one's NLMSG_ERROR (capped echo + extack text) is an skb
+// of well under kErrorAckRoom bytes of truesize.
+constexpr size_t kMaxStreamBytes = 1 << 20;
+constexpr size_t kErrorAckRoom = 2048;
 // Big enough for any dump part the kernel builds (it sizes them to at most 32 KiB
 // plus the largest single message).
 constexpr size_t kReceiveBuffer = 64 * 1024;
 constexpr int kReplyTimeoutMs = 10000;
-constexpr int kSocketBuffer = 4 * 1024 * 1024;
+// The kernel doubles it (skb overhead); FORCE needs CAP_NET_ADMIN, without it the
+// request is capped by wmem_max / rmem_max.
+constexpr int kSocketBuffer = 8 * 1024 * 1024;
 
 void pad4(Bytes& b) { b.resize(NLMSG_ALIGN(b.size()), 0); }
 
@@ -256,9 +264,16 @@ Result<Socket> Socket::open(int protocol) {
   mnl_socket_setsockopt(raw, NETLINK_EXT_ACK, &on, sizeof on);
   mnl_socket_setsockopt(raw, NETLINK_CAP_ACK, &on, sizeof on);
   const int fd = mnl_socket_get_fd(raw);
-  // FORCE needs CAP_NET_ADMIN; without it the plain request is capped by rmem_max.
-  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
+  auto size = [&](int force, int plain) {
+    if (::setsockopt(fd, SOL_SOCKET, force, &kSocketBuffer, sizeof kSocketBuffer) != 0)
+      ::setsockopt(fd, SOL_SOCKET, plain, &kSocketBuffer, sizeof kSocketBuffer);
+    int got = 0;
+    socklen_t len = sizeof got;
+    ::getsockopt(fd, SOL_SOCKET, plain, &got, &len);
+    return got;
+  };
+  s.send_buffer_ = size(SO_SNDBUFFORCE, SO_SNDBUF);
+  s.receive_buffer_ = size(SO_RCVBUFFORCE, SO_RCVBUF);
   if (mnl_socket_bind(raw, 0, MNL_SOCKET_AUTOPID) != 0) return fail_errno("bind netlink socket", what);
   s.portid_ = mnl_socket_get_portid(raw);
   return s;
@@ -272,36 +287,59 @@ Status Socket::join_group(uint32_t group) {
 
 Result<size_t> Socket::receive(Bytes& buf, int timeout_ms) {
   buf.resize(kReceiveBuffer);
-  pollfd p{fd(), POLLIN, 0};
-  const int n = ::poll(&p, 1, timeout_ms);
-  if (n < 0) return fail_errno("poll netlink socket");
-  if (n == 0) return 0;
-  iovec iov{buf.data(), buf.size()};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  const ssize_t got = ::recvmsg(fd(), &mh, MSG_DONTWAIT);
-  if (got < 0) {
-    if (errno == EAGAIN || errno == EINTR) return 0;
-    if (errno == ENOBUFS)
-      return fail(ENOBUFS, "netlink receive", {},
-                  "the kernel dropped messages for this socket; resynchronise");
-    return fail_errno("netlink receive");
+  // Read first, poll only when nothing is queued: the kernel answers requests
+  // inside sendmsg, so their answers are usually there already.
+  for (bool polled = false;; polled = true) {
+    iovec iov{buf.data(), buf.size()};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    const ssize_t got = ::recvmsg(fd(), &mh, MSG_DONTWAIT);
+    if (got < 0) {
+      if (errno == ENOBUFS)
+        return fail(ENOBUFS, "netlink receive", {},
+                    "the kernel dropped messages for this socket; resynchronise");
+      if (errno != EAGAIN && errno != EINTR) return fail_errno("netlink receive");
+      if (polled) return 0;
+      pollfd p{fd(), POLLIN, 0};
+      const int n = ::poll(&p, 1, timeout_ms);
+      if (n < 0) return fail_errno("poll netlink socket");
+      if (n == 0) return 0;
+      continue;
+    }
+    if (mh.msg_flags & MSG_TRUNC)
+      return fail(EMSGSIZE, "netlink receive", {}, "a message did not fit the receive buffer");
+    return static_cast<size_t>(got);
   }
-  if (mh.msg_flags & MSG_TRUNC)
-    return fail(EMSGSIZE, "netlink receive", {}, "a message did not fit the receive buffer");
-  return static_cast<size_t>(got);
 }
 
-Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests) {
+uint32_t Socket::seq_room(size_t n) {
+  // Consecutive within one batch so an answer maps to its request by
+  // subtraction; restart at 1 rather than wrap through 0.
+  if (n >= UINT32_MAX - next_seq_) next_seq_ = 1;
+  return next_seq_;
+}
+
+Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks acks) {
+  const bool errors_only = acks == Acks::errors;
   std::vector<Reply> replies(requests.size());
   std::vector<bool> interrupted(requests.size(), false);
+  // Batch limits: what one sendmsg may carry (netlink refuses a message longer
+  // than the send buffer less 32 bytes) and, with Acks::errors, how many
+  // refusals the receive buffer holds while the kernel works through a batch.
+  const nlmsghdr barrier_hdr{NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK, 0, 0};
+  size_t max_bytes = kMaxBatchBytes, max_count = SIZE_MAX;
+  if (errors_only) {
+    const size_t sendable = send_buffer_ > 64 ? static_cast<size_t>(send_buffer_) - 64 : 0;
+    max_bytes = std::clamp(sendable, kMaxBatchBytes, kMaxStreamBytes);
+    max_count = std::max<size_t>(static_cast<size_t>(std::max(receive_buffer_, 0)) / kErrorAckRoom, 16) - 1;
+  }
   // The send buffer never grows while filled (a reallocation would free a copy
   // of what it holds unwiped), and it and every request are wiped on return.
   size_t largest = 0;
   for (const Bytes& m : requests) largest = std::max(largest, m.size());
   Bytes batch;
-  batch.reserve(std::max(kMaxBatchBytes, largest));
+  batch.reserve(std::max(max_bytes, largest) + sizeof barrier_hdr);
   // The receive buffer too: GETSA replies and SA dumps carry the keys.
   Bytes rbuf;
   struct Wiper {
@@ -316,42 +354,66 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests) {
   } wiper{requests, batch, rbuf};
   size_t begin = 0;
   while (begin < requests.size()) {
-    // One chunk: requests up to the byte cap; a dump ends its chunk because the
+    // One batch: requests up to the limits; a dump ends its batch because the
     // kernel runs one dump per socket at a time.
     explicit_bzero(batch.data(), batch.size());
     batch.clear();
-    std::unordered_map<uint32_t, size_t> pending;  // seq -> request index
-    size_t end = begin;
-    while (end < requests.size()) {
+    const uint32_t first_seq = seq_room(requests.size() - begin + 1);
+    size_t end = begin, outstanding = 0;  // answers that end a request (or the batch)
+    std::vector<bool> awaiting;           // per request of the batch: its end is still to come
+    while (end < requests.size() && end - begin < max_count) {
       Bytes& m = requests[end];
       if (m.size() < NLMSG_HDRLEN)
         return fail(EINVAL, "netlink send", {}, "request " + std::to_string(end) + " is not a message");
-      if (!batch.empty() && batch.size() + m.size() > kMaxBatchBytes) break;
+      if (!batch.empty() && batch.size() + m.size() > max_bytes) break;
       const bool dump = (hdr_of(m)->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
-      if (!dump) hdr_of(m)->nlmsg_flags |= NLM_F_ACK;
-      const uint32_t seq = next_seq_++;
-      if (next_seq_ == 0) next_seq_ = 1;  // 0 is what multicast carries
-      set_seq(m, seq, 0);
-      pending[seq] = end;
+      // A dump always ends with NLMSG_DONE (or its error); anything else is
+      // answered only when it asks, or when it fails.
+      if (!dump && errors_only)
+        hdr_of(m)->nlmsg_flags &= static_cast<uint16_t>(~NLM_F_ACK);
+      else if (!dump)
+        hdr_of(m)->nlmsg_flags |= NLM_F_ACK;
+      const bool awaited = dump || !errors_only;
+      awaiting.push_back(awaited);
+      outstanding += awaited;
+      set_seq(m, first_seq + static_cast<uint32_t>(end - begin), 0);
       batch.insert(batch.end(), m.begin(), m.end());
       ++end;
       if (dump) break;
     }
+    const uint32_t count = static_cast<uint32_t>(end - begin);
+    const uint32_t barrier_seq = first_seq + count;
+    next_seq_ = barrier_seq + (errors_only ? 1 : 0);
+    bool barrier_open = false;
+    if (errors_only) {
+      nlmsghdr h = barrier_hdr;
+      h.nlmsg_seq = barrier_seq;
+      const auto* p = reinterpret_cast<const uint8_t*>(&h);
+      batch.insert(batch.end(), p, p + sizeof h);
+      barrier_open = true;
+      ++outstanding;
+    }
     if (mnl_socket_sendto(sock_.get(), batch.data(), batch.size()) < 0)
-      return fail_errno("netlink send", std::to_string(end - begin) + " requests");
+      return fail_errno("netlink send", std::to_string(count) + " requests");
 
-    while (!pending.empty()) {
+    while (outstanding > 0) {
       auto got = receive(rbuf, kReplyTimeoutMs);
       if (!got) return std::unexpected(got.error());
       if (*got == 0)
-        return fail(ETIMEDOUT, "netlink receive", {},
-                    std::to_string(pending.size()) + " requests unanswered");
+        return fail(ETIMEDOUT, "netlink receive", {}, std::to_string(outstanding) + " answers missing");
       auto msgs = split_messages(ByteView(rbuf.data(), *got));
       if (!msgs) return std::unexpected(msgs.error());
       for (const auto& m : *msgs) {
-        auto it = pending.find(m.seq());
-        if (it == pending.end()) continue;  // a late answer to an abandoned request
-        const size_t idx = it->second;
+        const uint32_t rel = m.seq() - first_seq;  // unsigned: seqs before the batch are large
+        if (errors_only && m.seq() == barrier_seq) {
+          if (m.type() == NLMSG_ERROR && barrier_open) {
+            barrier_open = false;
+            --outstanding;
+          }
+          continue;
+        }
+        if (rel >= count) continue;  // a late answer to an abandoned request
+        const size_t idx = begin + rel;
         if (m.type() == NLMSG_ERROR || m.type() == NLMSG_DONE) {
           auto ack = parse_ack(m);
           if (!ack) return std::unexpected(ack.error());
@@ -362,7 +424,10 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests) {
           else if (interrupted[idx])
             replies[idx].status =
                 fail(EINTR, "netlink dump", {}, "interrupted by a concurrent change; dump again");
-          pending.erase(it);
+          if (awaiting[rel]) {
+            awaiting[rel] = false;
+            --outstanding;
+          }
           continue;
         }
         if (m.type() == NLMSG_NOOP || m.type() == NLMSG_OVERRUN) continue;

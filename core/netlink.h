@@ -180,9 +180,26 @@ struct Reply {
 // resynchronise (dump again) rather than trust what they hold.
 bool is_overrun(const Error& e);
 
+// How transact() learns that a request succeeded.
+enum class Acks : uint8_t {
+  // NLM_F_ACK on every request that is not a dump: each one is answered (an
+  // ack or its refusal). For requests whose replies matter (GET, read-back).
+  every,
+  // No NLM_F_ACK: netlink_rcv_skb acks a request when asked *or* when it failed,
+  // so the kernel answers only refusals (NLMSG_ERROR carrying the request's seq).
+  // Each sendmsg ends with a NLMSG_NOOP that asks for an ack, a barrier: the
+  // kernel handles one socket's requests in order inside sendmsg, so once the
+  // barrier is acked every request before it without an error succeeded. For
+  // bulk changes (NEWSA, NEWPOLICY, DEL...): a 30,000-object install then reads
+  // a few datagrams instead of 30,000 acks, and sends 1 MiB per sendmsg.
+  errors,
+};
+
 // One netlink socket of one protocol in the calling thread's network namespace,
 // with extended acks (the kernel's reason in words) and capped acks (no echo of
-// the request). Sequence numbers are unique per socket.
+// the request). Sequence numbers are unique per socket. Its send and receive
+// buffers are 8 MiB when the process may force them (CAP_NET_ADMIN), else what
+// wmem_max / rmem_max allow; transact() sizes its batches to what it got.
 class Socket {
  public:
   static Result<Socket> open(int protocol);
@@ -190,15 +207,16 @@ class Socket {
   Socket& operator=(Socket&&) noexcept;
   ~Socket();
 
-  // Sends every request (as few sendmsg calls as the socket buffer allows) and
-  // returns one Reply per request, in order. Requests without NLM_F_DUMP get
-  // NLM_F_ACK so every request is answered. Fails as a whole only when the
-  // socket fails (send error, overrun, timeout); a refused request is a Reply.
+  // Sends every request (as few sendmsg calls as the socket buffers allow) and
+  // returns one Reply per request, in order (see Acks for how success is
+  // learnt). A dump ends its batch: the kernel runs one dump per socket at a
+  // time. Fails as a whole only when the socket fails (send error, overrun,
+  // timeout); a refused request is a Reply.
   // Every request, the send buffer they were copied into and the receive buffer
   // are wiped (nl::wipe) before it returns, on every path: requests may carry
   // keys (NEWSA/UPDSA), and so may replies (GETSA, SA dumps); a caller that
   // asked for SAs wipes the Reply messages once decoded.
-  Result<std::vector<Reply>> transact(std::vector<Bytes>&& requests);
+  Result<std::vector<Reply>> transact(std::vector<Bytes>&& requests, Acks acks = Acks::every);
   // One request; its refusal becomes the error, named by `op` and `object`.
   Result<std::vector<Bytes>> request(Bytes message, std::string op, std::string object = {});
 
@@ -210,10 +228,17 @@ class Socket {
   int fd() const;
   uint32_t portid() const { return portid_; }
   int protocol() const { return protocol_; }
+  // The buffer sizes the kernel granted (bytes of skb memory, as SO_SNDBUF /
+  // SO_RCVBUF read them back).
+  int send_buffer() const { return send_buffer_; }
+  int receive_buffer() const { return receive_buffer_; }
 
  private:
   Socket(mnl_socket* s, int protocol, uint32_t portid);
   Result<size_t> receive(Bytes& buf, int timeout_ms);
+  // The first of `n` consecutive free sequence numbers, none of them 0 (what
+  // multicast carries); the caller moves next_seq_ past the ones it used.
+  uint32_t seq_room(size_t n);
 
   struct Closer {
     void operator()(mnl_socket* s) const;
@@ -222,6 +247,7 @@ class Socket {
   int protocol_ = 0;
   uint32_t portid_ = 0;
   uint32_t next_seq_ = 1;
+  int send_buffer_ = 0, receive_buffer_ = 0;
 };
 
 // Resolves a generic netlink family over a NETLINK_GENERIC socket.

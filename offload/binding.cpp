@@ -81,12 +81,21 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
     return fail(EINVAL, "plan XFRM objects", "local node", "no node address");
   DesiredSet out;
   const uint8_t family = local.addr.family;
+  // Room for the usual case (one peer slot, one prefix each): a 5,000-peer plan
+  // would otherwise move its 30,000 objects (keys included) several times.
+  const size_t per_peer = keys.keys.size() * modes.slots().size();
+  out.states.reserve(peers.size() *
+                     (per_peer + keys.keys.size() * static_cast<size_t>(opts.inbound_generations)));
+  out.policies.reserve(peers.size() * per_peer + 2 * opts.subnets.size());
 
   for (const PeerNode& peer : peers) {
     const std::string who = "peer " + std::to_string(peer.id);
     if (peer.id == 0 || peer.id == local.id) return fail(EINVAL, "plan XFRM objects", who, "bad node id");
     if (peer.addr.family != family)
       return fail(EINVAL, "plan XFRM objects", who, "outer address family differs from ours");
+    for (const IpPrefix& d : peer.dsts)
+      if (d.addr.family != AF_INET && d.addr.family != AF_INET6)
+        return fail(EINVAL, "plan XFRM objects", who, "dsts: a prefix without an address family");
 
     for (const keys::Key& key : keys.keys) {
       // ---- outbound: only for keys the peer can decrypt.
@@ -99,9 +108,9 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
           // fresh ones (next generation) when it comes back.
           const uint32_t mark = sealnet_mark_encrypt(peer.id, key.id, slot_no);
           const auto mode = modes.mode_for(slot_no, make_spi(local.id, key.id, slot_no, slot.generation));
-          for (const IpPrefix& subnet : opts.subnets) {
+          for (const IpPrefix& dst : peer.dsts.empty() ? opts.subnets : peer.dsts) {
             xfrm::PolicySpec p;
-            p.selector = {any_of(subnet.addr.family), subnet, 0};
+            p.selector = {any_of(dst.addr.family), dst, 0};
             p.dir = xfrm::PolicyDir::out;
             p.priority = kPolicyPriority;
             p.mark = xfrm::Mark{mark, SEALNET_MARK_POLICY_MASK};

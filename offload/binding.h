@@ -7,8 +7,20 @@
 //    slot's device (packet/crypto offload or software, as the ModeBook says),
 //    marked sealnet_mark_encrypt(peer, key, slot) / SEALNET_MARK_POLICY_MASK,
 //    output mark sealnet_mark_encrypted(slot) / 0xFF0; and per (peer, key, slot,
-//    subnet) one policy with that mark: the kernel looks the state up with the
-//    policy's mark, so the slot the BPF program chose is the device that encrypts.
+//    destination prefix) one policy with that mark: the kernel looks the state up
+//    with the policy's mark, so the slot the BPF program chose is the device that
+//    encrypts. The destination prefixes are the peer's own (PeerNode::dsts: its
+//    pod CIDRs, and its node address when host traffic is encrypted), not the
+//    cluster subnet, for two reasons. Defence in depth: with one shared selector
+//    the mark alone picks the SA, so a wrong mark sends a pod's traffic as ESP to
+//    another peer (DESIGN.md); with the peer's prefixes a wrong mark matches no
+//    policy, and the plaintext packet meets the uplink's egress guard instead of
+//    another peer's SA. Cost: the kernel files policies with distinct selectors
+//    under separate inexact-tree nodes, so an insert finds its place in O(log n),
+//    while policies sharing one selector and differing only by mark sit in one
+//    list that every insert walks (xfrm_policy_insert_list): 10,000 of them took
+//    most of a 5,000-peer install. A peer without dsts keeps the cluster-subnet
+//    selectors (opts.subnets).
 //  - Inbound: per (peer, key, peer slot, generation g and g+1) one state (no
 //    mark: received packets carry none), offloaded on the peer's arrival device
 //    when it can be, else software. Subnet mode: one `in` and one `fwd` policy per
@@ -52,7 +64,7 @@ struct SpiParts {
 SpiParts split_spi(uint32_t spi);
 
 struct LocalNode {
-  uint16_t id = 0;  // 1..0xFFFF
+  uint16_t id = 0;  // 1..SEALNET_MAX_NODE_ID (0xFFFE)
   IpAddr addr;      // outer source of every outbound state
 };
 
@@ -63,10 +75,14 @@ struct PeerNode {
   std::map<uint8_t, uint8_t> generations;     // peer slot -> its announced generation (default 0)
   std::vector<uint8_t> keys;                  // key ids the peer has installed (inbound)
   std::optional<uint8_t> rx_slot;             // our slot its traffic arrives on (offloaded inbound)
+  // Where its traffic goes: its pod CIDRs, plus its node address when host
+  // traffic is encrypted. Empty: the outbound policies select the cluster
+  // subnets (PlanOptions::subnets) instead.
+  std::vector<IpPrefix> dsts;
 };
 
 struct PlanOptions {
-  std::vector<IpPrefix> subnets;  // cluster pod CIDRs (subnet mode selectors)
+  std::vector<IpPrefix> subnets;  // cluster pod CIDRs (in/fwd selectors; out when a peer has no dsts)
   uint32_t replay_window = 128;   // software states (ESN)
   // Offloaded states go without ESN (a device without xdo_dev_state_advance_esn
   // refuses ESN, xfrm_dev_state_add) and with the legacy 32-packet window; the

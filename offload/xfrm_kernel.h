@@ -1,6 +1,7 @@
 // Everything the reconciler asks the kernel's XFRM database, behind one
 // interface: the real one speaks XFRM netlink through core/netlink's batched
-// Socket (many requests per sendmsg, every ack matched to its request); unit
+// Socket (changes: up to 1 MiB per sendmsg, only refusals answered, each matched
+// to its request by sequence number, nl::Acks::errors); unit
 // tests inject a fake (tests/unit/offload_fake_kernel.h).
 #pragma once
 

@@ -13,10 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "bpf/shared.h"
 #include "core/netns.h"
 #include "offload/reconciler.h"
-#include "offload/tools/cp_bench_stream.h"
 
 namespace sealnet::offload::cpbench {
 namespace {
@@ -132,22 +130,13 @@ struct Workload {
   fallback::DecisionLog log;
   fallback::ModeBook modes{log};
   DesiredSet set;
-  bool set_only = false;  // the objects are `set` as edited: apply them, do not reconcile
 };
 
 // ---------------------------------------------------------------- paths --
 
-enum class Path { batched, stream_ack, stream_err, ip };
-constexpr Path kPaths[] = {Path::batched, Path::stream_ack, Path::stream_err, Path::ip};
-const char* name_of(Path p) {
-  switch (p) {
-    case Path::batched: return "batched";
-    case Path::stream_ack: return "stream-ack";
-    case Path::stream_err: return "stream-err";
-    case Path::ip: return "ip";
-  }
-  return "?";
-}
+enum class Path { batched, ip };
+constexpr Path kPaths[] = {Path::batched, Path::ip};
+const char* name_of(Path p) { return p == Path::batched ? "batched" : "ip"; }
 
 struct Sample {
   Usage states, policies, other;  // other: the reconciler's dumps and planning
@@ -185,18 +174,6 @@ Result<Sample> run_batched(Workload& w) {
   auto kernel = make_netlink_kernel();
   if (!kernel) return std::unexpected(kernel.error());
   TimedKernel timed(**kernel);
-  if (w.set_only) {  // the same transport, without the reconciler's dump and plan
-    std::vector<KernelOp> sops, pops;
-    for (const auto& d : w.set.states) sops.push_back(KernelOp::add(d.spec));
-    for (const auto& p : w.set.policies) pops.push_back(KernelOp::add(p, false));
-    for (const auto* ops : {&sops, &pops}) {
-      auto st = timed.apply(*ops);
-      if (!st) return std::unexpected(st.error());
-      for (auto& x : *st)
-        if (!x) return std::unexpected(x.error());
-    }
-    return Sample{timed.states_, timed.policies_, {}};
-  }
   Reconciler rec(timed, w.modes);
   const Usage t0 = self_now();
   auto r = rec.reconcile(w.in, 0);
@@ -209,6 +186,7 @@ Result<Sample> run_batched(Workload& w) {
   PeerNode p = joined.peers.back();
   p.id = static_cast<uint16_t>(p.id + 1);
   p.addr = *IpAddr::parse("10.101.0.1");
+  if (!p.dsts.empty()) p.dsts = {*IpPrefix::parse("10.255.255.0/24")};
   joined.peers.push_back(std::move(p));
   const Usage j0 = self_now();
   auto jr = rec.reconcile(joined, 0);
@@ -218,35 +196,6 @@ Result<Sample> run_batched(Workload& w) {
   s.join_objects = jr->states_added + jr->states_deleted + jr->policies_added + jr->policies_updated +
                    jr->policies_deleted;
   return s;
-}
-
-Result<Usage> stream_phase(const std::vector<KernelOp>& ops, AckMode mode, StreamStats& stats) {
-  const Usage t0 = self_now();
-  std::vector<nl::Bytes> reqs;
-  reqs.reserve(ops.size());
-  for (const auto& op : ops) {
-    auto m = op.kind == KernelOp::Kind::add_state ? xfrm::encode_new_sa(op.state)
-                                                  : xfrm::encode_new_policy(op.policy, false);
-    if (!m) return std::unexpected(m.error());
-    reqs.push_back(std::move(*m));
-  }
-  auto st = stream(reqs, mode, stats);
-  const Usage d = self_now() - t0;
-  if (!st) return std::unexpected(st.error());
-  for (auto& s : *st)
-    if (!s) return std::unexpected(s.error());
-  return d;
-}
-
-Result<Sample> run_stream(const Workload& w, AckMode mode, StreamStats& stats) {
-  std::vector<KernelOp> sops, pops;
-  for (const auto& d : w.set.states) sops.push_back(KernelOp::add(d.spec));
-  for (const auto& p : w.set.policies) pops.push_back(KernelOp::add(p, false));
-  auto s = stream_phase(sops, mode, stats);
-  if (!s) return std::unexpected(s.error());
-  auto p = stream_phase(pops, mode, stats);
-  if (!p) return std::unexpected(p.error());
-  return Sample{*s, *p, {}};
 }
 
 // `ip -n NS -batch FILE` as a child; its own CPU times from wait4.
@@ -293,19 +242,6 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-// The batches Socket::transact makes of these requests (its 32 KiB cap).
-size_t transact_chunks(const std::vector<size_t>& sizes) {
-  size_t chunks = 0, bytes = 0;
-  for (size_t s : sizes) {
-    if (bytes == 0 || bytes + s > 32 * 1024) {
-      ++chunks;
-      bytes = 0;
-    }
-    bytes += s;
-  }
-  return chunks;
-}
-
 void print_usage(const char* label, const Usage& u, size_t objects) {
   std::printf("  %-9s wall %7.0f ms  user %6.0f ms  sys %7.0f ms  (%5.1f us user + %6.1f us sys per object)\n",
               label, u.wall_ms, u.user_ms, u.sys_ms, objects ? u.user_ms * 1e3 / objects : 0.0,
@@ -316,7 +252,7 @@ void print_usage(const char* label, const Usage& u, size_t objects) {
 
 int run(int argc, char** argv) {
   int peers = 5000, nkeys = 2, rounds = 3;
-  bool per_peer_selectors = false;
+  bool per_peer_selectors = true;
   std::string dir = "/tmp";
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -325,11 +261,14 @@ int run(int argc, char** argv) {
     else if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
     else if (a == "--dir") dir = argv[i + 1];
     else if (a == "--selectors") {
-      if (std::string(argv[i + 1]) == "per-peer") per_peer_selectors = true;
-      else if (std::string(argv[i + 1]) != "cluster") return 2;
+      if (std::string(argv[i + 1]) == "cluster") per_peer_selectors = false;
+      else if (std::string(argv[i + 1]) != "per-peer") return 2;
     } else return 2;
   }
-  if ((argc - 2) % 2 != 0 || nkeys < 1 || nkeys > 2 || peers < 1 || peers > 60000 || rounds < 1 || rounds > 15)
+  // Per-peer /24s in 10.128.0.0/9 by node id: 32,768 of them.
+  const int max_peers = per_peer_selectors ? 32000 : 60000;
+  if ((argc - 2) % 2 != 0 || nkeys < 1 || nkeys > 2 || peers < 1 || peers > max_peers || rounds < 1 ||
+      rounds > 15)
     return 2;
 
   Workload w;
@@ -349,46 +288,35 @@ int run(int argc, char** argv) {
     p.id = static_cast<uint16_t>(i + 2);
     p.addr = *IpAddr::parse("10.100." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
     for (int k = 1; k <= nkeys; ++k) p.keys.push_back(static_cast<uint8_t>(k));
+    // Its pod CIDR: a /24 of the cluster subnet per node id, as an IPAM that
+    // hands out one block per node would.
+    if (per_peer_selectors)
+      p.dsts = {*IpPrefix::parse("10." + std::to_string(128 + p.id / 256) + "." + std::to_string(p.id % 256) +
+                                 ".0/24")};
     w.in.peers.push_back(std::move(p));
   }
   w.modes.set_device({0, 1, "lo", xfrm::OffloadMode::none}, 0);
   auto set = plan(w.in.local, w.modes, w.in.peers, w.keys, w.in.opts);
   if (!set) return 1;
   w.set = std::move(*set);
-  w.set_only = per_peer_selectors;
-  if (per_peer_selectors) {
-    // What-if for the design, not what binding.cpp plans: each outbound policy
-    // selects its peer's own pod CIDR (10.128.p.0/24 style, /24 per peer)
-    // instead of the whole cluster subnet, so the kernel files the policies
-    // under distinct destination prefixes instead of one inexact list.
-    for (auto& p : w.set.policies) {
-      if (p.dir != xfrm::PolicyDir::out || !p.mark) continue;
-      const uint32_t peer = p.mark->value >> SEALNET_MARK_NODE_SHIFT;
-      p.selector.dst = *IpPrefix::parse("10." + std::to_string(128 + peer / 256) + "." + std::to_string(peer % 256) +
-                                        ".0/24");
-    }
-  }
   const size_t nstates = w.set.states.size(), npolicies = w.set.policies.size(), objects = nstates + npolicies;
 
   const std::string states_file = dir + "/cp-bench-states.batch", policies_file = dir + "/cp-bench-policies.batch";
   std::ofstream(states_file) << ip_states(w.set);
   std::ofstream(policies_file) << ip_policies(w.set);
 
-  std::vector<size_t> ssizes, psizes;
-  for (const auto& d : w.set.states) ssizes.push_back(xfrm::encode_new_sa(d.spec).value_or(nl::Bytes{}).size());
-  for (const auto& p : w.set.policies) psizes.push_back(xfrm::encode_new_policy(p).value_or(nl::Bytes{}).size());
+  size_t sbytes = 0, pbytes = 0;
+  for (const auto& d : w.set.states) sbytes += xfrm::encode_new_sa(d.spec).value_or(nl::Bytes{}).size();
+  for (const auto& p : w.set.policies) pbytes += xfrm::encode_new_policy(p).value_or(nl::Bytes{}).size();
   std::printf("bench: outbound policy selectors: %s\n",
-              per_peer_selectors ? "per peer /24 (what-if; batched = XfrmKernel::apply without the reconciler)"
-                                 : "cluster subnet (as planned)");
-  std::printf("bench: peers=%d keys=%d states=%zu policies=%zu (NEWSA %zu B, NEWPOLICY %zu B); batched transport: "
-              "%zu + %zu sendmsg of <= 32 KiB, one poll + recvmsg per ack\n",
-              peers, nkeys, nstates, npolicies, ssizes.empty() ? 0 : ssizes.front(),
-              psizes.empty() ? 0 : psizes.front(), transact_chunks(ssizes), transact_chunks(psizes));
+              per_peer_selectors ? "per peer (PeerNode::dsts: one /24 each)" : "cluster subnet (no dsts)");
+  std::printf("bench: peers=%d keys=%d states=%zu policies=%zu (NEWSA %zu KiB, NEWPOLICY %zu KiB in all); "
+              "batched transport: <= 1 MiB per sendmsg, acks for refusals only + one barrier per sendmsg\n",
+              peers, nkeys, nstates, npolicies, sbytes / 1024, pbytes / 1024);
   std::fflush(stdout);
 
   std::vector<std::vector<Sample>> samples(std::size(kPaths));
   bool ok = true;
-  StreamStats ack_stats, err_stats;
   for (int r = 0; r < rounds; ++r) {
     std::vector<std::string> ns(std::size(kPaths));
     for (size_t i = 0; i < ns.size(); ++i) {
@@ -402,9 +330,7 @@ int run(int argc, char** argv) {
         if (kPaths[i] == Path::ip) return run_ip(ns[i], states_file, policies_file);
         auto scope = NetnsScope::enter(ns[i]);
         if (!scope) return std::unexpected(scope.error());
-        if (kPaths[i] == Path::batched) return run_batched(w);
-        const bool every = kPaths[i] == Path::stream_ack;
-        return run_stream(w, every ? AckMode::every : AckMode::errors_only, every ? ack_stats : err_stats);
+        return run_batched(w);
       }();
       if (!s) {
         std::printf("round %d %s: failed: %s\n", r + 1, name_of(kPaths[i]), s.error().message().c_str());
@@ -433,10 +359,6 @@ int run(int argc, char** argv) {
   std::remove(states_file.c_str());
   std::remove(policies_file.c_str());
 
-  std::printf("stream transport: stream-ack %zu sendmsg, %zu recvmmsg, %zu acks; stream-err %zu sendmsg, %zu recvmmsg, "
-              "%zu acks (all rounds)\n",
-              ack_stats.sendmsgs, ack_stats.recv_calls, ack_stats.datagrams, err_stats.sendmsgs, err_stats.recv_calls,
-              err_stats.datagrams);
   std::printf("medians over %d rounds (wall / user / sys ms):\n", rounds);
   std::vector<double> total_med(std::size(kPaths));
   for (size_t i = 0; i < std::size(kPaths); ++i) {
@@ -454,7 +376,7 @@ int run(int argc, char** argv) {
                 med([](const Sample& s) { return s.policies.user_ms; }),
                 med([](const Sample& s) { return s.policies.sys_ms; }));
   }
-  const double ip = total_med[3];
+  const double ip = total_med[1];
   std::vector<double> joins;
   size_t join_objects = 0;
   for (const auto& s : samples[0]) {
@@ -462,11 +384,10 @@ int run(int argc, char** argv) {
     join_objects = s.join_objects;
   }
   const double join_ms = joins.empty() ? 0 : median(joins);
-  std::printf("bench: peers=%d keys=%d objects=%zu rounds=%d batched_ms=%.0f stream_ack_ms=%.0f stream_err_ms=%.0f "
-              "ip_batch_ms=%.0f ratio=%.2f ratio_stream_ack=%.2f ratio_stream_err=%.2f join_ms=%.0f "
-              "join_objects=%zu ok=%d\n",
-              peers, nkeys, objects, rounds, total_med[0], total_med[1], total_med[2], ip, ip / total_med[0],
-              ip / total_med[1], ip / total_med[2], join_ms, join_objects, ok ? 1 : 0);
+  std::printf("bench: peers=%d keys=%d objects=%zu rounds=%d selectors=%s batched_ms=%.0f ip_batch_ms=%.0f "
+              "ratio=%.2f join_ms=%.0f join_objects=%zu ok=%d\n",
+              peers, nkeys, objects, rounds, per_peer_selectors ? "per-peer" : "cluster", total_med[0], ip,
+              total_med[0] > 0 ? ip / total_med[0] : 0.0, join_ms, join_objects, ok ? 1 : 0);
   return ok ? 0 : 1;
 }
 

@@ -8,11 +8,11 @@
 //     change (a bad key file is reported and the running keys stay), watches each
 //     slot's device for link down/up (fallback d) and records every decision.
 //     SIGTERM/SIGINT stop it and leave the kernel state in force.
-//   sealnet-xfrm-node bench [--peers N] [--keys K] [--rounds R] [--selectors cluster|per-peer] [--dir TMPDIR]
+//   sealnet-xfrm-node bench [--peers N] [--keys K] [--rounds R] [--selectors per-peer|cluster] [--dir TMPDIR]
 //     The control-plane bench (tools/cp_bench.h): N peers x K keys (states +
-//     policies, both directions) through the batched transport, a streaming
-//     variant and `ip -batch`, in fresh namespaces, R alternating rounds; prints
-//     wall/user/sys per phase, medians and ratios.
+//     policies, both directions) through the reconciler and `ip -batch`, in
+//     fresh namespaces, R alternating rounds; prints wall/user/sys per phase,
+//     medians and the ratio.
 //
 // CONFIG, one item a line ('#' comments):
 //   node <id> <addr>
@@ -23,7 +23,9 @@
 //       software | crypto-offload | packet-offload (or crypto | packet); the
 //       initial mode and its recorded decision come from fallback::from_probe,
 //       the reason (default "configured") marked as a configuration override
-//   peer <id> <addr> keys=1,2 [slots=0,1] [gen=<slot>:<g>,...] [rx=<slot>]
+//   peer <id> <addr> keys=1,2 [slots=0,1] [gen=<slot>:<g>,...] [rx=<slot>] [dst=<cidr>,...]
+//       dst: the peer's own prefixes for its outbound policies (PeerNode::dsts;
+//       default: the subnets)
 //   route <slot> <cidr> [via <addr>]  (what the slot's table routes, through its device;
 //                                      repeatable; sealnet's own rule selects the table)
 //   grace <seconds>
@@ -109,7 +111,7 @@ Result<Config> parse_config(const std::string& path) {
       std::string addr;
       if (!(in >> id >> addr)) return bad("node <id> <addr>");
       auto a = IpAddr::parse(addr);
-      if (!a || id == 0 || id > 0xFFFF) return bad("bad node id or address");
+      if (!a || id == 0 || id > SEALNET_MAX_NODE_ID) return bad("bad node id or address");
       c.local = {static_cast<uint16_t>(id), *a};
     } else if (kw == "subnet") {
       std::string s;
@@ -177,6 +179,12 @@ Result<Config> parse_config(const std::string& path) {
           }
         } else if (k == "rx") {
           p.rx_slot = static_cast<uint8_t>(std::stoul(v));
+        } else if (k == "dst") {
+          for (auto& x : split(v, ',')) {
+            auto d = IpPrefix::parse(x);
+            if (!d) return bad("bad peer dst " + x);
+            p.dsts.push_back(*d);
+          }
         } else {
           return bad("peer option " + k);
         }
@@ -376,6 +384,7 @@ int main(int argc, char** argv) {
   if (rc == 2)
     std::fprintf(stderr,
                  "usage: sealnet-xfrm-node run CONFIG [--once] [--status PATH] [--interval-ms N]\n"
-                 "       sealnet-xfrm-node bench [--peers N] [--keys K] [--rounds R] [--selectors cluster|per-peer] [--dir TMPDIR]\n");
+                 "       sealnet-xfrm-node bench [--peers N] [--keys K] [--rounds R] [--selectors per-peer|cluster] "
+                 "[--dir TMPDIR]\n");
   return rc;
 }

@@ -3,8 +3,13 @@
 // checks what it can for real: policies go in through the batched transport,
 // read back equal to what was planned (a second run sends nothing), retire after
 // the grace period with DELPOLICY, and a foreign policy is never touched. The
-// refused states come back as per-object errors naming the kernel's reason.
+// refused states come back as per-object errors naming the kernel's reason. A
+// refusal inside a batch of thousands (error-only acks, nl::Acks::errors) is
+// reported for its own op and no other.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <algorithm>
 
 #include "offload/reconciler.h"
 #include "tests/host/netns_fixture.h"
@@ -73,6 +78,66 @@ TEST(OffloadNetlink, PoliciesRoundTripTheRealKernelAndForeignOnesStay) {
   EXPECT_NE(out.find("198.51.100.0/24"), std::string::npos) << "the foreign policy must stay";
   EXPECT_EQ(out.find("mark 0x71e00"), std::string::npos) << "peer 7's policy should be gone:\n" << out;
   EXPECT_NE(out.find("mark 0x61e00"), std::string::npos) << out;
+}
+
+// One outbound policy per mark, each on its own /32 (many MiB-sized batches).
+xfrm::PolicySpec out_policy(uint32_t i) {
+  xfrm::PolicySpec p;
+  p.selector.src = *IpPrefix::parse("0.0.0.0/0");
+  p.selector.dst = *IpPrefix::parse("10." + std::to_string(64 + i / 65536) + "." +
+                                    std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) + "/32");
+  p.dir = xfrm::PolicyDir::out;
+  p.priority = kPolicyPriority;
+  p.mark = xfrm::Mark{(i + 2) << 16 | 0x1e00, 0xfffffff0};
+  p.templates.push_back({{*IpAddr::parse("10.201.0.2"), 0, IPPROTO_ESP},
+                         *IpAddr::parse("10.201.0.1"),
+                         kReqidOut,
+                         xfrm::SaMode::tunnel,
+                         false});
+  return p;
+}
+
+TEST(OffloadNetlink, ARefusedOpInABigBatchIsReportedAtItsIndex) {
+  TestNetns ns;
+  auto scope = ns.enter();
+  auto kernel = make_netlink_kernel();
+  ASSERT_TRUE(kernel) << kernel.error().message();
+  // ~12,000 NEWPOLICY of ~200 bytes: a few 1 MiB batches. Three are refused:
+  // duplicates of earlier ones (EEXIST), in the first batch, in a later one and last.
+  constexpr uint32_t kPolicies = 12000;
+  const size_t dup_at[] = {10, 7777, kPolicies + 2};
+  std::vector<KernelOp> ops;
+  for (uint32_t i = 0; i < kPolicies; ++i) ops.push_back(KernelOp::add(out_policy(i), false));
+  for (size_t at : dup_at)  // ascending: each index is final when inserted
+    ops.insert(ops.begin() + static_cast<std::ptrdiff_t>(at),
+               KernelOp::add(out_policy(static_cast<uint32_t>(at / 2)), false));
+  ASSERT_EQ(ops.size(), kPolicies + 3);
+  auto st = (*kernel)->apply(ops);
+  ASSERT_TRUE(st) << st.error().message();
+  ASSERT_EQ(st->size(), ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const bool dup = std::find(std::begin(dup_at), std::end(dup_at), i) != std::end(dup_at);
+    ASSERT_EQ(!(*st)[i], dup) << "op " << i << ": " << ((*st)[i] ? "accepted" : (*st)[i].error().message());
+    if (dup) {
+      EXPECT_EQ((*st)[i].error().err, EEXIST);
+      EXPECT_EQ((*st)[i].error().op, ops[i].describe());
+    }
+  }
+  auto in_kernel = (*kernel)->policies();
+  ASSERT_TRUE(in_kernel) << in_kernel.error().message();
+  EXPECT_EQ(in_kernel->size(), kPolicies);
+
+  // Deletes through the same path: one that is gone already is ENOENT at its index.
+  std::vector<KernelOp> dels;
+  for (uint32_t i = 0; i < kPolicies; ++i) dels.push_back(KernelOp::remove(out_policy(i)));
+  dels.insert(dels.begin() + 5000, KernelOp::remove(out_policy(4000)));
+  auto dst = (*kernel)->apply(dels);
+  ASSERT_TRUE(dst) << dst.error().message();
+  for (size_t i = 0; i < dels.size(); ++i) ASSERT_EQ(!(*dst)[i], i == 5000) << "delete " << i;
+  EXPECT_EQ((*dst)[5000].error().err, ENOENT);
+  auto after = (*kernel)->policies();
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->empty());
 }
 
 }  // namespace

@@ -1,11 +1,15 @@
 // core/netlink.h: the pure half (building, splitting, attributes, acks, genetlink
-// family replies) against golden bytes and replies recorded from a real kernel.
+// family replies) against golden bytes and replies recorded from a real kernel;
+// and Socket::transact's answer matching against the kernel's rtnetlink, with
+// requests that need no privilege and change nothing.
 #include "core/netlink.h"
 
 #include <gtest/gtest.h>
 #include <linux/genetlink.h>
 #include <linux/rtnetlink.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "tests/unit/probe_recorded_replies.h"
@@ -164,6 +168,74 @@ TEST(Genl, DecodesRecordedEthtoolFamilyWithMonitorGroup) {
 
 TEST(Genl, RejectsNonControllerMessage) {
   EXPECT_FALSE(genl::decode_family(only_message(view(recorded::kFeaturesCompact_0))));
+}
+
+// Requests the kernel answers without privilege and without side effects: NOOP
+// (acked only when asked), a type rtnetlink does not know (refused with
+// EOPNOTSUPP whatever the caller may do), GETLINK of lo (a data reply).
+Bytes noop() { return *MessageBuilder(NLMSG_NOOP, 0).finish(); }
+Bytes unknown_type() { return *MessageBuilder(RTM_MAX + 1, NLM_F_ACK).finish(); }
+Bytes get_lo() {
+  MessageBuilder b(RTM_GETLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = 1;
+  b.header(ifi);
+  return *std::move(b).finish();
+}
+
+TEST(SocketErrorsOnly, ARefusalInABigBatchIsReportedAtItsIndexAndNothingElseFails) {
+  auto sock = Socket::open(NETLINK_ROUTE);
+  if (!sock) GTEST_SKIP() << sock.error().message();
+  constexpr size_t kRequests = 20000;  // several batches at any buffer size
+  const size_t refused[] = {0, 7321, kRequests - 1};
+  std::vector<Bytes> reqs;
+  for (size_t i = 0; i < kRequests; ++i) reqs.push_back(i == 5 ? get_lo() : noop());
+  for (size_t i : refused) reqs[i] = unknown_type();  // asks for an ack: errors mode drops the flag
+  auto replies = sock->transact(std::move(reqs), Acks::errors);
+  ASSERT_TRUE(replies) << replies.error().message();
+  ASSERT_EQ(replies->size(), kRequests);
+  size_t failed = 0;
+  for (size_t i = 0; i < kRequests; ++i) {
+    const auto& r = (*replies)[i];
+    const bool want_refused = std::find(std::begin(refused), std::end(refused), i) != std::end(refused);
+    EXPECT_EQ(!r.status, want_refused) << "request " << i;
+    if (!r.status) {
+      ++failed;
+      EXPECT_EQ(r.status.error().err, EOPNOTSUPP) << r.status.error().message();
+    }
+  }
+  EXPECT_EQ(failed, std::size(refused));
+  // A request that has a reply still gets it, without an ack.
+  EXPECT_EQ((*replies)[5].messages.size(), 1u);
+
+  // The socket stays in step: the next transact's answers are its own.
+  std::vector<Bytes> again;
+  again.push_back(unknown_type());
+  again.push_back(get_lo());
+  auto every = sock->transact(std::move(again));
+  ASSERT_TRUE(every) << every.error().message();
+  ASSERT_EQ(every->size(), 2u);
+  EXPECT_FALSE((*every)[0].status);
+  EXPECT_TRUE((*every)[1].status);
+  EXPECT_EQ((*every)[1].messages.size(), 1u);
+}
+
+TEST(SocketErrorsOnly, AnEmptyBatchAndASilentOneSucceed) {
+  auto sock = Socket::open(NETLINK_ROUTE);
+  if (!sock) GTEST_SKIP() << sock.error().message();
+  EXPECT_GT(sock->send_buffer(), 0);
+  EXPECT_GT(sock->receive_buffer(), 0);
+  auto none = sock->transact({}, Acks::errors);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  std::vector<Bytes> one;
+  one.push_back(noop());
+  auto ok = sock->transact(std::move(one), Acks::errors);
+  ASSERT_TRUE(ok) << ok.error().message();
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_TRUE(ok->front().status);
+  EXPECT_TRUE(ok->front().messages.empty());
 }
 
 TEST(Overrun, OnlyEnobufsCountsAsOverrun) {

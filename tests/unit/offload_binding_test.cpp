@@ -1,5 +1,6 @@
 // offload/binding.h: which states and policies a node wants, per device mode,
-// per key, per peer; SPI layout; subnet-mode policy counts; per-pair keys.
+// per key, per peer; SPI layout; subnet-mode policy counts; per-peer outbound
+// selectors; per-pair keys.
 #include "offload/binding.h"
 
 #include <gtest/gtest.h>
@@ -110,6 +111,47 @@ TEST(Binding, EveryMarkTheClassifierCanProduceHasAPolicyWithTheStatesMark) {
     }
 }
 
+TEST(Binding, APeersOwnPrefixesReplaceTheClusterSubnetInItsOutboundPolicies) {
+  World w;
+  PeerNode a = peer(2, {1, 2});
+  a.dsts = {pfx("10.130.2.0/24"), pfx("10.0.0.2/32")};  // pod CIDR + node address (host traffic)
+  PeerNode b = peer(3, {1, 2});                         // no dsts: cluster subnet, as before
+  auto set = plan(w.local, w.modes, {a, b}, key_set(kK1 + kK2), w.opts);
+  ASSERT_TRUE(set) << set.error().message();
+  std::map<uint16_t, std::set<std::pair<uint32_t, std::string>>> out;  // peer -> (mark, dst)
+  for (const auto& p : set->policies) {
+    if (p.dir != xfrm::PolicyDir::out) continue;
+    EXPECT_EQ(p.selector.src, pfx("0.0.0.0/0"));
+    out[static_cast<uint16_t>(p.mark->value >> SEALNET_MARK_NODE_SHIFT)].insert(
+        {p.mark->value, p.selector.dst.str()});
+  }
+  // One policy per (key, slot, prefix): 2 x 3 x 2 for a, 2 x 3 x 1 for b.
+  ASSERT_EQ(out[2].size(), 12u);
+  ASSERT_EQ(out[3].size(), 6u);
+  for (uint8_t key : {1, 2})
+    for (uint8_t slot : {0, 1, 2}) {
+      const uint32_t ma = sealnet_mark_encrypt(2, key, slot), mb = sealnet_mark_encrypt(3, key, slot);
+      EXPECT_TRUE(out[2].contains({ma, "10.130.2.0/24"}));
+      EXPECT_TRUE(out[2].contains({ma, "10.0.0.2/32"}));
+      EXPECT_TRUE(out[3].contains({mb, "10.128.0.0/9"}));
+    }
+  // A's marks never select the cluster subnet: a wrong mark cannot reach A's SA
+  // for another peer's pods.
+  for (const auto& [mark, dst] : out[2]) EXPECT_NE(dst, "10.128.0.0/9");
+  // The inbound side stays one in + one fwd policy per cluster subnet.
+  size_t in = 0;
+  for (const auto& p : set->policies)
+    if (p.dir != xfrm::PolicyDir::out) {
+      ++in;
+      EXPECT_EQ(p.selector.src, pfx("10.128.0.0/9"));
+    }
+  EXPECT_EQ(in, 2u);
+
+  PeerNode bad = peer(4);
+  bad.dsts = {IpPrefix{}};
+  EXPECT_FALSE(plan(w.local, w.modes, {bad}, key_set(kK1), w.opts));
+}
+
 TEST(Binding, SubnetModeInboundPoliciesDoNotGrowWithPeers) {
   World w;
   std::vector<PeerNode> peers;
@@ -183,7 +225,7 @@ TEST(Binding, PerPairKeysDifferByDirectionAndBothEndsAgree) {
   PlanOptions opts;
   opts.inbound_generations = 1;
   LocalNode a{1, ip("10.0.0.1")}, b{2, ip("10.0.0.2")};
-  PeerNode pa{1, ip("10.0.0.1"), {0}, {}, {5}, {}}, pb{2, ip("10.0.0.2"), {0}, {}, {5}, {}};
+  PeerNode pa{1, ip("10.0.0.1"), {0}, {}, {5}, {}, {}}, pb{2, ip("10.0.0.2"), {0}, {}, {5}, {}, {}};
   auto at_a = plan(a, modes, {pb}, key_set(text), opts);
   auto at_b = plan(b, modes, {pa}, key_set(text), opts);
   ASSERT_TRUE(at_a && at_b);
