@@ -41,7 +41,8 @@ static_assert((SEALNET_MARK_SLOT_MASK | SEALNET_MARK_MAGIC_MASK | SEALNET_MARK_K
                SEALNET_MARK_NODE_MASK) == SEALNET_MARK_POLICY_MASK);
 static_assert(SEALNET_MAX_SLOTS == (SEALNET_MARK_SLOT_MASK >> SEALNET_MARK_SLOT_SHIFT) + 1);
 static_assert(SEALNET_KEY_ID_MAX == SEALNET_MARK_KEY_MASK >> SEALNET_MARK_KEY_SHIFT);
-static_assert(SEALNET_MAX_NODE_ID == SEALNET_MARK_NODE_MASK >> SEALNET_MARK_NODE_SHIFT);
+// Every node id fits the mark's node field; its all-ones value is kept back.
+static_assert(SEALNET_MAX_NODE_ID + 1 == SEALNET_MARK_NODE_MASK >> SEALNET_MARK_NODE_SHIFT);
 
 // The classifier counts MARK_SOFTWARE + mode and the wire audit
 // WIRE_ESP_SOFTWARE + mode: both rows follow enum sealnet_device_mode.
@@ -60,7 +61,7 @@ static_assert(SEALNET_KEY_HALF_RING == (SEALNET_KEY_RING - 1) / 2);
 static_assert(sizeof(sealnet_exact6_key) == 16);
 // `nodes` is an array with a slot for every id the mark can carry, and the
 // loader's presence bit is none of the node flags callers set.
-static_assert(SEALNET_NODES_MAX == SEALNET_MAX_NODE_ID + 1);
+static_assert(SEALNET_NODES_MAX == (SEALNET_MARK_NODE_MASK >> SEALNET_MARK_NODE_SHIFT) + 1);
 static_assert((SEALNET_NODE_PRESENT & (SEALNET_NODE_HAS_IPV4 | SEALNET_NODE_HAS_IPV6)) == 0);
 static_assert(SEALNET_NODE_PRESENT <= 0xFFFF);  // fits sealnet_node_value.flags
 // The device array covers ifindexes below SEALNET_DEVICES_DIRECT; its presence

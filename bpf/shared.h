@@ -25,7 +25,7 @@
  * device whose SA encrypted it.
  *
  * What the programs promise the XFRM side:
- *  - peer node id: the `nodes` key the ipcache named, 1..0xFFFF (the loader
+ *  - peer node id: the `nodes` key the ipcache named, 1..0xFFFE (the loader
  *    refuses larger ids: they do not fit the mark).
  *  - key id: sealnet_key_select(ours, peer's), never 0 (no common key = drop).
  *  - slot: `devices[egress ifindex].slot` where the egress ifindex is what
@@ -48,7 +48,7 @@
 #define SEALNET_MARK_POLICY_MASK 0xFFFFFFF0u
 
 #define SEALNET_MAX_SLOTS 16   /* device slots: 4 bits of the mark */
-#define SEALNET_MAX_NODE_ID 0xFFFFu
+#define SEALNET_MAX_NODE_ID 0xFFFEu /* 0xFFFF is kept back (datapath/config.h) */
 #define SEALNET_KEY_ID_MIN 1   /* key ids run 1..15 and wrap to 1 */
 #define SEALNET_KEY_ID_MAX 15
 

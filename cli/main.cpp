@@ -1,4 +1,5 @@
 // The one sealnet binary: each subcommand is a thin front end over a component.
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,9 @@
 
 #include "bench/plan/plan.h"
 #include "bpf/programs.h"
+#include "datapath/agent.h"
+#include "datapath/lab/lab.h"
+#include "datapath/status.h"
 #include "core/netns.h"
 #include "probe/probe.h"
 #include "probe/monitor.h"
@@ -218,6 +222,44 @@ int run_plan_command(PlanArgs a) {
   return 0;
 }
 
+volatile sig_atomic_t g_stop = 0;
+void on_stop_signal(int) { g_stop = 1; }
+
+struct AgentArgs {
+  std::string config;
+  std::string node;
+  std::string metrics;
+  std::string trial = "flagged";
+  bool once = false;
+  bool check = false;
+  int key_activation_s = 10;
+  int resync_ms = 2000;
+};
+
+int run_agent_command(const AgentArgs& a) {
+  if (!a.check && (!has_capability(kCapNetAdmin) || !has_capability(kCapSysAdmin))) {
+    std::fprintf(stderr, "sealnet agent: needs CAP_NET_ADMIN (XFRM, routes, tc) and CAP_SYS_ADMIN or CAP_BPF "
+                         "(BPF maps, bpffs); run it as root or with those capabilities\n");
+    return 2;
+  }
+  sealnet::agent::Options o;
+  o.config_path = a.config;
+  if (!a.node.empty()) o.node_name = a.node;
+  if (!a.metrics.empty()) o.metrics_listen = a.metrics;
+  o.trial = a.trial == "all" ? sealnet::probe::TrialPolicy::all
+            : a.trial == "none" ? sealnet::probe::TrialPolicy::none
+                                : sealnet::probe::TrialPolicy::flagged;
+  o.once = a.once;
+  o.check = a.check;
+  o.key_activation = std::chrono::seconds(a.key_activation_s);
+  o.resync = std::chrono::milliseconds(a.resync_ms);
+  struct sigaction sa{};
+  sa.sa_handler = on_stop_signal;  // no SA_RESTART: poll() returns EINTR
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  return sealnet::agent::run_agent(o, g_stop);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -259,7 +301,33 @@ int main(int argc, char** argv) {
   plan->add_option("--esp-fixed-ns", plan_args.in.esp_fixed_ns, "Software ESP cost per packet besides AES")->capture_default_str()
       ->check(CLI::PositiveNumber);
   plan->add_option("--out", plan_args.out_dir, "Directory for report.md and the SVG charts")->capture_default_str();
+  AgentArgs agent_args;
+  auto* agent = app.add_subcommand("agent", "Run the sealnet agent: keep this node's traffic to other nodes encrypted");
+  agent->add_option("--config", agent_args.config, "Agent config, YAML or JSON (docs/agent-config.md); "
+                                                   "default: the embedded 3-node lab config");
+  agent->add_option("--node", agent_args.node, "Which node of a shared config this is (by name)");
+  agent->add_option("--metrics", agent_args.metrics, "Status and metrics address (overrides metrics.listen; off: none)");
+  agent->add_option("--trial", agent_args.trial, "Probe trial SAs: flagged, all or none")
+      ->check(CLI::IsMember({"flagged", "all", "none"}))->capture_default_str();
+  agent->add_option("--key-activation", agent_args.key_activation_s,
+                    "Seconds after which a static peer without `keys:` is assumed to hold a new key")
+      ->capture_default_str()->check(CLI::Range(0, 3600));
+  agent->add_option("--resync-ms", agent_args.resync_ms, "Full reconcile at least this often")
+      ->capture_default_str()->check(CLI::Range(100, 600000));
+  agent->add_flag("--once", agent_args.once, "Reconcile once and exit");
+  agent->add_flag("--check", agent_args.check, "Validate the config and the key file, change nothing");
+  std::string status_endpoint = "127.0.0.1:9962";
+  bool status_json = false;
+  auto* status = app.add_subcommand("status", "What the local agent encrypts how, and why (from its status endpoint)");
+  status->add_option("--endpoint", status_endpoint, "The agent's metrics.listen address")->capture_default_str();
+  status->add_flag("--json", status_json, "The agent's JSON (docs/status.md)");
+  auto* lab = app.add_subcommand("lab", "A 3-node cluster of network namespaces with one agent each: "
+                                      "up [--nodes N] | add-node | traffic | status | down, each also --vm");
+  lab->allow_extras()->prefix_command();
   CLI11_PARSE(app, argc, argv);
+  if (*lab) return sealnet::lab::lab_main(lab->remaining());
+  if (*agent) return run_agent_command(agent_args);
+  if (*status) return sealnet::status::status_main(status_endpoint, status_json);
   if (*plan) return run_plan_command(plan_args);
   if (*selftest) return run_selftest();
   if (*probe) return run_probe_command(probe_args);

@@ -413,6 +413,62 @@ Status read_settings(const Ctx& ctx, const Fields& f, AgentConfig& cfg) {
     if (!v) return std::unexpected(v.error());
     cfg.bpffs_dir = *v;
   }
+  if (const At* d = f.get("discovery")) {
+    auto df = Fields::read(ctx, *d, {"etcd"});
+    if (!df) return std::unexpected(df.error());
+    auto etcd_at = df->require(ctx, "etcd");
+    if (!etcd_at) return std::unexpected(etcd_at.error());
+    auto ef = Fields::read(ctx, **etcd_at,
+                           {"endpoints", "prefix", "lease_ttl", "grace_period", "cacert", "cert", "key"});
+    if (!ef) return std::unexpected(ef.error());
+    EtcdDiscovery e;
+    auto eps_at = ef->require(ctx, "endpoints");
+    if (!eps_at) return std::unexpected(eps_at.error());
+    auto eps = as_list(ctx, **eps_at);
+    if (!eps) return std::unexpected(eps.error());
+    if (eps->empty()) return ctx.fail_at(**eps_at, "at least one etcd endpoint");
+    for (const At& ep : *eps) {
+      auto v = as_string(ctx, ep);
+      if (!v) return std::unexpected(v.error());
+      const std::string hostport = v->starts_with("http://")    ? v->substr(7)
+                                   : v->starts_with("https://") ? v->substr(8)
+                                                                : *v;
+      if (v->find("://") != std::string::npos && !v->starts_with("http://") && !v->starts_with("https://"))
+        return ctx.fail_at(ep, *v + ": the scheme must be http or https");
+      const auto colon = hostport.rfind(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 >= hostport.size() ||
+          hostport.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+        return ctx.fail_at(ep, *v + " is not [http[s]://]HOST:PORT");
+      e.endpoints.push_back(*v);
+    }
+    if (const At* p = ef->get("prefix")) {
+      auto v = as_string(ctx, *p);
+      if (!v) return std::unexpected(v.error());
+      if (!v->starts_with("/") || v->size() < 2 || v->ends_with("/"))
+        return ctx.fail_at(*p, *v + ": a key prefix such as /sealnet (leading /, no trailing /)");
+      e.prefix = *v;
+    }
+    if (const At* t = ef->get("lease_ttl")) {
+      auto v = as_duration(ctx, *t);
+      if (!v) return std::unexpected(v.error());
+      if (v->count() < 2 || v->count() > 3600) return ctx.fail_at(*t, "between 2s and 1h");
+      e.lease_ttl = *v;
+    }
+    if (const At* g = ef->get("grace_period")) {
+      auto v = as_duration(ctx, *g);
+      if (!v) return std::unexpected(v.error());
+      e.grace = *v;
+    }
+    for (auto [name, field] : {std::pair{"cacert", &e.cacert}, {"cert", &e.cert}, {"key", &e.key}})
+      if (const At* p = ef->get(name)) {
+        auto v = as_abs_path(ctx, *p);
+        if (!v) return std::unexpected(v.error());
+        *field = *v;
+      }
+    if (e.cert.empty() != e.key.empty())
+      return ctx.fail_at(**etcd_at, "cert and key go together (client certificate authentication)");
+    cfg.etcd = std::move(e);
+  }
   return {};
 }
 
@@ -421,17 +477,22 @@ Result<AgentConfig> build(const Ctx& ctx, const YAML::Node& root, const ParseOpt
   if (root.IsNull()) return ctx.fail_at(1, "", "empty config (node and peers are required)");
   auto f = Fields::read(
       ctx, root_at,
-      {"node", "peers", "keys", "uplinks", "fail_closed", "encrypt_host", "metrics", "bpffs_dir"});
+      {"node", "peers", "keys", "uplinks", "fail_closed", "encrypt_host", "metrics", "bpffs_dir", "discovery"});
   if (!f) return std::unexpected(f.error());
   AgentConfig cfg;
 
   // Peers first: `node` may name one of them.
   std::vector<NodeSrc> peers;
-  auto peers_at = f->require(ctx, "peers");
-  if (!peers_at) return std::unexpected(peers_at.error());
-  auto peer_items = as_list(ctx, **peers_at);
-  if (!peer_items) return std::unexpected(peer_items.error());
-  for (const At& p : *peer_items) {
+  // With discovery, the peers come from etcd and a static list is optional.
+  std::vector<At> peer_items;
+  if (const At* p = f->get("peers"); p || !f->get("discovery")) {
+    auto peers_at = f->require(ctx, "peers");
+    if (!peers_at) return std::unexpected(peers_at.error());
+    auto items = as_list(ctx, **peers_at);
+    if (!items) return std::unexpected(items.error());
+    peer_items = std::move(*items);
+  }
+  for (const At& p : peer_items) {
     auto n = read_node(ctx, p, true);
     if (!n) return std::unexpected(n.error());
     peers.push_back(std::move(*n));

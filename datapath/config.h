@@ -37,6 +37,17 @@ struct Peer {
   std::optional<std::vector<uint8_t>> keys;  // key ids the peer announces; unset = learn them
 };
 
+// Peers discovered on etcd (datapath/discovery): this node registers itself
+// under <prefix>/nodes/<name> with a lease and watches the others. Option names
+// follow etcdctl's (--endpoints, --cacert, --cert, --key).
+struct EtcdDiscovery {
+  std::vector<std::string> endpoints;  // http://host:port, https://host:port or host:port
+  std::string prefix = "/sealnet";
+  std::chrono::seconds lease_ttl{15};
+  std::chrono::seconds grace{30};  // a peer whose lease expired stays in force this long
+  std::string cacert, cert, key;   // absolute paths; cert and key go together
+};
+
 struct AgentConfig {
   LocalNode node;
   std::vector<Peer> peers;  // in file order
@@ -49,6 +60,9 @@ struct AgentConfig {
   bool encrypt_host = false;         // host-to-remote-pod and host-to-host traffic too
   std::string metrics_listen = "127.0.0.1:9962";
   std::string bpffs_dir = "/sys/fs/bpf/sealnet";
+  // Set: peers come from etcd (and `peers` may be left out: a static list is
+  // then only a seed kept until etcd answers).
+  std::optional<EtcdDiscovery> etcd;
 
   const Peer* find_peer(uint16_t id) const;
 };

@@ -138,6 +138,10 @@ bool ModeBook::link_up(uint8_t s, uint64_t now) {
   return true;
 }
 
+void ModeBook::adopt_generation(uint8_t s, uint8_t generation) {
+  if (SlotState* st = find(s)) st->generation = generation;
+}
+
 bool ModeBook::feature_changed(uint8_t s, bool on, uint64_t now) {
   SlotState* st = find(s);
   if (!st || st->feature_on == on) return false;

@@ -116,6 +116,11 @@ class ModeBook {
   bool feature_changed(uint8_t slot, bool on, uint64_t now);                              // (e)
   bool sequence_exhausting(uint8_t slot, uint32_t spi, uint64_t packets, uint64_t now);
 
+  // An agent that restarts finds its outbound states in the kernel: each slot
+  // continues at the newest generation they carry (never re-using an SPI whose
+  // sequence numbers a peer has already seen). Records nothing.
+  void adopt_generation(uint8_t slot, uint8_t generation);
+
   // States forced to software one by one (reason c), by SPI.
   const std::map<uint32_t, Reason>& state_overrides() const { return overrides_; }
 

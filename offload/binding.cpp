@@ -90,7 +90,8 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
 
   for (const PeerNode& peer : peers) {
     const std::string who = "peer " + std::to_string(peer.id);
-    if (peer.id == 0 || peer.id == local.id) return fail(EINVAL, "plan XFRM objects", who, "bad node id");
+    if (peer.id == 0 || peer.id > SEALNET_MAX_NODE_ID || peer.id == local.id)
+      return fail(EINVAL, "plan XFRM objects", who, "bad node id");
     if (peer.addr.family != family)
       return fail(EINVAL, "plan XFRM objects", who, "outer address family differs from ours");
     for (const IpPrefix& d : peer.dsts)

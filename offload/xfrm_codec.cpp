@@ -270,6 +270,7 @@ Result<SaInfo> decode_sa(const nl::MessageView& msg) {
   sa.esn = (info->flags & XFRM_STATE_ESN) != 0;
   sa.selector = from_xfrm(info->sel);
   sa.current = {info->curlft.bytes, info->curlft.packets, info->curlft.add_time, info->curlft.use_time};
+  sa.stats = {info->stats.replay_window, info->stats.replay, info->stats.integrity_failed};
   if (auto aead = attrs->bytes(XFRMA_ALG_AEAD)) {
     // Only the head: the key that follows it stays in the receive buffer.
     xfrm_algo_aead head;

@@ -142,6 +142,13 @@ struct LifetimeCounters {
   uint64_t use_time = 0;
 };
 
+// xfrm_usersa_info.stats: packets the state refused.
+struct SaStats {
+  uint32_t replay_window = 0;     // outside the replay window
+  uint32_t replay = 0;            // replayed
+  uint32_t integrity_failed = 0;  // ICV check failed
+};
+
 // A state as the kernel reports it (NEWSA reply or dump entry), without its key.
 struct SaInfo {
   SaId id;
@@ -163,6 +170,7 @@ struct SaInfo {
   uint32_t extra_flags = 0;
   std::optional<OffloadInfo> offload;
   LifetimeCounters current;
+  SaStats stats;
 };
 Result<SaInfo> decode_sa(const nl::MessageView& msg);
 

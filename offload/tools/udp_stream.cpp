@@ -2,7 +2,8 @@
 //   udp_stream send --src IP --dst IP --port N --count N --pps N --mark-file PATH
 //     Sends datagrams "SEALNET-SEQ <n>" n = 1..count; re-reads PATH (a hex mark)
 //     every 20 ms and sets it as SO_MARK, which is how the test stands in for the
-//     BPF classifier switching keys.
+//     BPF classifier switching keys. Without --mark-file no mark is set (the
+//     sealnet lab, where the real classifier marks the pods' packets).
 //   udp_stream recv --bind IP --port N --count N --timeout S [--ready-file PATH]
 //     Counts distinct sequence numbers; prints received/missing/duplicates; exit 0
 //     when every one of 1..count arrived.
@@ -59,7 +60,7 @@ int send(std::map<std::string, std::string> a) {
   auto t = std::chrono::steady_clock::now();
   long errors = 0;
   for (long n = 1; n <= count; ++n) {
-    if (std::chrono::steady_clock::now() >= next_check) {
+    if (!mark_file.empty() && std::chrono::steady_clock::now() >= next_check) {
       const uint32_t m = read_mark(mark_file);
       if (m != mark) {
         mark = m;

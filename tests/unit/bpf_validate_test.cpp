@@ -13,7 +13,8 @@ TEST(Validate, NodeIdMustFitTheMark) {
   const sealnet_node_value v{.ipv4 = {192, 0, 2, 1}, .ipv6 = {}, .peer_key_id = 1, .pad = 0,
                              .flags = SEALNET_NODE_HAS_IPV4};
   EXPECT_TRUE(validate(1, v));
-  EXPECT_TRUE(validate(0xFFFF, v));
+  EXPECT_TRUE(validate(0xFFFE, v));
+  EXPECT_FALSE(validate(0xFFFF, v));  // kept back
   auto bad = validate(0x10000, v);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message().find("node 65536"), std::string::npos) << bad.error().message();
@@ -36,7 +37,8 @@ TEST(Validate, PeerKeyIdIsZeroOrOnTheRing) {
 
 TEST(Validate, IpcacheValue) {
   EXPECT_TRUE(validate(sealnet_ipcache_value{.node_id = 0, .flags = 0}));
-  EXPECT_TRUE(validate(sealnet_ipcache_value{.node_id = 0xFFFF, .flags = SEALNET_IPCACHE_POD_CIDR}));
+  EXPECT_TRUE(validate(sealnet_ipcache_value{.node_id = 0xFFFE, .flags = SEALNET_IPCACHE_POD_CIDR}));
+  EXPECT_FALSE(validate(sealnet_ipcache_value{.node_id = 0xFFFF, .flags = SEALNET_IPCACHE_POD_CIDR}));
   EXPECT_FALSE(validate(sealnet_ipcache_value{.node_id = 0x10000, .flags = 0}));
   EXPECT_FALSE(validate(sealnet_ipcache_value{.node_id = 1, .flags = 0x100}));
 }

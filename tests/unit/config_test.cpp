@@ -142,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(
         // Unknown fields: typos never pass.
         Bad{"UnknownTopLevel", "fail_closed: false", "fail_close: false",
             "agent.yaml:21: fail_close: unknown field (known here: node, peers, keys, uplinks, fail_closed, "
-            "encrypt_host, metrics, bpffs_dir)"},
+            "encrypt_host, metrics, bpffs_dir, discovery)"},
         Bad{"UnknownPeerField", "    uplinks: 2", "    uplink: 2",
             "agent.yaml:11: peers[0].uplink: unknown field (known here: name, id, addresses, pod_cidrs, "
             "uplinks, "
@@ -239,16 +239,56 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"MissingPeers", "peers:", "peer:",
             "agent.yaml:6: peer: unknown field (known here: node, peers, keys, uplinks, fail_closed, "
             "encrypt_host, "
-            "metrics, bpffs_dir)"},
+            "metrics, bpffs_dir, discovery)"},
         // Paths.
         Bad{"RelativeKeyFile", "file: /etc/sealnet/keys", "file: etc/sealnet/keys",
             "agent.yaml:18: keys.file: etc/sealnet/keys is not an absolute path"},
         Bad{"RelativeBpffs", "bpffs_dir: /sys/fs/bpf/other", "bpffs_dir: bpf",
             "agent.yaml:25: bpffs_dir: bpf is not an absolute path"},
+        // Discovery.
+        Bad{"EtcdNoEndpoints", "bpffs_dir: /sys/fs/bpf/other", "discovery: {etcd: {endpoints: []}}",
+            "agent.yaml:25: discovery.etcd.endpoints: at least one etcd endpoint"},
+        Bad{"EtcdBadEndpoint", "bpffs_dir: /sys/fs/bpf/other", "discovery: {etcd: {endpoints: [etcd-1]}}",
+            "agent.yaml:25: discovery.etcd.endpoints[0]: etcd-1 is not [http[s]://]HOST:PORT"},
+        Bad{"EtcdBadScheme", "bpffs_dir: /sys/fs/bpf/other", "discovery: {etcd: {endpoints: [\"grpc://e:2379\"]}}",
+            "agent.yaml:25: discovery.etcd.endpoints[0]: grpc://e:2379: the scheme must be http or https"},
+        Bad{"EtcdCertWithoutKey", "bpffs_dir: /sys/fs/bpf/other",
+            "discovery: {etcd: {endpoints: [\"https://e:2379\"], cert: /etc/c.pem}}",
+            "agent.yaml:25: discovery.etcd: cert and key go together (client certificate authentication)"},
+        Bad{"EtcdShortLease", "bpffs_dir: /sys/fs/bpf/other", "discovery: {etcd: {endpoints: [\"e:2379\"], lease_ttl: 1s}}",
+            "agent.yaml:25: discovery.etcd.lease_ttl: between 2s and 1h"},
         // Not YAML at all.
         Bad{"Syntax", "  pod_cidrs: [10.1.0.0/24, fd10:1::/64]", "  pod_cidrs: [10.1.0.0/24",
             "agent.yaml:6: not YAML or JSON: end of sequence flow not found"}),
     [](const testing::TestParamInfo<Bad>& i) { return i.param.name; });
+
+TEST(AgentConfig, EtcdDiscoveryMakesPeersOptional) {
+  auto cfg = parse_agent_config(
+      "node: {name: a, id: 1, addresses: [192.0.2.1], pod_cidrs: [10.1.0.0/24]}\n"
+      "keys: {file: /k}\n"
+      "discovery:\n"
+      "  etcd:\n"
+      "    endpoints: [\"https://etcd-1:2379\", \"10.0.0.2:2379\"]\n"
+      "    prefix: /prod/sealnet\n"
+      "    lease_ttl: 10s\n"
+      "    grace_period: 1m\n"
+      "    cacert: /etc/sealnet/etcd-ca.pem\n"
+      "    cert: /etc/sealnet/etcd.pem\n"
+      "    key: /etc/sealnet/etcd-key.pem\n",
+      "agent.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_TRUE(cfg->peers.empty());
+  ASSERT_TRUE(cfg->etcd);
+  EXPECT_EQ(cfg->etcd->endpoints, (std::vector<std::string>{"https://etcd-1:2379", "10.0.0.2:2379"}));
+  EXPECT_EQ(cfg->etcd->prefix, "/prod/sealnet");
+  EXPECT_EQ(cfg->etcd->lease_ttl, std::chrono::seconds(10));
+  EXPECT_EQ(cfg->etcd->grace, std::chrono::seconds(60));
+  EXPECT_EQ(cfg->etcd->key, "/etc/sealnet/etcd-key.pem");
+  // Without discovery, peers stay required.
+  auto no = parse_agent_config("node: {name: a, id: 1, addresses: [192.0.2.1]}\n", "agent.yaml");
+  ASSERT_FALSE(no);
+  EXPECT_EQ(no.error().message(), "parse agent config agent.yaml:1: peers: missing");
+}
 
 TEST(AgentConfig, WholeFileErrors) {
   auto empty = parse_agent_config("# nothing\n", "e.yaml");
@@ -376,9 +416,9 @@ std::vector<std::string> doc_blocks(const std::string& lang) {
 TEST(AgentConfigDoc, ExamplesParseAndTheEmbeddedDefaultIsTheOneShown) {
   const auto yaml = doc_blocks("yaml");
   const auto json = doc_blocks("json");
-  ASSERT_EQ(yaml.size(), 2u);
+  ASSERT_EQ(yaml.size(), 3u);  // the example, the etcd example, the embedded default
   ASSERT_EQ(json.size(), 1u);
-  for (const auto& text : {yaml[0], yaml[1], json[0]}) {
+  for (const auto& text : {yaml[0], yaml[1], yaml[2], json[0]}) {
     auto cfg = parse_agent_config(text, "docs/agent-config.md");
     EXPECT_TRUE(cfg) << cfg.error().message() << "\n" << text;
   }
@@ -386,7 +426,7 @@ TEST(AgentConfigDoc, ExamplesParseAndTheEmbeddedDefaultIsTheOneShown) {
   std::string_view embedded = embedded_default_config_text();
   ASSERT_TRUE(embedded.starts_with("#"));
   embedded.remove_prefix(embedded.find('\n') + 1);
-  EXPECT_EQ(std::string(embedded), yaml[1]);
+  EXPECT_EQ(std::string(embedded), yaml[2]);
 }
 
 }  // namespace

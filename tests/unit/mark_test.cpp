@@ -83,6 +83,6 @@ TEST(KeyRing, SelectIsSymmetricAndPicksOneOfTheTwo) {
 
 TEST(Mark, KeyIdsFitTheMark) {
   const __u32 m = sealnet_mark_encrypt(SEALNET_MAX_NODE_ID, SEALNET_KEY_ID_MAX, SEALNET_MAX_SLOTS - 1);
-  EXPECT_EQ(m, 0xFFFFFEF0u);
+  EXPECT_EQ(m, 0xFFFEFEF0u);  // node 0xFFFF is kept back
   EXPECT_EQ(m & ~SEALNET_MARK_POLICY_MASK, 0u);
 }

@@ -1,0 +1,66 @@
+// sealnet-etcd-load: registers N synthetic nodes on etcd, the way N agents would
+// (datapath/discovery record format), for the agent scale bench
+// (bench/vm_agent_scale.sh). Records have no lease: they stay until erased.
+//
+//   sealnet-etcd-load --endpoint URL [--prefix /sealnet] --count N [--first-id ID] [--keys 1,2]
+//
+// Node i (id = first-id + i): address 10.200.<i / 250>.<i % 250 + 1>, pod CIDR
+// 10.<64 + i / 256>.<i % 256>.0/24, name sim-<id>.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "datapath/discovery/registry.h"
+
+int main(int argc, char** argv) {
+  std::string endpoint, prefix = "/sealnet";
+  long count = 0, first = 2;
+  std::vector<uint8_t> keys = {1};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--endpoint") endpoint = v;
+    else if (a == "--prefix") prefix = v;
+    else if (a == "--count") count = std::atol(v.c_str());
+    else if (a == "--first-id") first = std::atol(v.c_str());
+    else if (a == "--keys") {
+      keys.clear();
+      for (size_t p = 0; p < v.size();) {
+        keys.push_back(static_cast<uint8_t>(std::atoi(v.c_str() + p)));
+        const auto c = v.find(',', p);
+        p = c == std::string::npos ? v.size() : c + 1;
+      }
+    } else {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (endpoint.empty() || count <= 0 || first < 1 || first + count > 0xFFFE) {
+    std::fprintf(stderr, "usage: sealnet-etcd-load --endpoint URL [--prefix P] --count N [--first-id ID] [--keys 1,2]\n");
+    return 2;
+  }
+  using namespace sealnet;
+  discovery::EtcdOptions eo;
+  eo.endpoints = {endpoint};
+  auto etcd = discovery::EtcdClient::make(eo);
+  if (!etcd) {
+    std::fprintf(stderr, "%s\n", etcd.error().message().c_str());
+    return 1;
+  }
+  for (long i = 0; i < count; ++i) {
+    discovery::NodeRecord r;
+    r.id = static_cast<uint16_t>(first + i);
+    r.name = "sim-" + std::to_string(r.id);
+    r.ipv4 = *IpAddr::parse("10.200." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    r.pod_cidrs = {*IpPrefix::parse("10." + std::to_string(64 + i / 256) + "." + std::to_string(i % 256) + ".0/24")};
+    r.keys = keys;
+    r.device_modes = {{"eth0", "software"}};
+    r.generations = {0};
+    if (auto s = (*etcd)->put(prefix + "/nodes/" + r.name, discovery::record_to_json(r)); !s) {
+      std::fprintf(stderr, "put %s: %s\n", r.name.c_str(), s.error().message().c_str());
+      return 1;
+    }
+  }
+  std::printf("registered %ld nodes (ids %ld..%ld)\n", count, first, first + count - 1);
+  return 0;
+}

@@ -1,0 +1,1059 @@
+// The sealnet agent (datapath/agent.h): start, the event loop, one reconcile.
+#include "datapath/agent.h"
+
+#include <net/if.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "bpf/programs.h"
+#include "bpf/tc.h"
+#include "core/fd.h"
+#include "datapath/discovery/registry.h"
+#include "datapath/keys.h"
+#include "fallback/modes.h"
+#include "fallback/verdict.h"
+#include "offload/binding.h"
+#include "offload/reconciler.h"
+#include "offload/route_reconciler.h"
+#include "probe/monitor.h"
+
+namespace sealnet::agent {
+namespace {
+
+constexpr uint32_t kMainTable = 254;  // RT_TABLE_MAIN
+static_assert(config::kNodeIdMax == SEALNET_MAX_NODE_ID, "the config's node ids are the mark's");
+
+uint64_t mono_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+uint64_t unix_s() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void say(const char* fmt, ...) {
+  std::fprintf(stderr, "sealnet agent: ");
+  va_list ap;
+  va_start(ap, fmt);
+  std::vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  std::fputc('\n', stderr);
+}
+
+std::string join(const std::vector<uint8_t>& v) {
+  std::string s;
+  for (uint8_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+// The outer (node) address used towards a peer: IPv4 when both have one.
+std::optional<IpAddr> outer_local(const config::LocalNode& n) { return n.ipv4 ? n.ipv4 : n.ipv6; }
+std::optional<IpAddr> outer_peer(const config::LocalNode& local, const config::Peer& p) {
+  if (local.ipv4) return p.ipv4;
+  return p.ipv6;
+}
+
+// Longest-prefix match over the main table's routes; the output device.
+int route_device(const std::vector<route::Route>& main, const IpAddr& dst) {
+  int best = 0, best_len = -1;
+  for (const auto& r : main)
+    if (r.dst.addr.family == dst.family && r.dst.contains(dst) && r.dst.len > best_len) {
+      best = r.oif;
+      best_len = r.dst.len;
+    }
+  return best;
+}
+
+bool keys_equal(const keys::KeySet& a, const keys::KeySet& b) {
+  if (a.keys.size() != b.keys.size()) return false;
+  for (size_t i = 0; i < a.keys.size(); ++i) {
+    const auto &x = a.keys[i], &y = b.keys[i];
+    if (x.id != y.id || x.per_pair != y.per_pair || x.form != y.form || x.aead_algo != y.aead_algo ||
+        x.aead_key != y.aead_key || x.icv_bits != y.icv_bits || x.auth_algo != y.auth_algo ||
+        x.auth_key != y.auth_key || x.enc_algo != y.enc_algo || x.enc_key != y.enc_key)
+      return false;
+  }
+  return true;
+}
+
+bool same_identity(const config::LocalNode& a, const config::LocalNode& b) {
+  return a.id == b.id && a.ipv4 == b.ipv4 && a.ipv6 == b.ipv6 && a.pod_cidrs == b.pod_cidrs;
+}
+
+const char* mode_word(xfrm::OffloadMode m) {
+  switch (m) {
+    case xfrm::OffloadMode::packet: return "packet";
+    case xfrm::OffloadMode::crypto: return "crypto";
+    default: return "software";
+  }
+}
+
+uint8_t bpf_mode(xfrm::OffloadMode m) {
+  switch (m) {
+    case xfrm::OffloadMode::packet: return SEALNET_MODE_PACKET;
+    case xfrm::OffloadMode::crypto: return SEALNET_MODE_CRYPTO;
+    default: return SEALNET_MODE_SOFTWARE;
+  }
+}
+
+class Agent {
+ public:
+  Agent(Options o, config::AgentConfig c)
+      : opts_(std::move(o)), cfg_(std::move(c)), modes_(log_) {}
+
+  Status start();
+  int loop(const volatile sig_atomic_t& stop);
+  status::AgentStatus snapshot() const {
+    std::lock_guard lock(mu_);
+    return snap_;
+  }
+
+ private:
+  Status sync();
+  void refresh_status();
+  void on_device_events(const std::vector<probe::DeviceEvent>& events);
+  void reload_keys();
+  void reload_config();
+  Status watch_dirs();
+  bool drain_inotify();
+
+  Result<uint8_t> slot_for(int ifindex);
+  void add_slot_device(int ifindex, uint8_t slot);
+  std::vector<uint8_t> peer_keys(const config::Peer& p, std::string* source) const;
+  void note_error(const std::string& what);
+  void adopt_peer(const config::Peer& p);
+  Status start_discovery();
+  void drain_discovery();
+  void rebuild_peers();
+  void publish_self();
+
+  Options opts_;
+  config::AgentConfig cfg_;
+  // The peers in force: the config's static list, or with etcd discovery the
+  // discovered ones (the static list is a seed until etcd first answers).
+  std::vector<config::Peer> peers_;
+  std::set<uint16_t> adopted_peers_;
+  std::shared_ptr<discovery::EtcdClient> etcd_;
+  std::unique_ptr<discovery::Registry> registry_;
+  Fd wake_;  // eventfd: the registry's thread has news
+  std::mutex disc_mu_;
+  std::map<std::string, std::optional<discovery::NodeRecord>> disc_inbox_;  // name -> record, nullopt: gone
+  std::map<std::string, config::Peer> discovered_;
+  std::map<uint16_t, std::vector<uint8_t>> peer_generations_;  // announced, per peer slot
+  std::optional<discovery::NodeRecord> published_;
+  keys::KeySet keys_;
+  std::map<uint8_t, uint64_t> key_loaded_at_;  // key id -> mono ms we first held it
+  // Per peer: keys it is known to hold from before this process (the pinned
+  // nodes map) or from its own traffic (inbound states with packets).
+  std::map<uint16_t, std::set<uint8_t>> adopted_keys_, observed_keys_;
+
+  std::unique_ptr<probe::ProbeKernel> probe_kernel_;
+  probe::ProbeOptions probe_opts_;
+  probe::ProbeReport report_;
+  std::optional<probe::Monitor> monitor_;
+  std::unique_ptr<offload::XfrmKernel> xfrm_;
+  std::unique_ptr<offload::RouteKernel> routes_kernel_;
+  fallback::DecisionLog log_;
+  fallback::ModeBook modes_;
+  std::unique_ptr<offload::Reconciler> reconciler_;
+  std::unique_ptr<offload::RouteReconciler> route_reconciler_;
+  std::optional<bpf::Datapath> dp_;
+  std::unique_ptr<status::Server> server_;
+
+  std::map<int, uint8_t> slot_of_;  // uplink ifindex -> slot
+  std::map<std::pair<int, bpf::TcHook>, bpf::TcAttachment> tc_;
+  std::set<int> pod_devices_;
+  // What this process wrote to the maps (diffed against on each sync).
+  std::map<IpPrefix, sealnet_ipcache_value> ipcache_written_;
+  std::map<uint16_t, sealnet_node_value> nodes_written_;
+  std::map<int, sealnet_device_value> devices_written_;
+  std::map<uint16_t, uint8_t> tx_key_;        // peer -> key the datapath sends with
+  std::map<uint16_t, uint8_t> route_slot_;    // peer -> slot its route leaves by
+  offload::ReconcileResult last_;
+
+  Fd inotify_;
+  std::string key_dir_, key_base_, cfg_dir_, cfg_base_;
+  bool keys_dirty_ = false, config_dirty_ = false, dirty_ = true;
+
+  uint64_t started_at_ = unix_s();
+  uint64_t reconciles_ = 0, failures_ = 0;
+  std::string last_error_;
+  bool ready_ = false;
+
+  mutable std::mutex mu_;
+  status::AgentStatus snap_;
+};
+
+void Agent::note_error(const std::string& what) {
+  last_error_ = what;
+  say("%s", what.c_str());
+}
+
+Status Agent::start() {
+  const auto local_addr = outer_local(cfg_.node);
+  if (!local_addr) return fail(EINVAL, "start agent", cfg_.node.name, "the node has no address");
+
+  // What the node and its devices can do. A kernel without ESP or AES-GCM
+  // cannot encrypt anything: refuse to start rather than pretend.
+  auto pk = probe::make_kernel();
+  if (!pk) return std::unexpected(pk.error());
+  probe_kernel_ = std::move(*pk);
+  probe_opts_.trial = opts_.trial;
+  auto report = probe::run_probe(*probe_kernel_, probe_opts_);
+  if (!report) return std::unexpected(report.error());
+  report_ = std::move(*report);
+  if (!report_.node.can_encrypt())
+    return fail(ENOTSUP, "start agent", "this kernel",
+                "cannot encrypt: ESP " + report_.node.esp.reason + "; AES-GCM " + report_.node.aes_gcm.reason +
+                    " (run `sealnet lab up --vm` to see sealnet in the project's VM)");
+  if (report_.node.ipv4_forwarding == false)
+    say("warning: net.ipv4.ip_forward is 0: bpf_fib_lookup refuses to route pod traffic, which is dropped "
+        "and counted as fib-ret-5; enable forwarding on this node");
+
+  auto k = keys::load_key_file(cfg_.key_file);
+  if (!k) return std::unexpected(k.error());
+  keys_ = std::move(*k);
+
+  auto xk = offload::make_netlink_kernel();
+  if (!xk) return std::unexpected(xk.error());
+  xfrm_ = std::move(*xk);
+  auto rk = offload::make_netlink_route_kernel();
+  if (!rk) return std::unexpected(rk.error());
+  routes_kernel_ = std::move(*rk);
+  auto mon = probe::Monitor::make();
+  if (!mon) return std::unexpected(mon.error());
+  monitor_.emplace(std::move(*mon));
+  reconciler_ = std::make_unique<offload::Reconciler>(*xfrm_, modes_);
+  reconciler_->grace_seconds = static_cast<uint64_t>(cfg_.key_grace.count());
+  route_reconciler_ = std::make_unique<offload::RouteReconciler>(*routes_kernel_);
+
+  // BPF: maps pinned in the agent's bpffs directory survive a restart; a
+  // previous agent's maps are re-used, not emptied.
+  if (auto s = bpf::ensure_bpffs(cfg_.bpffs_dir); !s) return s;
+  auto dp = bpf::Datapath::load({cfg_.bpffs_dir});
+  if (!dp) return std::unexpected(dp.error());
+  dp_.emplace(std::move(*dp));
+  auto pinned = dp_->config();
+  if (!pinned) return std::unexpected(pinned.error());
+  if (pinned->local_node_id != 0 && pinned->local_node_id != cfg_.node.id)
+    return fail(EEXIST, "start agent", cfg_.bpffs_dir,
+                "the pinned maps there belong to node id " + std::to_string(pinned->local_node_id) + ", not " +
+                    std::to_string(cfg_.node.id) + ": use another bpffs_dir or remove them");
+
+  // Adoption: what the previous agent had told the datapath about each peer,
+  // and the generation each slot's outbound states are at.
+  const bool restarted = pinned->local_node_id != 0;
+  rebuild_peers();
+  const uint64_t now = mono_ms();
+  for (const auto& key : keys_.keys)
+    // Fresh start: the cluster is assumed settled on the keys present now.
+    // Restart: keys newer than what a peer was sent with wait for evidence or
+    // the activation delay.
+    key_loaded_at_[key.id] = restarted ? now : now - static_cast<uint64_t>(opts_.key_activation.count()) * 1000;
+  say("%s node %s (id %u): %zu peer(s), %zu key(s), bpffs %s", restarted ? "adopting" : "starting",
+      cfg_.node.name.c_str(), cfg_.node.id, peers_.size(), keys_.keys.size(), cfg_.bpffs_dir.c_str());
+  for (const auto& key : keys_.keys) say("key %s", key.describe().c_str());
+
+  if (auto s = watch_dirs(); !s) return s;
+  if (auto s = start_discovery(); !s) return s;
+  const std::string listen = opts_.metrics_listen.value_or(cfg_.metrics_listen);
+  if (!listen.empty() && listen != "off") {
+    auto srv = status::Server::start(listen, [this] { return snapshot(); });
+    if (!srv) return std::unexpected(srv.error());
+    server_ = std::move(*srv);
+    say("status and metrics on http://%s (/status, /metrics)", listen.c_str());
+  }
+  return {};
+}
+
+Status Agent::watch_dirs() {
+  inotify_ = Fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify_) return fail(errno, "inotify_init1", "agent");
+  const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_FROM;
+  auto split = [](const std::string& path, std::string& dir, std::string& base) {
+    const std::filesystem::path p(path);
+    dir = p.parent_path().string();
+    base = p.filename().string();
+  };
+  split(cfg_.key_file, key_dir_, key_base_);
+  if (::inotify_add_watch(inotify_.get(), key_dir_.c_str(), mask) < 0)
+    return fail(errno, "watch the key file's directory", key_dir_);
+  if (!opts_.config_path.empty()) {
+    split(std::filesystem::absolute(opts_.config_path).string(), cfg_dir_, cfg_base_);
+    if (::inotify_add_watch(inotify_.get(), cfg_dir_.c_str(), mask) < 0)
+      return fail(errno, "watch the config file's directory", cfg_dir_);
+  }
+  return {};
+}
+
+// Which of the watched files changed. Any event in the key file's directory
+// counts for the key file: a Secret volume swaps `..data`, not the file itself.
+bool Agent::drain_inotify() {
+  alignas(inotify_event) char buf[4096];
+  bool any = false;
+  for (;;) {
+    const ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    for (ssize_t off = 0; off < n;) {
+      const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+      const std::string name = ev->len ? ev->name : "";
+      if (!cfg_base_.empty() && name == cfg_base_) config_dirty_ = true;
+      if (name != cfg_base_ || cfg_dir_ != key_dir_) keys_dirty_ = true;
+      any = true;
+      off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+    }
+  }
+  return any;
+}
+
+void Agent::reload_keys() {
+  keys_dirty_ = false;
+  auto k = keys::load_key_file(cfg_.key_file);
+  if (!k) {
+    // Also what a half-written file looks like: the next event retries.
+    note_error("key file rejected, the running keys stay in force: " + k.error().message());
+    return;
+  }
+  if (keys_equal(*k, keys_)) return;
+  const uint64_t now = mono_ms();
+  std::map<uint8_t, uint64_t> loaded;
+  for (const auto& key : k->keys) {
+    auto it = key_loaded_at_.find(key.id);
+    loaded[key.id] = it != key_loaded_at_.end() ? it->second : now;
+  }
+  key_loaded_at_ = std::move(loaded);
+  keys_ = std::move(*k);
+  std::string ids;
+  for (const auto& key : keys_.keys) ids += (ids.empty() ? "" : ", ") + key.describe();
+  say("keys now: %s", ids.c_str());
+  dirty_ = true;
+}
+
+void Agent::reload_config() {
+  config_dirty_ = false;
+  config::ParseOptions po;
+  po.node_name = opts_.node_name;
+  auto c = config::load_agent_config(opts_.config_path, po);
+  if (!c) {
+    note_error("config rejected, the running config stays in force: " + c.error().message());
+    return;
+  }
+  if (!same_identity(c->node, cfg_.node) || c->bpffs_dir != cfg_.bpffs_dir || c->key_file != cfg_.key_file ||
+      c->metrics_listen != cfg_.metrics_listen) {
+    note_error("config changes this node's identity, key file, bpffs_dir or metrics address: restart the agent "
+               "to apply it; the running config stays in force");
+    return;
+  }
+  if (c->etcd.has_value() != cfg_.etcd.has_value() ||
+      (c->etcd && (c->etcd->endpoints != cfg_.etcd->endpoints || c->etcd->prefix != cfg_.etcd->prefix))) {
+    note_error("config changes the discovery settings: restart the agent to apply it; the running config stays");
+    return;
+  }
+  cfg_ = std::move(*c);
+  reconciler_->grace_seconds = static_cast<uint64_t>(cfg_.key_grace.count());
+  rebuild_peers();
+  say("config reloaded: %zu peer(s)", peers_.size());
+  dirty_ = true;
+}
+
+std::vector<uint8_t> Agent::peer_keys(const config::Peer& p, std::string* source) const {
+  if (p.keys) {
+    if (source) *source = discovered_.contains(p.name) ? "discovery" : "config";
+    return *p.keys;
+  }
+  const uint64_t now = mono_ms();
+  const uint64_t wait = static_cast<uint64_t>(opts_.key_activation.count()) * 1000;
+  std::vector<uint8_t> out;
+  bool observed = false;
+  for (const auto& key : keys_.keys) {
+    const bool seen = observed_keys_.contains(p.id) && observed_keys_.at(p.id).contains(key.id);
+    const bool adopted = adopted_keys_.contains(p.id) && adopted_keys_.at(p.id).contains(key.id);
+    const auto at = key_loaded_at_.find(key.id);
+    const bool settled = at != key_loaded_at_.end() && now >= at->second + wait;
+    if (seen || adopted || settled) out.push_back(key.id);
+    observed = observed || seen;
+  }
+  if (source) *source = observed ? "observed" : "assumed";
+  return out;
+}
+
+Result<uint8_t> Agent::slot_for(int ifindex) {
+  if (auto it = slot_of_.find(ifindex); it != slot_of_.end()) return it->second;
+  std::set<uint8_t> used;
+  for (const auto& [_, s] : slot_of_) used.insert(s);
+  // A device the previous agent gave a slot keeps it: the marks and SPIs in
+  // the kernel carry it.
+  if (auto v = dp_->device(static_cast<uint32_t>(ifindex)); v && *v && !used.contains((*v)->slot)) return (*v)->slot;
+  for (uint8_t s = 0; s < SEALNET_MAX_SLOTS; ++s)
+    if (!used.contains(s)) return s;
+  return fail(ENOSPC, "assign a device slot", "ifindex " + std::to_string(ifindex),
+              "all 16 slots are in use (4 bits of the packet mark)");
+}
+
+void Agent::add_slot_device(int ifindex, uint8_t slot) {
+  slot_of_[ifindex] = slot;
+  const uint64_t now = unix_s();
+  auto dev = probe::probe_device(*probe_kernel_, ifindex, report_.node, probe_opts_);
+  if (!dev) {
+    note_error("probe of uplink ifindex " + std::to_string(ifindex) + " failed, using software: " +
+               dev.error().message());
+    probe::DeviceReport d;
+    d.ifindex = ifindex;
+    char name[IF_NAMESIZE] = {};
+    d.name = if_indextoname(static_cast<unsigned>(ifindex), name) ? name : std::to_string(ifindex);
+    d.verdict = probe::Verdict::software;
+    d.reason = "probe failed: " + dev.error().message();
+    dev = std::move(d);
+  }
+  const auto probed = fallback::from_probe(slot, *dev, now);
+  modes_.set_device(probed.device, now, probed.decision.detail);
+  say("uplink %s: slot %u, %s (%s)", dev->name.c_str(), slot, probe::to_string(dev->verdict), dev->reason.c_str());
+  report_.update(std::move(*dev));
+}
+
+void Agent::on_device_events(const std::vector<probe::DeviceEvent>& events) {
+  const uint64_t now = unix_s();
+  for (const auto& ev : events) {
+    dirty_ = true;
+    if (ev.kind == probe::DeviceEvent::Kind::resync) {
+      // Lost events: re-judge every uplink.
+      for (const auto& [ifx, slot] : slot_of_) {
+        auto d = probe::probe_device(*probe_kernel_, ifx, report_.node, probe_opts_);
+        if (d) report_.update(*d);
+      }
+      continue;
+    }
+    auto it = slot_of_.find(ev.ifindex);
+    if (it == slot_of_.end()) continue;
+    const uint8_t slot = it->second;
+    switch (ev.kind) {
+      case probe::DeviceEvent::Kind::down: modes_.link_down(slot, now); break;  // (d) flushed
+      case probe::DeviceEvent::Kind::up: modes_.link_up(slot, now); break;      // (d) next generation
+      case probe::DeviceEvent::Kind::removed:
+        modes_.link_down(slot, now);
+        report_.remove(ev.ifindex);
+        break;
+      case probe::DeviceEvent::Kind::features_changed: {  // (e)
+        auto d = probe::probe_device(*probe_kernel_, ev.ifindex, report_.node, probe_opts_);
+        if (!d) break;
+        const bool on = d->features.hw_offload && d->features.hw_offload->active;
+        if (on) {
+          const auto probed = fallback::from_probe(slot, *d, now);
+          if (modes_.slot(slot) && modes_.slot(slot)->dev.capability != probed.device.capability)
+            modes_.set_device(probed.device, now, probed.decision.detail);
+        }
+        modes_.feature_changed(slot, on, now);
+        report_.update(std::move(*d));
+        break;
+      }
+      default: break;
+    }
+  }
+}
+
+void Agent::adopt_peer(const config::Peer& p) {
+  if (!adopted_peers_.insert(p.id).second) return;
+  // What the previous agent had told the datapath about this peer: the key it
+  // sent with stays in force (and counts as held by the peer) until this run's
+  // reconcile decides.
+  auto v = dp_->node(p.id);
+  if (!v || !*v) return;
+  nodes_written_[p.id] = **v;
+  tx_key_[p.id] = (*v)->peer_key_id;
+  if ((*v)->peer_key_id)
+    for (const auto& key : keys_.keys)
+      if (key.id == (*v)->peer_key_id || sealnet_key_ahead((*v)->peer_key_id, key.id) <= SEALNET_KEY_HALF_RING)
+        adopted_keys_[p.id].insert(key.id);
+}
+
+void Agent::rebuild_peers() {
+  if (registry_ && registry_->synced()) {
+    peers_.clear();
+    for (const auto& [name, p] : discovered_) peers_.push_back(p);
+  } else {
+    peers_ = cfg_.peers;
+    for (const auto& [name, p] : discovered_)
+      if (std::none_of(peers_.begin(), peers_.end(), [&](const config::Peer& q) { return q.name == name; }))
+        peers_.push_back(p);
+  }
+  // Two discovered records may not claim one id (PeerSet refuses clashes with
+  // us and with known peers; a static seed is replaced by its record).
+  std::set<uint16_t> ids;
+  std::erase_if(peers_, [&](const config::Peer& p) { return p.id == cfg_.node.id || !ids.insert(p.id).second; });
+  for (const auto& p : peers_) adopt_peer(p);
+  dirty_ = true;
+}
+
+Status Agent::start_discovery() {
+  if (!cfg_.etcd) return {};
+  wake_ = Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake_) return fail(errno, "eventfd", "discovery");
+  discovery::EtcdOptions eo;
+  eo.endpoints = cfg_.etcd->endpoints;
+  eo.ca_file = cfg_.etcd->cacert;
+  eo.cert_file = cfg_.etcd->cert;
+  eo.key_file = cfg_.etcd->key;
+  auto client = discovery::EtcdClient::make(eo);
+  if (!client) return std::unexpected(client.error());
+  etcd_ = std::move(*client);
+  discovery::RegistryOptions ro;
+  ro.prefix = cfg_.etcd->prefix;
+  ro.ttl = cfg_.etcd->lease_ttl;
+  ro.grace = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.etcd->grace);
+  discovery::RegistryCallbacks cb;
+  // On the registry's thread: hand over and wake the loop.
+  auto post = [this](const std::string& name, std::optional<discovery::NodeRecord> r) {
+    {
+      std::lock_guard lock(disc_mu_);
+      disc_inbox_[name] = std::move(r);
+    }
+    const uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+  };
+  cb.on_peer_upsert = [post](const discovery::NodeRecord& r) { post(r.name, r); };
+  cb.on_peer_remove = [post](const std::string& name) { post(name, std::nullopt); };
+  auto self = discovery::record_of(cfg_.node, 1);
+  self.keys.clear();  // advertised once their inbound states exist (publish_self)
+  auto reg = discovery::Registry::start(etcd_, self, ro, std::move(cb),
+                                        [](const std::string& line) { say("discovery: %s", line.c_str()); });
+  if (!reg) return std::unexpected(reg.error());
+  registry_ = std::move(*reg);
+  published_ = self;
+  say("discovery: etcd %s, prefix %s, lease %llds, grace %llds", cfg_.etcd->endpoints.front().c_str(),
+      cfg_.etcd->prefix.c_str(), static_cast<long long>(cfg_.etcd->lease_ttl.count()),
+      static_cast<long long>(cfg_.etcd->grace.count()));
+  return {};
+}
+
+void Agent::drain_discovery() {
+  uint64_t n = 0;
+  [[maybe_unused]] auto r = ::read(wake_.get(), &n, sizeof n);
+  std::map<std::string, std::optional<discovery::NodeRecord>> inbox;
+  {
+    std::lock_guard lock(disc_mu_);
+    inbox.swap(disc_inbox_);
+  }
+  for (auto& [name, rec] : inbox) {
+    if (rec) {
+      const bool known = discovered_.contains(name);
+      discovered_[name] = discovery::peer_of(*rec);
+      peer_generations_[rec->id] = rec->generations;
+      if (!known) say("discovery: peer %s (id %u) joined", name.c_str(), rec->id);
+    } else if (discovered_.erase(name)) {
+      say("discovery: peer %s left", name.c_str());
+    }
+  }
+  rebuild_peers();
+}
+
+// Our record in etcd: the keys whose inbound states exist (what peers may send
+// with), our uplinks and their modes and generations.
+void Agent::publish_self() {
+  if (!registry_) return;
+  auto self = discovery::record_of(cfg_.node, static_cast<uint8_t>(std::max<size_t>(1, slot_of_.size())));
+  for (const auto& k : keys_.keys) self.keys.push_back(k.id);
+  for (const auto& [n, st] : modes_.slots()) {
+    self.device_modes[st.dev.name] = mode_word(st.mode);
+    if (n >= self.generations.size()) self.generations.resize(n + 1, 0);
+    self.generations[n] = st.generation;
+  }
+  if (published_ && *published_ == self) return;
+  if (auto s = registry_->update_self(self); !s) {
+    note_error("discovery: update our record: " + s.error().message());
+    return;
+  }
+  published_ = std::move(self);
+}
+
+Status Agent::sync() {
+  const uint64_t now_s = unix_s();
+  const auto& links = monitor_->tracker().known();
+  auto all_routes = routes_kernel_->routes();
+  if (!all_routes) return std::unexpected(all_routes.error());
+  std::vector<route::Route> main;
+  for (auto& r : *all_routes)
+    if (r.table == kMainTable) main.push_back(r);
+  const IpAddr local_addr = *outer_local(cfg_.node);
+
+  // ---- uplinks and their slots.
+  std::set<int> uplinks;
+  std::string problems;
+  if (!cfg_.uplinks.empty()) {
+    for (const auto& name : cfg_.uplinks) {
+      auto it = std::find_if(links.begin(), links.end(), [&](const auto& kv) { return kv.second.name == name; });
+      if (it == links.end()) problems += "uplink " + name + " does not exist; ";
+      else uplinks.insert(it->first);
+    }
+  } else {
+    for (const auto& p : peers_)
+      if (auto a = outer_peer(cfg_.node, p))
+        if (int oif = route_device(main, *a); oif > 0 && links.contains(oif) && links.at(oif).name != "lo")
+          uplinks.insert(oif);
+  }
+  for (int ifx : uplinks) {
+    if (slot_of_.contains(ifx)) continue;
+    auto slot = slot_for(ifx);
+    if (!slot) {
+      problems += slot.error().message() + "; ";
+      continue;
+    }
+    add_slot_device(ifx, *slot);
+  }
+  for (const auto& [ifx, slot] : slot_of_) {
+    auto l = links.find(ifx);
+    if (l == links.end() || !l->second.up()) modes_.link_down(slot, now_s);
+    else modes_.link_up(slot, now_s);
+  }
+  route_slot_.clear();
+  for (const auto& p : peers_)
+    if (auto a = outer_peer(cfg_.node, p))
+      if (auto it = slot_of_.find(route_device(main, *a)); it != slot_of_.end()) route_slot_[p.id] = it->second;
+
+  // ---- pod devices: where the routes to this node's pod CIDRs lead.
+  std::set<int> pods;
+  for (const auto& r : main)
+    for (const auto& cidr : cfg_.node.pod_cidrs)
+      if (r.dst.addr.family == cidr.addr.family && r.dst.len >= cidr.len && cidr.contains(r.dst.addr) &&
+          !slot_of_.contains(r.oif) && links.contains(r.oif))
+        pods.insert(r.oif);
+
+  // ---- BPF maps. Nodes first carry the send key they already had (0 for a
+  // new peer: dropped, counted, until its states exist).
+  sealnet_config bc{};
+  bc.local_node_id = cfg_.node.id;
+  bc.key_id = keys_.newest() ? keys_.newest()->id : 0;
+  bc.fail_closed = cfg_.fail_closed ? 1 : 0;
+  bc.encrypt_host = cfg_.encrypt_host ? 1 : 0;
+  if (auto s = dp_->set_config(bc); !s) return s;
+
+  for (const auto& [ifx, slot] : slot_of_) {
+    sealnet_device_value v{};
+    v.slot = slot;
+    v.mode = bpf_mode(modes_.slot(slot) ? modes_.slot(slot)->mode : xfrm::OffloadMode::none);
+    auto w = devices_written_.find(ifx);
+    if (w != devices_written_.end() && w->second.slot == v.slot && w->second.mode == v.mode) continue;
+    if (auto s = dp_->upsert_device(static_cast<uint32_t>(ifx), v); !s) return s;
+    devices_written_[ifx] = v;
+  }
+
+  std::map<IpPrefix, sealnet_ipcache_value> ipc;
+  auto add_node = [&](uint16_t id, const std::optional<IpAddr>& v4, const std::optional<IpAddr>& v6,
+                      const std::vector<IpPrefix>& cidrs) {
+    for (const auto& a : {v4, v6})
+      if (a) ipc[IpPrefix::host(*a)] = {id, SEALNET_IPCACHE_NODE_ADDR};
+    for (const auto& c : cidrs) ipc[c] = {id, SEALNET_IPCACHE_POD_CIDR};
+  };
+  add_node(cfg_.node.id, cfg_.node.ipv4, cfg_.node.ipv6, cfg_.node.pod_cidrs);
+  for (const auto& p : peers_) add_node(p.id, p.ipv4, p.ipv6, p.pod_cidrs);
+  std::map<uint16_t, sealnet_node_value> nodes;
+  for (const auto& p : peers_) {
+    sealnet_node_value v{};
+    if (p.ipv4) {
+      std::memcpy(v.ipv4, p.ipv4->bytes.data(), 4);
+      v.flags |= SEALNET_NODE_HAS_IPV4;
+    }
+    if (p.ipv6) {
+      std::memcpy(v.ipv6, p.ipv6->bytes.data(), 16);
+      v.flags |= SEALNET_NODE_HAS_IPV6;
+    }
+    v.peer_key_id = tx_key_.contains(p.id) ? tx_key_[p.id] : 0;
+    nodes[p.id] = v;
+  }
+  auto same_node = [](const sealnet_node_value& a, const sealnet_node_value& b) {
+    return std::memcmp(&a, &b, sizeof a) == 0;
+  };
+  // Nodes before the ipcache entries that name them; removals the other way.
+  for (const auto& [id, v] : nodes) {
+    if (auto w = nodes_written_.find(id); w != nodes_written_.end() && same_node(w->second, v)) continue;
+    if (auto s = dp_->upsert_node(id, v); !s) return s;
+    nodes_written_[id] = v;
+  }
+  for (const auto& [pfx, v] : ipc) {
+    if (auto w = ipcache_written_.find(pfx);
+        w != ipcache_written_.end() && w->second.node_id == v.node_id && w->second.flags == v.flags)
+      continue;
+    if (auto s = dp_->upsert_ipcache(pfx, v); !s) return s;
+    ipcache_written_[pfx] = v;
+  }
+  for (auto it = ipcache_written_.begin(); it != ipcache_written_.end();) {
+    if (ipc.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (auto s = dp_->delete_ipcache(it->first); !s) return s;
+    it = ipcache_written_.erase(it);
+  }
+  for (auto it = nodes_written_.begin(); it != nodes_written_.end();) {
+    if (nodes.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (auto s = dp_->delete_node(it->first); !s) return s;
+    tx_key_.erase(it->first);
+    it = nodes_written_.erase(it);
+  }
+
+  // ---- tc: the wire audit on every uplink before from_pod classifies.
+  auto attach = [&](int ifx, bpf::TcHook hook, bpf::Program prog) -> Status {
+    if (tc_.contains({ifx, hook})) return {};
+    auto a = bpf::TcAttachment::attach(ifx, hook, dp_->prog_fd(prog));
+    if (!a) return std::unexpected(a.error());
+    a->keep();  // stopping the agent must not lift encryption
+    tc_.emplace(std::pair{ifx, hook}, std::move(*a));
+    return {};
+  };
+  for (const auto& [ifx, _] : slot_of_)
+    if (links.contains(ifx))
+      if (auto s = attach(ifx, bpf::TcHook::Egress, bpf::Program::ToWire); !s) problems += s.error().message() + "; ";
+  for (int ifx : pods)
+    if (auto s = attach(ifx, bpf::TcHook::Ingress, bpf::Program::FromPod); !s) problems += s.error().message() + "; ";
+  std::erase_if(tc_, [&](const auto& kv) { return !links.contains(kv.first.first); });
+  pod_devices_ = pods;
+
+  // ---- XFRM.
+  offload::ReconcileInput in;
+  in.local = {cfg_.node.id, local_addr};
+  in.keys = &keys_;
+  std::set<IpPrefix> subnets;
+  std::vector<offload::PeerNode> peers;
+  for (const auto& p : peers_) {
+    auto a = outer_peer(cfg_.node, p);
+    if (!a) {
+      problems += "peer " + p.name + " has no address of our outer family; ";
+      continue;
+    }
+    offload::PeerNode pn;
+    pn.id = p.id;
+    pn.addr = *a;
+    pn.slots.clear();
+    for (uint8_t s = 0; s < p.uplinks; ++s) pn.slots.push_back(s);
+    if (auto g = peer_generations_.find(p.id); g != peer_generations_.end())
+      for (size_t s = 0; s < g->second.size(); ++s) pn.generations[static_cast<uint8_t>(s)] = g->second[s];
+    pn.keys = peer_keys(p, nullptr);
+    if (auto rs = route_slot_.find(p.id); rs != route_slot_.end()) pn.rx_slot = rs->second;
+    pn.dsts = p.pod_cidrs;
+    for (const auto& c : p.pod_cidrs) subnets.insert(c);
+    peers.push_back(std::move(pn));
+  }
+  in.opts.subnets.assign(subnets.begin(), subnets.end());
+  in.peers = peers;
+  auto r = reconciler_->reconcile(in, now_s);
+  if (!r) return std::unexpected(r.error());
+  for (const auto& e : r->errors) problems += "refused: " + e.message() + "; ";
+  if (r->changes())
+    say("xfrm: +%zu -%zu states, +%zu ~%zu -%zu policies (%zu software retries, %zu retiring)", r->states_added,
+        r->states_deleted, r->policies_added, r->policies_updated, r->policies_deleted, r->software_retries,
+        r->retiring);
+
+  // ---- slot routes: each slot's table routes what the main table routes
+  // through the slot's device, so ESP leaves by the device whose SA made it.
+  offload::SlotRouteInput ri;
+  ri.modes = &modes_;
+  for (const auto& [ifx, slot] : slot_of_)
+    for (const auto& rt : main)
+      if (rt.oif == ifx) ri.routes[slot].push_back({rt.dst, rt.gateway});
+  auto rr = route_reconciler_->reconcile(ri);
+  if (!rr) return std::unexpected(rr.error());
+  for (const auto& e : rr->errors) problems += "refused: " + e.message() + "; ";
+
+  // ---- send keys: only keys whose outbound states now exist.
+  for (const auto& pn : peers) {
+    auto inst = r->installed_keys.find(pn.id);
+    const uint8_t k = offload::tx_key(keys_, pn, inst == r->installed_keys.end() ? std::vector<uint8_t>{} : inst->second);
+    if (tx_key_[pn.id] == k && nodes_written_.contains(pn.id) && nodes_written_[pn.id].peer_key_id == k) continue;
+    sealnet_node_value v = nodes_written_[pn.id];
+    v.peer_key_id = k;
+    if (auto s = dp_->upsert_node(pn.id, v); !s) return s;
+    nodes_written_[pn.id] = v;
+    if (tx_key_[pn.id] != k) say("peer %u: sending with key %u (peer holds %s)", pn.id, k, join(pn.keys).c_str());
+    tx_key_[pn.id] = k;
+  }
+  last_ = std::move(*r);
+  publish_self();
+  if (!problems.empty()) return fail(0, "reconcile", cfg_.node.name, problems.substr(0, problems.size() - 2));
+  return {};
+}
+
+void Agent::refresh_status() {
+  status::AgentStatus s;
+  s.node_name = cfg_.node.name;
+  s.node_id = cfg_.node.id;
+  for (const auto& a : {cfg_.node.ipv4, cfg_.node.ipv6})
+    if (a) s.node_addresses.push_back(a->str());
+  for (const auto& c : cfg_.node.pod_cidrs) s.pod_cidrs.push_back(c.str());
+  s.started_at = started_at_;
+  s.now = unix_s();
+  s.ready = ready_;
+  s.fail_closed = cfg_.fail_closed;
+  s.last_error = last_error_;
+  s.reconciles = reconciles_;
+  s.reconcile_failures = failures_;
+  s.tx_key = keys_.newest() ? keys_.newest()->id : 0;
+  const uint64_t mono = mono_ms();
+  for (const auto& k : keys_.keys) {
+    status::KeyStatus ks;
+    ks.id = k.id;
+    ks.per_pair = k.per_pair;
+    if (k.form == keys::KeyForm::Aead) {
+      ks.algorithm = k.aead_algo;
+      ks.key_bits = static_cast<uint32_t>(k.aead_key.size() * 8);
+      ks.icv_bits = k.icv_bits;
+    } else {
+      ks.algorithm = k.auth_algo + "+" + k.enc_algo;
+      ks.key_bits = static_cast<uint32_t>(k.enc_key.size() * 8);
+    }
+    if (auto at = key_loaded_at_.find(k.id); at != key_loaded_at_.end() && mono >= at->second)
+      ks.age_seconds = (mono - at->second) / 1000;
+    s.keys.push_back(std::move(ks));
+  }
+
+  // Devices.
+  std::map<uint8_t, std::string> slot_dev;
+  for (const auto& [n, st] : modes_.slots()) {
+    status::DeviceStatus d;
+    d.name = st.dev.name;
+    d.ifindex = st.dev.ifindex;
+    d.slot = n;
+    d.up = st.up;
+    d.mode = mode_word(st.mode);
+    d.generation = st.generation;
+    if (const auto* rep = report_.find(st.dev.ifindex)) {
+      d.verdict = probe::to_string(rep->verdict);
+      d.reason = rep->reason;
+    }
+    slot_dev[n] = st.dev.name;
+    s.devices.push_back(std::move(d));
+  }
+  std::map<int, std::string> ifname;
+  for (const auto& [ifx, l] : monitor_->tracker().known()) ifname[ifx] = l.name;
+  for (int p : pod_devices_) s.pod_devices.push_back(ifname.contains(p) ? ifname[p] : std::to_string(p));
+
+  // Peers and their states (with counters), from one dump.
+  std::map<uint16_t, status::PeerStatus> peers;
+  for (const auto& p : peers_) {
+    auto& ps = peers[p.id];
+    ps.id = p.id;
+    ps.name = p.name;
+    if (auto a = outer_peer(cfg_.node, p)) ps.address = a->str();
+    for (const auto& c : p.pod_cidrs) ps.pod_cidrs.push_back(c.str());
+    if (auto rs = route_slot_.find(p.id); rs != route_slot_.end()) {
+      ps.slot = rs->second;
+      ps.device = slot_dev[rs->second];
+    }
+    ps.tx_key = tx_key_.contains(p.id) ? tx_key_.at(p.id) : 0;
+    ps.peer_keys = peer_keys(p, &ps.keys_source);
+    ps.mode = "none";
+  }
+  if (auto states = xfrm_->states()) {
+    for (const auto& sa : *states) {
+      if (!offload::owned(sa)) continue;
+      const bool out = sa.reqid == offload::kReqidOut;
+      const auto parts = offload::split_spi(sa.id.spi);
+      const uint16_t peer_id = out ? 0 : parts.node;
+      uint16_t pid = peer_id;
+      if (out && sa.mark) pid = static_cast<uint16_t>(sa.mark->value >> SEALNET_MARK_NODE_SHIFT);
+      auto it = peers.find(pid);
+      if (it == peers.end()) continue;
+      status::PeerSa ps;
+      ps.spi = sa.id.spi;
+      ps.dir = out ? "out" : "in";
+      ps.key = parts.key;
+      ps.slot = parts.slot;
+      ps.generation = parts.generation;
+      ps.mode = sa.offload ? mode_word(sa.offload->mode()) : "software";
+      if (sa.offload) ps.device = ifname.contains(sa.offload->ifindex) ? ifname[sa.offload->ifindex] : "";
+      ps.counters = {sa.current.packets, sa.current.bytes, sa.stats.replay, sa.stats.integrity_failed,
+                     sa.stats.replay_window};
+      auto& total = out ? it->second.out_total : it->second.in_total;
+      total.packets += ps.counters.packets;
+      total.bytes += ps.counters.bytes;
+      total.replay_errors += ps.counters.replay_errors;
+      total.integrity_errors += ps.counters.integrity_errors;
+      total.replay_window_errors += ps.counters.replay_window_errors;
+      // The state the datapath sends with right now names the peer's mode.
+      if (out && ps.key == it->second.tx_key && ps.slot == it->second.slot &&
+          (it->second.mode == "none" || ps.generation == modes_.slot(ps.slot)->generation))
+        it->second.mode = ps.mode;
+      // A peer that sends under a key holds it (rotation evidence).
+      if (!out && ps.counters.packets > 0) observed_keys_[pid].insert(ps.key);
+      it->second.sas.push_back(std::move(ps));
+    }
+  } else {
+    last_error_ = "dump XFRM states for status: " + states.error().message();
+  }
+  for (auto& [id, ps] : peers) {
+    if (const auto* st = modes_.slot(ps.slot)) {
+      ps.mode_reason = "probe: " + (report_.find(st->dev.ifindex) ? report_.find(st->dev.ifindex)->reason : "");
+      for (auto d = log_.entries().rbegin(); d != log_.entries().rend(); ++d)
+        if (d->slot == ps.slot) {
+          ps.mode_reason = d->str();
+          break;
+        }
+    }
+    if (ps.tx_key == 0) ps.mode_reason = "no key both sides hold yet: dropped (fail-closed)";
+    for (const auto& sa : ps.sas)
+      if (sa.dir == "out" && !sa.device.empty())
+        for (auto& d : s.devices)
+          if (d.name == sa.device) ++d.offloaded_states;
+    s.peers.push_back(std::move(ps));
+  }
+  for (auto& d : s.devices)
+    for (const auto& p : s.peers)
+      for (const auto& sa : p.sas)
+        if (sa.dir == "in" && sa.device == d.name) ++d.offloaded_states;
+
+  if (auto m = dp_->metrics()) {
+    for (uint32_t i = 0; i < SEALNET_M_COUNT; ++i) {
+      s.bpf_packets[bpf::metric_name(i)] = (*m)[i].packets;
+      s.bpf_bytes[bpf::metric_name(i)] = (*m)[i].bytes;
+    }
+  }
+  std::ifstream xs("/proc/net/xfrm_stat");
+  std::stringstream text;
+  text << xs.rdbuf();
+  s.xfrm_stat = status::parse_xfrm_stat(text.str());
+  for (int i = 0; i < static_cast<int>(fallback::Reason::count_); ++i) {
+    const auto reason = static_cast<fallback::Reason>(i);
+    s.fallback_counts[fallback::to_string(reason)] = log_.count(reason);
+  }
+  for (const auto& d : log_.entries()) s.decisions.push_back(d.str());
+  if (s.decisions.size() > 32) s.decisions.erase(s.decisions.begin(), s.decisions.end() - 32);
+  if (registry_) {
+    s.discovery = registry_->status();
+  } else {
+    s.discovery.backend = "static";
+    s.discovery.connected = true;
+    s.discovery.peers = peers_.size();
+  }
+  std::lock_guard lock(mu_);
+  snap_ = std::move(s);
+}
+
+int Agent::loop(const volatile sig_atomic_t& stop) {
+  uint64_t next_sync = 0, next_status = 0;
+  std::vector<pollfd> fds;
+  fds.push_back({inotify_.get(), POLLIN, 0});
+  for (int fd : monitor_->fds()) fds.push_back({fd, POLLIN, 0});
+  const size_t wake_index = fds.size();
+  if (wake_) fds.push_back({wake_.get(), POLLIN, 0});
+  size_t logged = 0;
+  while (!stop) {
+    const uint64_t now = mono_ms();
+    if (dirty_ || now >= next_sync) {
+      dirty_ = false;
+      ++reconciles_;
+      auto s = sync();
+      if (!s) {
+        ++failures_;
+        note_error(s.error().message());
+      } else {
+        if (!last_error_.empty()) say("reconcile clean again");
+        last_error_.clear();
+      }
+      ready_ = ready_ || s.has_value();
+      // Decisions since the last run, as they happen.
+      uint64_t total = 0;
+      for (int i = 0; i < static_cast<int>(fallback::Reason::count_); ++i)
+        total += log_.count(static_cast<fallback::Reason>(i));
+      const auto& entries = log_.entries();
+      const size_t fresh = std::min<size_t>(total - logged, entries.size());
+      for (size_t i = entries.size() - fresh; i < entries.size(); ++i) say("decision: %s", entries[i].str().c_str());
+      logged = total;
+      // A big node's reconcile (5,000 peers: a dump of 30,000 objects) costs
+      // real time: the periodic one never takes more than a fifth of the loop.
+      const uint64_t done = mono_ms();
+      next_sync = done + std::max<uint64_t>(static_cast<uint64_t>(opts_.resync.count()), 4 * (done - now));
+      next_status = 0;
+      if (opts_.once) {
+        refresh_status();
+        return s ? 0 : 1;
+      }
+    }
+    if (const uint64_t t0 = mono_ms(); t0 >= next_status) {
+      refresh_status();
+      const uint64_t done = mono_ms();
+      next_status = done + std::max<uint64_t>(static_cast<uint64_t>(opts_.status_refresh.count()), 4 * (done - t0));
+    }
+    const uint64_t t = mono_ms();
+    const uint64_t wake = std::min(next_sync, next_status);
+    const int timeout = wake > t ? static_cast<int>(std::min<uint64_t>(wake - t, 1000)) : 0;
+    for (auto& p : fds) p.revents = 0;
+    if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
+      say("poll: %s", std::strerror(errno));
+      return 1;
+    }
+    if (fds[0].revents & POLLIN) drain_inotify();
+    if (wake_ && (fds[wake_index].revents & POLLIN)) drain_discovery();
+    bool link_ready = false;
+    for (size_t i = 1; i < wake_index; ++i) link_ready = link_ready || (fds[i].revents & POLLIN);
+    if (link_ready) {
+      auto evs = monitor_->poll(0);
+      if (!evs) note_error("device events: " + evs.error().message());
+      else if (!evs->empty()) on_device_events(*evs);
+    }
+    if (config_dirty_) reload_config();
+    if (keys_dirty_) reload_keys();
+  }
+  say("stopping; the datapath stays in force");
+  // Our record lapses with its lease: a restart within the peers' grace period
+  // changes nothing for them.
+  if (registry_) registry_->stop();
+  if (server_) server_->stop();
+  return 0;
+}
+
+}  // namespace
+
+int run_agent(const Options& opts, const volatile sig_atomic_t& stop) {
+  config::ParseOptions po;
+  po.node_name = opts.node_name;
+  auto cfg = opts.config_path.empty()
+                 ? config::parse_agent_config(config::embedded_default_config_text(), config::kEmbeddedDefaultSource, po)
+                 : config::load_agent_config(opts.config_path, po);
+  if (!cfg) {
+    say("%s", cfg.error().message().c_str());
+    return 1;
+  }
+  if (opts.check) {
+    auto k = keys::load_key_file(cfg->key_file);
+    if (!k) {
+      say("%s", k.error().message().c_str());
+      return 1;
+    }
+    std::printf("config ok: node %s (id %u), %zu peer(s), key file %s\n", cfg->node.name.c_str(), cfg->node.id,
+                cfg->peers.size(), cfg->key_file.c_str());
+    for (const auto& key : k->keys) std::printf("  %s\n", key.describe().c_str());
+    if (cfg->encrypt_host) std::printf("  encrypt_host: true is not supported by this version\n");
+    return cfg->encrypt_host ? 1 : 0;
+  }
+  if (cfg->encrypt_host) {
+    say("encrypt_host: true is not supported by this version (host traffic needs the from_host device, "
+        "bpf/sealnet.bpf.c); set it to false");
+    return 1;
+  }
+  Agent agent(opts, std::move(*cfg));
+  if (auto s = agent.start(); !s) {
+    say("cannot start: %s", s.error().message().c_str());
+    return 1;
+  }
+  return agent.loop(stop);
+}
+
+}  // namespace sealnet::agent
