@@ -81,10 +81,19 @@ Result<EspSa> esp_sa_from_key(const keys::Key& key, uint32_t spi, const IpAddr& 
 
 Result<std::vector<uint8_t>> seal_tunnel(const EspSa& sa, uint32_t seq, uint64_t iv,
                                          std::span<const uint8_t> inner, uint16_t outer_id) {
+  const size_t pad = (4 - (inner.size() + 2) % 4) % 4;
+  std::vector<uint8_t> clear(inner.begin(), inner.end());
+  for (size_t i = 1; i <= pad; ++i) clear.push_back(static_cast<uint8_t>(i));
+  clear.push_back(static_cast<uint8_t>(pad));
+  clear.push_back(kProtoIpip);
+  return seal_esp(sa, seq, iv, clear, outer_id);
+}
+
+Result<std::vector<uint8_t>> seal_esp(const EspSa& sa, uint32_t seq, uint64_t iv,
+                                      std::span<const uint8_t> clear, uint16_t outer_id) {
   const EVP_CIPHER* cipher = gcm_cipher(sa.aes_key.size());
   if (!cipher) return fail(0, "seal ESP", sa.describe(), "bad key length");
-  const size_t pad = (4 - (inner.size() + 2) % 4) % 4;
-  const size_t clear_len = inner.size() + pad + 2;
+  const size_t clear_len = clear.size();
   const size_t esp_len = kEspHeaderLen + kGcmIvLen + clear_len + sa.icv_len;
   const auto outer = build_ipv4_header(sa.outer_src, sa.outer_dst, kProtoEsp, esp_len, outer_id);
 
@@ -95,11 +104,6 @@ Result<std::vector<uint8_t>> seal_tunnel(const EspSa& sa, uint32_t seq, uint64_t
   put32(esp + 4, seq);
   for (size_t i = 0; i < kGcmIvLen; ++i) esp[8 + i] = static_cast<uint8_t>(iv >> (56 - 8 * i));
 
-  std::vector<uint8_t> clear(inner.begin(), inner.end());
-  for (size_t i = 1; i <= pad; ++i) clear.push_back(static_cast<uint8_t>(i));
-  clear.push_back(static_cast<uint8_t>(pad));
-  clear.push_back(kProtoIpip);
-
   const auto n = nonce(sa, esp + 8);
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   uint8_t* ct = esp + kEspHeaderLen + kGcmIvLen;
@@ -108,7 +112,7 @@ Result<std::vector<uint8_t>> seal_tunnel(const EspSa& sa, uint32_t seq, uint64_t
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, 12, nullptr) != 1 ||
       EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, sa.aes_key.data(), n.data()) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &len, esp, kEspHeaderLen) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), ct, &len, clear.data(), static_cast<int>(clear.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), ct, &len, clear.data(), static_cast<int>(clear_len)) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), ct + len, &fin) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, sa.icv_len, ct + clear_len) != 1)
     return fail(0, "seal ESP", sa.describe(), "OpenSSL AES-GCM encryption failed");

@@ -42,6 +42,11 @@ Result<EspSa> esp_sa_from_key(const keys::Key& key, uint32_t spi, const IpAddr& 
 Result<std::vector<uint8_t>> seal_tunnel(const EspSa& sa, uint32_t seq, uint64_t iv,
                                          std::span<const uint8_t> inner, uint16_t outer_id = 0);
 
+// The same with the ESP payload given whole (the inner packet, padding, pad
+// length and next header): tests make malformed trailers with it.
+Result<std::vector<uint8_t>> seal_esp(const EspSa& sa, uint32_t seq, uint64_t iv,
+                                      std::span<const uint8_t> clear, uint16_t outer_id = 0);
+
 struct EspHeader {
   uint32_t spi = 0;
   uint32_t seq = 0;

@@ -5,8 +5,8 @@
 //                        raw on an interface (--via dpdk, optionally already
 //                        ESP-encrypted with a key-file key, for tests)
 //   sealnet-wire capture frames on an interface through DPDK (net_af_packet or
-//                        net_af_xdp, no hugepages): ESP is decrypted with
-//                        rte_ipsec and every inner datagram is checked against
+//                        net_af_xdp, no hugepages): ESP is decrypted (see
+//                        dpdk.h) and every inner datagram is checked against
 //                        what was sent; a plaintext frame or a decrypt failure
 //                        fails the run
 //   sealnet-wire recv    datagrams on a kernel UDP socket (the far pod's view)
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "bench/wire/audit.h"
+#include "bench/wire/capture.h"
 #include "bench/wire/datagram.h"
 #include "bench/wire/dpdk.h"
 #include "bench/wire/esp.h"
@@ -283,9 +284,9 @@ int capture(const CaptureArgs& a, const Common& c) {
 
   WireAudit audit(catalog.has_value(), protect);
   const uint64_t t0 = dpdk::monotonic_ns();
-  uint64_t last_rx = t0, done_at = 0, busy_ns = 0;
+  uint64_t last_rx = t0, done_at = 0;
   constexpr uint16_t kBurst = dpdk::IpsecInbound::kBurst;
-  std::vector<std::vector<rte_mbuf*>> by_sa;
+  CaptureStep step(audit, catalog ? &*catalog : nullptr, inbound.get());
   while (!g_stop) {
     const uint64_t now = dpdk::monotonic_ns();
     if (now - t0 > static_cast<uint64_t>(a.timeout * 1e9)) break;
@@ -302,51 +303,12 @@ int capture(const CaptureArgs& a, const Common& c) {
     }
     const uint64_t rx_ns = dpdk::monotonic_ns();
     last_rx = rx_ns;
-    // ESP frames are batched per SA for rte_ipsec; everything else is judged at once.
-    for (auto& v : by_sa) v.clear();
-    for (uint16_t i = 0; i < n; ++i) {
-      rte_mbuf* m = rx[i];
-      const std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
-      if (audit.on_frame(frame, rx_ns) != WireAudit::Next::Decrypt) {
-        rte_pktmbuf_free(m);
-        continue;
-      }
-      if (!catalog) {
-        // ESP with no key: counted as ESP, not judged (plain-traffic capture).
-        rte_pktmbuf_free(m);
-        continue;
-      }
-      auto entry = audit.sa_for(frame, *catalog);
-      if (!entry) {
-        rte_pktmbuf_free(m);
-        continue;
-      }
-      if (entry->created) {
-        if (auto st = inbound->add_sa(*entry->sa); !st) return setup_error("capture", st.error());
-      }
-      if (by_sa.size() <= entry->index) by_sa.resize(entry->index + 1);
-      by_sa[entry->index].push_back(m);
-    }
-    for (size_t sa = 0; sa < by_sa.size(); ++sa) {
-      auto& ms = by_sa[sa];
-      if (ms.empty()) continue;
-      const uint64_t b0 = dpdk::monotonic_ns();
-      const uint16_t ok = inbound->decrypt(sa, ms.data(), static_cast<uint16_t>(ms.size()));
-      busy_ns += dpdk::monotonic_ns() - b0;
-      for (uint16_t i = 0; i < ms.size(); ++i) {
-        if (i < ok)
-          audit.on_decrypted({rte_pktmbuf_mtod(ms[i], const uint8_t*), rte_pktmbuf_data_len(ms[i])}, rx_ns);
-        else
-          audit.on_decrypt_failure(catalog->at(sa).describe() +
-                                   ": rte_ipsec rejected the frame (ICV, trailer or length)");
-        rte_pktmbuf_free(ms[i]);
-      }
-    }
+    if (auto st = step.on_burst(rx, n, rx_ns); !st) return setup_error("capture", st.error());
   }
   const auto report = audit.report(a.expect, static_cast<double>(dpdk::monotonic_ns() - t0) / 1e9);
   auto j = to_json(report);
   j["decrypt_ns_per_frame"] =
-      report.decrypted ? nlohmann::json(static_cast<double>(busy_ns) /
+      report.decrypted ? nlohmann::json(static_cast<double>(step.busy_ns()) /
                                         static_cast<double>(report.decrypted + report.decrypt_failures))
                        : nlohmann::json();
   j["crypto"] = catalog ? a.crypto : "none";

@@ -3,7 +3,7 @@
 // The host kernel has no ESP, so the ESP a kernel would send is made here
 // (bench/wire/esp.h, the RFC 4106 layout Linux writes) and injected with an
 // AF_PACKET socket on one end of a veth; the harness captures the other end,
-// decrypts with rte_ipsec and checks every datagram.
+// decrypts (intel-ipsec-mb, or rte_ipsec on crypto_openssl) and checks every datagram.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/if_packet.h>
@@ -243,6 +243,48 @@ TEST(WireHarness, FlagsPlaintextTamperedMissingAndReorderedFrames) {
   EXPECT_EQ(j["failures"].size(), 3u) << j.dump();  // plaintext, decrypt, loss
   std::filesystem::remove(keys);
 }
+
+// Frames whose ICV is right but whose ESP payload is not what Linux sends:
+// each engine must refuse every one (aesni_gcm checks the trailer itself,
+// openssl through rte_ipsec), and the good frame around them still counts.
+class WireMalformedEsp : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WireMalformedEsp, RefusesBadTrailersAndLengthsWithAValidIcv) {
+  const std::string crypto = GetParam();
+  Wire w;
+  const auto keys = write_key_file();
+  const auto p = plan(2);
+  WireRun cap(capture_args(w, keys, crypto, "af_packet", "--expect 2 --idle 2"));
+  ASSERT_TRUE(cap.ready()) << cap.log();
+  // plan(): 228-byte inner packets, so Linux pads with 1, 2 (then pad length 2, next header 4).
+  const auto in = inner(p, 1);
+  ASSERT_EQ((in.size() + 2) % 4, 2u);
+  const auto payload = [&](std::vector<uint8_t> trailer) {
+    std::vector<uint8_t> c = in;
+    c.insert(c.end(), trailer.begin(), trailer.end());
+    return c;
+  };
+  const auto frame = [&](const std::vector<uint8_t>& clear, uint32_t seq) {
+    return build_ethernet(kMacB, kMacA, kEtherTypeIpv4, *seal_esp(test_sa(), seq, seq, clear));
+  };
+  w.inject({esp(p, 0), frame(payload({1, 2, 2, 41}), 10),  // next header 41 (IPv6), not 4
+            frame(payload({1, 1, 2, 4}), 11),              // padding bytes not 1, 2
+            frame(payload({1, 2, 255, 4}), 12),            // pad length beyond the payload
+            frame(payload({1, 2, 2, 4, 0}), 13),           // ciphertext not a multiple of 4
+            frame({1, 2, 3, 4}, 14),                       // pad length 3 in a 4-byte payload
+            frame({}, 15),                                 // nothing but header, IV and ICV
+            frame(payload({1, 2, 2, 4}), 16)});            // the good one: datagram 1
+  EXPECT_EQ(cap.wait(), 1) << cap.log();
+  const auto j = cap.summary();
+  EXPECT_EQ(j["esp_frames"], 8) << j.dump();
+  EXPECT_EQ(j["decrypt_failures"], 6) << j.dump();
+  EXPECT_EQ(j["decrypted"], 2) << j.dump();
+  EXPECT_EQ(j["received"], 2) << j.dump();
+  EXPECT_EQ(j["invalid_inner"], 0) << j.dump();
+  std::filesystem::remove(keys);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, WireMalformedEsp, ::testing::Values("aesni_gcm", "openssl"));
 
 TEST(WireHarness, ExitsCleanlyWhenAKeyFileIsTooOpen) {
   Wire w;

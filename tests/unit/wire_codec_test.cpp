@@ -49,6 +49,27 @@ TEST(WireFrame, ChecksumMatchesRfc1071Example) {
   EXPECT_EQ(inet_checksum(with), 0);
 }
 
+TEST(WireFrame, ChecksumAgreesWithWordByWordAtEveryLengthAndOffset) {
+  // inet_checksum sums in vector lanes; the reference is RFC 1071 word by word.
+  const auto reference = [](std::span<const uint8_t> d, uint32_t acc) {
+    for (size_t i = 0; i < d.size(); i += 2)
+      acc += static_cast<uint32_t>(d[i]) << 8 | (i + 1 < d.size() ? d[i + 1] : 0);
+    while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+    return static_cast<uint16_t>(~acc);
+  };
+  std::vector<uint8_t> buf(70000);
+  uint32_t x = 12345;
+  for (auto& b : buf) b = static_cast<uint8_t>((x = x * 1103515245u + 12345u) >> 16);
+  for (size_t len : {0, 1, 2, 15, 16, 17, 31, 32, 33, 100, 1427, 9000, 65535, 70000})
+    for (size_t off : {0, 1, 3})
+      for (uint32_t seed : {0u, 0x1234u, 0x3fffeu}) {
+        const auto d = std::span<const uint8_t>(buf).subspan(off, std::min(len, buf.size() - off));
+        EXPECT_EQ(inet_checksum(d, seed), reference(d, seed)) << len << " " << off << " " << seed;
+      }
+  std::vector<uint8_t> ones(65536, 0xff);
+  EXPECT_EQ(inet_checksum(ones), reference(ones, 0)) << "no lane overflows";
+}
+
 TEST(WireFrame, BuildsIpv4UdpLikeTheReference) {
   const auto payload = encode_datagram(golden_stamp(), 60);
   EXPECT_EQ(hex(build_ipv4_udp(golden_stamp().ep, payload, 7)), kInner);
@@ -139,6 +160,23 @@ TEST(WireDatagram, DecodesAndRejectsAnyChangedByte) {
   magic[0] = 'X';
   EXPECT_FALSE(looks_like_datagram(magic));
   EXPECT_FALSE(decode_datagram(magic));
+}
+
+TEST(WireDatagram, RejectsAChangedByteAnywhereInALongDatagram) {
+  // The filler is compared in one memcmp; the message still names the byte.
+  Stamp st = golden_stamp();
+  st.flow = 7;
+  st.seq = 123456789;
+  const auto d = encode_datagram(st, 9000);
+  ASSERT_TRUE(decode_datagram(d));
+  for (size_t i : {kStampLen, kStampLen + 1, size_t{300}, size_t{1399}, size_t{8999}}) {
+    auto bad = d;
+    bad[i] ^= 0x80;
+    auto e = decode_datagram(bad);
+    ASSERT_FALSE(e) << i;
+    EXPECT_NE(e.error().message().find("byte " + std::to_string(i)), std::string::npos)
+        << e.error().message();
+  }
 }
 
 TEST(WireDatagram, VerifyComparesTheStampedAddressesWithTheHeaders) {

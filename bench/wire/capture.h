@@ -1,0 +1,41 @@
+#pragma once
+
+// One received burst of `sealnet-wire capture`: every frame judged by the
+// audit, ESP frames batched per SA, decrypted, and each inner packet checked
+// against what was sent. The capture loop and bench_crypto's esp_capture run
+// this same code, so the bench measures what a capture does per frame.
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "bench/wire/audit.h"
+#include "bench/wire/dpdk.h"
+#include "core/error.h"
+
+namespace sealnet::wire {
+
+class CaptureStep {
+ public:
+  // `catalog` and `inbound` are null for a capture without a key (ESP is then
+  // counted, not judged). All three must outlive the step.
+  CaptureStep(WireAudit& audit, SaCatalog* catalog, dpdk::IpsecInbound* inbound)
+      : audit_(audit), catalog_(catalog), inbound_(inbound) {}
+
+  // Judges and frees `n` (at most IpsecInbound::kBurst) frames received at
+  // rx_ns. An error only when a new SA cannot be set up (a set-up failure).
+  Status on_burst(rte_mbuf** rx, uint16_t n, uint64_t rx_ns);
+
+  // Time spent decrypting so far (CLOCK_MONOTONIC ns).
+  uint64_t busy_ns() const { return busy_ns_; }
+
+ private:
+  WireAudit& audit_;
+  SaCatalog* catalog_;
+  dpdk::IpsecInbound* inbound_;
+  std::vector<std::vector<rte_mbuf*>> by_sa_;  // reused: no allocation once warm
+  uint64_t busy_ns_ = 0;
+};
+
+}  // namespace sealnet::wire
