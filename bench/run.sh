@@ -8,7 +8,9 @@
 # (AES-GCM per core: OpenSSL, intel-ipsec-mb, the wire harness's ESP verify). VM suites,
 # in one qemu boot: vm.e2e (bench/vm_e2e_suite.sh: the wire harness on a kernel ESP
 # wire, and software ESP / plaintext throughput) and the control-plane sweep
-# (offload/vm_bench.sh: 100 .. 5,000 peers x 2 keys, batched netlink vs ip -batch).
+# (offload/vm_bench.sh: 100 .. 5,000 peers x 2 keys, batched netlink vs ip -batch), and
+# the agent with 5,000 peers registered on etcd (bench/vm_agent_scale.sh: converge time,
+# memory, one join; agent_scale.json).
 # Writes, in bench/results/<date>-<host>/ (or --out):
 #   machine.json   CPU, cores, memory, kernel, OS, date, git commit, toolchain, and
 #                  what ran with which exit status
@@ -129,9 +131,10 @@ host_bench crypto "$BUILD/bench/bench_crypto"
 
 if ((VM)); then
   t0=$SECONDS
-  say "vm: one qemu boot (TCG), bench/vm_e2e_suite.sh and offload/vm_bench.sh; ~5 minutes"
+  say "vm: one qemu boot (TCG), bench/vm_e2e_suite.sh, offload/vm_bench.sh, bench/vm_agent_scale.sh; ~15 minutes"
   SEALNET_BUILD=$BUILD VERBOSE=0 SEALNET_VM_SUITE_TIMEOUT=900 \
-    "$SRC/tests/vm/vm.sh" run "$LOGS/vm" "$SRC/bench/vm_e2e_suite.sh" "$SRC/offload/vm_bench.sh" >"$LOGS/vm.out" 2>&1
+    "$SRC/tests/vm/vm.sh" run "$LOGS/vm" "$SRC/bench/vm_e2e_suite.sh" "$SRC/offload/vm_bench.sh" \
+    "$SRC/bench/vm_agent_scale.sh" >"$LOGS/vm.out" 2>&1
   rc=$?
   suite_rc=$(cat "$LOGS/vm/vm_e2e_suite/rc" 2>/dev/null || echo "$rc")
   ((rc == 0)) && rc=$suite_rc
@@ -167,6 +170,19 @@ if ((VM)); then
   cp_rc=$(cat "$LOGS/vm/vm_bench/rc" 2>/dev/null || echo 1)
   [[ -f $OUT/control_plane.json ]] || ((cp_rc)) || cp_rc=1
   record control_plane "$([[ -f $OUT/control_plane.json ]] && echo control_plane.json)" "$cp_rc" 0
+fi
+
+if ((VM)); then
+  # The agent with 5,000 peers on etcd (same boot): memory, converge, one join.
+  scale=$LOGS/vm/vm_agent_scale/agent_scale.json
+  if [[ -s $scale ]]; then
+    cp "$scale" "$OUT/agent_scale.json"
+    jq -r '"agent_scale: \(.peers) peers on etcd: converged in \(.converge_s) s, RSS \(.rss_kib / 1024 | floor) MiB (peak \(.peak_rss_kib / 1024 | floor)), one join \(.join_s) s / \(.join_objects_changed) objects"' "$scale" >&2
+  else
+    say "agent_scale: no result; log: $LOGS/vm/vm_agent_scale/log"
+  fi
+  record agent_scale "$([[ -f $OUT/agent_scale.json ]] && echo agent_scale.json)" \
+    "$(cat "$LOGS/vm/vm_agent_scale/rc" 2>/dev/null || echo 1)" 0
 fi
 
 printf '%s\n' "${RUNS[@]}" | jq -s . > "$LOGS/runs.json"

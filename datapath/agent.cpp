@@ -158,6 +158,9 @@ class Agent {
   std::map<std::string, config::Peer> discovered_;
   std::map<uint16_t, std::vector<uint8_t>> peer_generations_;  // announced, per peer slot
   std::optional<discovery::NodeRecord> published_;
+  // Discovery news is applied once it pauses (200 ms) or after 2 s at most:
+  // 5,000 records arriving one by one must not cost 5,000 reconciles.
+  uint64_t disc_first_ = 0, disc_last_ = 0;
   keys::KeySet keys_;
   std::map<uint8_t, uint64_t> key_loaded_at_;  // key id -> mono ms we first held it
   // Per peer: keys it is known to hold from before this process (the pinned
@@ -489,9 +492,10 @@ void Agent::rebuild_peers() {
     for (const auto& [name, p] : discovered_) peers_.push_back(p);
   } else {
     peers_ = cfg_.peers;
+    std::set<std::string> seeded;
+    for (const auto& p : peers_) seeded.insert(p.name);
     for (const auto& [name, p] : discovered_)
-      if (std::none_of(peers_.begin(), peers_.end(), [&](const config::Peer& q) { return q.name == name; }))
-        peers_.push_back(p);
+      if (!seeded.contains(name)) peers_.push_back(p);
   }
   // Two discovered records may not claim one id (PeerSet refuses clashes with
   // us and with known peers; a static seed is replaced by its record).
@@ -550,6 +554,9 @@ void Agent::drain_discovery() {
     std::lock_guard lock(disc_mu_);
     inbox.swap(disc_inbox_);
   }
+  const uint64_t now = mono_ms();
+  if (disc_first_ == 0) disc_first_ = now;
+  disc_last_ = now;
   for (auto& [name, rec] : inbox) {
     if (rec) {
       const bool known = discovered_.contains(name);
@@ -560,7 +567,6 @@ void Agent::drain_discovery() {
       say("discovery: peer %s left", name.c_str());
     }
   }
-  rebuild_peers();
 }
 
 // Our record in etcd: the keys whose inbound states exist (what peers may send
@@ -956,6 +962,10 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
   size_t logged = 0;
   while (!stop) {
     const uint64_t now = mono_ms();
+    if (disc_first_ && (now >= disc_last_ + 200 || now >= disc_first_ + 2000)) {
+      disc_first_ = 0;
+      rebuild_peers();
+    }
     if (dirty_ || now >= next_sync) {
       dirty_ = false;
       ++reconciles_;
@@ -992,7 +1002,8 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
       next_status = done + std::max<uint64_t>(static_cast<uint64_t>(opts_.status_refresh.count()), 4 * (done - t0));
     }
     const uint64_t t = mono_ms();
-    const uint64_t wake = std::min(next_sync, next_status);
+    uint64_t wake = std::min(next_sync, next_status);
+    if (disc_first_) wake = std::min({wake, disc_last_ + 200, disc_first_ + 2000});
     const int timeout = wake > t ? static_cast<int>(std::min<uint64_t>(wake - t, 1000)) : 0;
     for (auto& p : fds) p.revents = 0;
     if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {

@@ -70,6 +70,11 @@ check "the switch saw no pod address in the clear" test "$(plaintext_frames traf
 check "lab-1 reports nsim0 as crypto-offload with offloaded states" \
   test "$(jqn 1 '[.devices[] | select(.name == "nsim0" and .mode == "crypto" and .offloaded_states > 0)] | length')" = 1
 
+metrics=$(ip netns exec sl-n1 curl -sf http://127.0.0.1:9962/metrics)
+check "Prometheus metrics: BPF counters by reason and per-SA packets" \
+  grep -qE '^sealnet_bpf_packets_total\{reason="mark-software"\} [1-9]' <<<"$metrics"
+check "Prometheus metrics: no key material" bash -c "! grep -qi 'rfc4106.*0x\|aead_key' <<<\"\$1\"" _ "$metrics"
+
 section "(ii) same-node traffic is not encrypted"
 before_local=$(jqn 1 '.bpf_packets["local-pass"] // 0')
 before_out=$(jqn 1 '[.peers[].out_total.packets] | add')

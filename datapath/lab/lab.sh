@@ -367,7 +367,7 @@ cmd_vm() {  # run the lab in the project's VM: up, traffic, status, down in one 
   local out; out=$(mktemp -d /tmp/sealnet-lab-vm.XXXXXX)
   say "booting the project's VM (qemu, emulated: a minute or two); results in $out"
   # The guest finds the binary through the build tree it came from (<build>/cli/sealnet).
-  SEALNET_BUILD=$(cd "$(dirname "$BIN")/.." && pwd) "$src/tests/vm/vm.sh" run "$out" "$src/datapath/lab/vm_lab.sh"
+  SEALNET_BUILD=$(cd "$(dirname "$BIN")/.." && pwd) VERBOSE=0 "$src/tests/vm/vm.sh" run "$out" "$src/datapath/lab/vm_lab.sh"
   local rc=$?
   cat "$out"/*/log 2>/dev/null | sed -n '/^=== sealnet lab in the VM/,$p'
   return $rc
