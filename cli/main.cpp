@@ -237,7 +237,8 @@ struct AgentArgs {
 };
 
 int run_agent_command(const AgentArgs& a) {
-  if (!a.check && (!has_capability(kCapNetAdmin) || !has_capability(kCapSysAdmin))) {
+  constexpr int kCapBpf = 39;
+  if (!a.check && (!has_capability(kCapNetAdmin) || !(has_capability(kCapSysAdmin) || has_capability(kCapBpf)))) {
     std::fprintf(stderr, "sealnet agent: needs CAP_NET_ADMIN (XFRM, routes, tc) and CAP_SYS_ADMIN or CAP_BPF "
                          "(BPF maps, bpffs); run it as root or with those capabilities\n");
     return 2;

@@ -895,7 +895,7 @@ void Agent::refresh_status() {
       total.replay_window_errors += ps.counters.replay_window_errors;
       // The state the datapath sends with right now names the peer's mode.
       if (out && ps.key == it->second.tx_key && ps.slot == it->second.slot &&
-          (it->second.mode == "none" || ps.generation == modes_.slot(ps.slot)->generation))
+          (it->second.mode == "none" || (modes_.slot(ps.slot) && ps.generation == modes_.slot(ps.slot)->generation)))
         it->second.mode = ps.mode;
       // A peer that sends under a key holds it (rotation evidence).
       if (!out && ps.counters.packets > 0) observed_keys_[pid].insert(ps.key);
