@@ -250,6 +250,35 @@ PeerSet::PeerSet(std::string nodes_prefix, NodeRecord self, std::chrono::millise
 // Why `r` cannot join the set as it is: the checks the config makes across
 // nodes (datapath/config.cpp check_cluster), against this node and every peer
 // in force. The first writer wins; the later one is refused until it is fixed.
+namespace {
+IpPrefix masked(const IpAddr& a, uint8_t len) {
+  IpPrefix p{a, len};
+  for (size_t i = 0; i < a.size(); ++i) {
+    const int keep = std::clamp(static_cast<int>(len) - static_cast<int>(i) * 8, 0, 8);
+    p.addr.bytes[i] &= static_cast<uint8_t>(0xFF00u >> keep);
+  }
+  return p;
+}
+}  // namespace
+
+void PeerSet::Index::add(const std::string& name, const NodeRecord& r) {
+  ids[r.id] = name;
+  for (const auto& a : addrs_of(r)) addrs[a] = name;
+  for (const auto& c : r.pod_cidrs) {
+    cidrs[c] = name;
+    ++lens[{c.addr.family, c.len}];
+  }
+}
+
+void PeerSet::Index::remove(const NodeRecord& r) {
+  ids.erase(r.id);
+  for (const auto& a : addrs_of(r)) addrs.erase(a);
+  for (const auto& c : r.pod_cidrs) {
+    cidrs.erase(c);
+    if (auto it = lens.find({c.addr.family, c.len}); it != lens.end() && --it->second == 0) lens.erase(it);
+  }
+}
+
 std::optional<std::string> PeerSet::clash(const NodeRecord& r) const {
   const auto against = [&](const NodeRecord& o, const std::string& who) -> std::optional<std::string> {
     if (o.id == r.id) return "id " + std::to_string(r.id) + " is also " + who + "'s";
@@ -269,9 +298,38 @@ std::optional<std::string> PeerSet::clash(const NodeRecord& r) const {
     return std::nullopt;
   };
   if (auto why = against(self_, "this node (" + self_.name + ")")) return why;
-  for (const auto& [name, e] : peers_)
-    if (name != r.name)
-      if (auto why = against(e.record, "peer " + name)) return why;
+
+  // Against the known peers, through the index (a peer's own entries do not count).
+  const auto other = [&](const std::string& owner) { return owner != r.name; };
+  if (auto it = index_.ids.find(r.id); it != index_.ids.end() && other(it->second))
+    return "id " + std::to_string(r.id) + " is also peer " + it->second + "'s";
+  const auto ra = addrs_of(r);
+  for (const auto& a : ra)
+    if (auto it = index_.addrs.find(a); it != index_.addrs.end() && other(it->second))
+      return "address " + a.str() + " is also peer " + it->second + "'s";
+  // A known CIDR that holds `a` (or c's network address, for c no longer than it).
+  const auto holder = [&](const IpAddr& a, uint8_t max_len) -> const std::pair<const IpPrefix, std::string>* {
+    for (const auto& [fl, n] : index_.lens) {
+      if (fl.first != a.family || fl.second > max_len) continue;
+      if (auto it = index_.cidrs.find(masked(a, fl.second)); it != index_.cidrs.end() && other(it->second))
+        return &*it;
+    }
+    return nullptr;
+  };
+  for (const auto& c : r.pod_cidrs) {
+    if (const auto* d = holder(c.addr, c.len))
+      return "pod CIDR " + c.str() + " overlaps peer " + d->second + "'s " + d->first.str();
+    for (auto it = index_.cidrs.lower_bound(IpPrefix{c.addr, 0});
+         it != index_.cidrs.end() && it->first.addr.family == c.addr.family && c.contains(it->first.addr); ++it)
+      if (other(it->second)) return "pod CIDR " + c.str() + " overlaps peer " + it->second + "'s " + it->first.str();
+    for (auto it = index_.addrs.lower_bound(c.addr);
+         it != index_.addrs.end() && it->first.family == c.addr.family && c.contains(it->first); ++it)
+      if (other(it->second))
+        return "pod CIDR " + c.str() + " holds peer " + it->second + "'s address " + it->first.str();
+  }
+  for (const auto& a : ra)
+    if (const auto* d = holder(a, static_cast<uint8_t>(a.size() * 8)))
+      return "address " + a.str() + " is inside peer " + d->second + "'s pod CIDR " + d->first.str();
   return std::nullopt;
 }
 
@@ -299,9 +357,12 @@ std::optional<PeerSet::Change> PeerSet::put(const KeyValue& kv) {
     e.remove_at.reset();
     e.mod_revision = kv.mod_revision;
     if (e.record == *rec) return std::nullopt;
+    index_.remove(e.record);
     e.record = *rec;
+    index_.add(name, e.record);
   } else {
     peers_.emplace(name, Entry{*rec, kv.mod_revision, std::nullopt});
+    index_.add(name, *rec);
   }
   return Change{Change::Kind::Upsert, name, std::move(*rec)};
 }
@@ -347,6 +408,7 @@ std::vector<PeerSet::Change> PeerSet::expire(Clock::time_point now) {
     if (it->second.remove_at && *it->second.remove_at <= now) {
       log_("peer " + it->first + " removed: its key stayed gone for the grace period");
       out.push_back(Change{Change::Kind::Remove, it->first, {}});
+      index_.remove(it->second.record);
       it = peers_.erase(it);
     } else {
       ++it;

@@ -247,5 +247,44 @@ TEST_F(PeerSetTest, MalformedOrClashingRecordsAreIgnoredWithAReason) {
   EXPECT_FALSE(set.next_deadline().has_value());
 }
 
+// Clashes are found through the index among many peers, in every shape, and a
+// peer that left frees what it held.
+TEST_F(PeerSetTest, ClashesAmongManyPeersAndWhatALeaverFrees) {
+  std::vector<KeyValue> kvs;
+  for (int i = 2; i < 202; ++i) kvs.push_back(kv_of(node("p" + std::to_string(i), static_cast<uint16_t>(i), i)));
+  EXPECT_EQ(set.snapshot(kvs, t0).size(), 200u);
+  auto refused = [&](NodeRecord r, const std::string& why) {
+    const size_t before = logs.size();
+    EXPECT_TRUE(set.apply({put_event(r, 1000)}, t0).empty()) << r.name;
+    ASSERT_EQ(logs.size(), before + 1) << r.name;
+    EXPECT_NE(logs.back().find(why), std::string::npos) << logs.back();
+  };
+  NodeRecord r = node("new", 500, 250);
+  r.id = 150;
+  refused(r, "id 150 is also peer p150's");
+  r = node("new", 500, 250);
+  r.ipv4 = ip("192.168.50.99");
+  refused(r, "address 192.168.50.99 is also peer p99's");
+  r = node("new", 500, 250);
+  r.pod_cidrs = {cidr("10.120.0.0/16")};  // holds p120's 10.120.0.0/24
+  refused(r, "pod CIDR 10.120.0.0/16 overlaps peer p120's 10.120.0.0/24");
+  r.pod_cidrs = {cidr("10.121.0.128/25")};  // inside p121's /24
+  refused(r, "pod CIDR 10.121.0.128/25 overlaps peer p121's 10.121.0.0/24");
+  r.ipv4 = ip("172.16.0.1");
+  r.pod_cidrs = {cidr("192.168.50.64/26")};  // p64..p127 addresses
+  refused(r, "pod CIDR 192.168.50.64/26 holds peer p64's address 192.168.50.64");
+  r = node("new", 500, 250);
+  r.ipv4 = ip("10.130.0.7");
+  refused(r, "address 10.130.0.7 is inside peer p130's pod CIDR 10.130.0.0/24");
+  // A peer may change its own record; after p150 left, its id and CIDR are free.
+  NodeRecord p150 = node("p150", 150, 150);
+  p150.keys = {1};
+  EXPECT_EQ(set.apply({put_event(p150, 1001)}, t0).size(), 1u);
+  set.apply({del_event("p150", 1002)}, t0);
+  EXPECT_EQ(set.expire(t0 + 6s).size(), 1u);
+  NodeRecord taker = node("taker", 150, 150);
+  EXPECT_EQ(set.apply({put_event(taker, 1003)}, t0).size(), 1u);
+}
+
 }  // namespace
 }  // namespace sealnet::discovery
