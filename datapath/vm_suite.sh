@@ -105,6 +105,18 @@ check "lab-4 reached from lab-1" test -n "$joined"
 check "lab-4 traffic on the wire is ESP" test "$(tcpdump -r "$ART/join.pcap" -nn 2>/dev/null | grep -c '10.240.0.4 > 10.240.0.[0-9]*: ESP')" -gt 0
 check "no plaintext while lab-4 joined" test "$(plaintext_frames join)" = 0
 
+section "(iii-b) a broken config at run time changes nothing"
+cp "$LAB/lab-2.yaml" "$ART/lab-2.yaml.good"
+sed 's/^node: {name: lab-2, id: 2,/node: {name: lab-2, id: 70000,/' "$ART/lab-2.yaml.good" >"$LAB/lab-2.yaml.tmp"
+mv "$LAB/lab-2.yaml.tmp" "$LAB/lab-2.yaml"
+rejected() { grep -q "config rejected, the running config stays in force: parse agent config $LAB/lab-2.yaml:2: node.id" "$LAB/logs/lab-2.log"; }
+check "lab-2's agent rejects it, naming file, line and field" wait_for 30 rejected
+grep "config rejected" "$LAB/logs/lab-2.log" | tail -1
+check "lab-2 still reaches lab-1 and lab-4, encrypted" \
+  run ip netns exec sl-n2-p1 sh -c 'ping -c 2 -i 0.2 -q 10.241.1.2 && ping -c 2 -i 0.2 -q 10.241.4.2'
+check "lab-2 still ready with 3 peers" test "$(jqn 2 '"\(.ready) \(.peers | length)"')" = "true 3"
+mv "$ART/lab-2.yaml.good" "$LAB/lab-2.yaml"
+
 section "(iv) SIGKILL and restart of an agent during a stream"
 capture_start kill
 stream_start kill 1 2 3000
