@@ -81,28 +81,13 @@ int route_device(const std::vector<route::Route>& main, const IpAddr& dst) {
   return best;
 }
 
-bool keys_equal(const keys::KeySet& a, const keys::KeySet& b) {
-  if (a.keys.size() != b.keys.size()) return false;
-  for (size_t i = 0; i < a.keys.size(); ++i) {
-    const auto &x = a.keys[i], &y = b.keys[i];
-    if (x.id != y.id || x.per_pair != y.per_pair || x.form != y.form || x.aead_algo != y.aead_algo ||
-        x.aead_key != y.aead_key || x.icv_bits != y.icv_bits || x.auth_algo != y.auth_algo ||
-        x.auth_key != y.auth_key || x.enc_algo != y.enc_algo || x.enc_key != y.enc_key)
-      return false;
-  }
-  return true;
-}
-
 bool same_identity(const config::LocalNode& a, const config::LocalNode& b) {
   return a.id == b.id && a.ipv4 == b.ipv4 && a.ipv6 == b.ipv6 && a.pod_cidrs == b.pod_cidrs;
 }
 
+// Status words: a state without offload is "software" (xfrm::to_string says "none").
 const char* mode_word(xfrm::OffloadMode m) {
-  switch (m) {
-    case xfrm::OffloadMode::packet: return "packet";
-    case xfrm::OffloadMode::crypto: return "crypto";
-    default: return "software";
-  }
+  return m == xfrm::OffloadMode::none ? "software" : xfrm::to_string(m);
 }
 
 uint8_t bpf_mode(xfrm::OffloadMode m) {
@@ -334,7 +319,7 @@ void Agent::reload_keys() {
     note_error("key file rejected, the running keys stay in force: " + k.error().message());
     return;
   }
-  if (keys_equal(*k, keys_)) return;
+  if (*k == keys_) return;
   const uint64_t now = mono_ms();
   std::map<uint8_t, uint64_t> loaded;
   for (const auto& key : k->keys) {
@@ -904,26 +889,24 @@ void Agent::refresh_status() {
   } else {
     last_error_ = "dump XFRM states for status: " + states.error().message();
   }
+  // Why a peer's slot is in its mode: the slot's last decision, else the probe's words.
+  std::map<uint8_t, const fallback::Decision*> last_decision;
+  for (const auto& d : log_.entries()) last_decision[d.slot] = &d;
+  std::map<std::string, uint32_t> offloaded;  // device -> our states offloaded to it, both directions
   for (auto& [id, ps] : peers) {
-    if (const auto* st = modes_.slot(ps.slot)) {
-      ps.mode_reason = "probe: " + (report_.find(st->dev.ifindex) ? report_.find(st->dev.ifindex)->reason : "");
-      for (auto d = log_.entries().rbegin(); d != log_.entries().rend(); ++d)
-        if (d->slot == ps.slot) {
-          ps.mode_reason = d->str();
-          break;
-        }
+    if (auto d = last_decision.find(ps.slot); d != last_decision.end()) {
+      ps.mode_reason = d->second->str();
+    } else if (const auto* st = modes_.slot(ps.slot)) {
+      const auto* rep = report_.find(st->dev.ifindex);
+      ps.mode_reason = "probe: " + (rep ? rep->reason : "");
     }
     if (ps.tx_key == 0) ps.mode_reason = "no key both sides hold yet: dropped (fail-closed)";
     for (const auto& sa : ps.sas)
-      if (sa.dir == "out" && !sa.device.empty())
-        for (auto& d : s.devices)
-          if (d.name == sa.device) ++d.offloaded_states;
+      if (!sa.device.empty()) ++offloaded[sa.device];
     s.peers.push_back(std::move(ps));
   }
   for (auto& d : s.devices)
-    for (const auto& p : s.peers)
-      for (const auto& sa : p.sas)
-        if (sa.dir == "in" && sa.device == d.name) ++d.offloaded_states;
+    if (auto it = offloaded.find(d.name); it != offloaded.end()) d.offloaded_states = it->second;
 
   if (auto m = dp_->metrics()) {
     for (uint32_t i = 0; i < SEALNET_M_COUNT; ++i) {
@@ -959,7 +942,7 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
   for (int fd : monitor_->fds()) fds.push_back({fd, POLLIN, 0});
   const size_t wake_index = fds.size();
   if (wake_) fds.push_back({wake_.get(), POLLIN, 0});
-  size_t logged = 0;
+  uint64_t logged = 0;
   while (!stop) {
     const uint64_t now = mono_ms();
     if (disc_first_ && (now >= disc_last_ + 200 || now >= disc_first_ + 2000)) {
@@ -978,14 +961,7 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
         last_error_.clear();
       }
       ready_ = ready_ || s.has_value();
-      // Decisions since the last run, as they happen.
-      uint64_t total = 0;
-      for (int i = 0; i < static_cast<int>(fallback::Reason::count_); ++i)
-        total += log_.count(static_cast<fallback::Reason>(i));
-      const auto& entries = log_.entries();
-      const size_t fresh = std::min<size_t>(total - logged, entries.size());
-      for (size_t i = entries.size() - fresh; i < entries.size(); ++i) say("decision: %s", entries[i].str().c_str());
-      logged = total;
+      for (const auto* d : log_.since(logged)) say("decision: %s", d->str().c_str());  // as they happen
       // A big node's reconcile (5,000 peers: a dump of 30,000 objects) costs
       // real time: the periodic one never takes more than a fifth of the loop.
       const uint64_t done = mono_ms();

@@ -33,6 +33,7 @@ struct Key {
   SecretBytes enc_key;
 
   std::string describe() const;  // "key 3 rfc4106(gcm(aes)) 128-bit ICV, 160-bit key, per-pair"
+  bool operator==(const Key&) const = default;  // every field, key bytes included
 };
 
 struct KeySet {
@@ -40,6 +41,7 @@ struct KeySet {
   const Key* find(uint8_t id) const;
   // The newest key: the one the others wrap up to (key ids run 1..15, then 1).
   const Key* newest() const;
+  bool operator==(const KeySet&) const = default;
 };
 
 // Parses the text of a key file in the format of Cilium's IPsec secret, one key

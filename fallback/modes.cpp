@@ -1,5 +1,7 @@
 #include "fallback/modes.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -43,8 +45,17 @@ std::string Decision::str() const {
 
 void DecisionLog::record(Decision d) {
   ++counts_[static_cast<size_t>(d.reason)];
+  ++total_;
   entries_.push_back(std::move(d));
   if (entries_.size() > kKeep) entries_.pop_front();
+}
+
+std::vector<const Decision*> DecisionLog::since(uint64_t& seen) const {
+  const size_t fresh = static_cast<size_t>(std::min<uint64_t>(total_ - seen, entries_.size()));
+  std::vector<const Decision*> out;
+  for (size_t i = entries_.size() - fresh; i < entries_.size(); ++i) out.push_back(&entries_[i]);
+  seen = total_;
+  return out;
 }
 
 OffloadMode step_down(OffloadMode m) {

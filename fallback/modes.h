@@ -68,10 +68,15 @@ class DecisionLog {
   const std::deque<Decision>& entries() const { return entries_; }
   uint64_t count(Reason r) const { return counts_[static_cast<size_t>(r)]; }
   const Decision* last() const { return entries_.empty() ? nullptr : &entries_.back(); }
+  uint64_t total() const { return total_; }  // recorded since start, kept or not
+  // For a caller that prints decisions as they happen: those recorded after the
+  // first `seen` that are still kept, oldest first; `seen` becomes total().
+  std::vector<const Decision*> since(uint64_t& seen) const;
 
  private:
   std::deque<Decision> entries_;
   std::array<uint64_t, static_cast<size_t>(Reason::count_)> counts_{};
+  uint64_t total_ = 0;
 };
 
 // What the probe found a device can do (probe::Verdict mapped to a mode by the

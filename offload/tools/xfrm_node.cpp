@@ -270,7 +270,7 @@ int run(int argc, char** argv) {
   Config cfg;
   keys::KeySet keys;
   time_t cfg_mtime = -1, keys_mtime = -1;
-  size_t logged = 0;
+  uint64_t logged = 0;
   bool have_cfg = false, have_keys = false;
   int failures = 0;
   for (;;) {
@@ -351,17 +351,7 @@ int run(int argc, char** argv) {
       if (r) {
         write_status(status, modes, log, *r, keys, cfg.peers);
       }
-      const auto& entries = log.entries();
-      const size_t total = [&] {
-        uint64_t t = 0;
-        for (int i = 0; i < static_cast<int>(fallback::Reason::count_); ++i)
-          t += log.count(static_cast<fallback::Reason>(i));
-        return static_cast<size_t>(t);
-      }();
-      const size_t fresh = std::min(total - logged, entries.size());
-      for (size_t i = entries.size() - fresh; i < entries.size(); ++i)
-        std::printf("decision: %s\n", entries[i].str().c_str());
-      logged = total;
+      for (const auto* d : log.since(logged)) std::printf("decision: %s\n", d->str().c_str());
       std::fflush(stdout);
       if (once) return r && rr ? 0 : 1;
     } else if (once) {

@@ -56,3 +56,36 @@ TEST(FallbackVerdict, ModeBookRecordsTheProbesDecision) {
 
 }  // namespace
 }  // namespace sealnet::fallback
+
+namespace sealnet::fallback {
+namespace {
+
+// What a caller printing decisions as they happen gets: each once, oldest first,
+// and only the kept ones after a long pause.
+Decision on_slot(uint8_t slot, Reason r) {
+  Decision d;
+  d.slot = slot;
+  d.reason = r;
+  return d;
+}
+
+TEST(DecisionLog, SinceHandsOutEachDecisionOnce) {
+  DecisionLog log;
+  uint64_t seen = 0;
+  EXPECT_TRUE(log.since(seen).empty());
+  log.record(on_slot(1, Reason::link_down));
+  log.record(on_slot(2, Reason::link_up));
+  auto fresh = log.since(seen);
+  ASSERT_EQ(fresh.size(), 2u);
+  EXPECT_EQ(fresh[0]->slot, 1);
+  EXPECT_EQ(fresh[1]->slot, 2);
+  EXPECT_EQ(seen, 2u);
+  EXPECT_TRUE(log.since(seen).empty());
+  for (size_t i = 0; i < DecisionLog::kKeep + 10; ++i) log.record(on_slot(3, Reason::table_full));
+  EXPECT_EQ(log.total(), DecisionLog::kKeep + 12);
+  EXPECT_EQ(log.since(seen).size(), DecisionLog::kKeep);
+  EXPECT_EQ(seen, log.total());
+}
+
+}  // namespace
+}  // namespace sealnet::fallback
