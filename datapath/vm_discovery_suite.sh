@@ -10,20 +10,10 @@
 #        comes back: they reconnect
 # shellcheck source-path=SCRIPTDIR source=../tests/vm/guest/lib.sh
 . "${SEALNET_VM_LIB:-$(dirname "$0")/../tests/vm/guest/lib.sh}"
-: "${SEALNET_BIN:=${SEALNET_BUILD:-}/cli/sealnet}"
-need_tool SEALNET_BIN
-BIN=$SEALNET_BIN
-ART=${SEALNET_VM_ARTIFACTS:-/tmp}
 command -v etcd >/dev/null || skip_suite "no etcd binary (Debian etcd-server; setup.sh installs it)"
-export SEALNET_LAB_DIR=/tmp/sealnet-lab-etcd
-LAB=$SEALNET_LAB_DIR
-
-section "modules"
-check "modprobe" run modprobe -a esp4 esp4_offload xfrm_user veth bridge netdevsim sch_ingress cls_bpf aesni_intel gcm
-
-lab() { "$BIN" lab "$@"; }
-defer "cp -r $LAB/logs $ART/logs; $BIN lab down"
-jqn() { local n=$1; shift; ip netns exec "sl-n$n" "$BIN" status --json | jq -r "$@"; }
+# shellcheck source=lab/guest.sh
+. "$(dirname "$0")/lab/guest.sh"
+lab_suite /tmp/sealnet-lab-etcd
 peers_are() { [ "$(jqn "$1" '[.peers[] | select(.tx_key > 0)] | length')" = "$2" ]; }
 # The states of lab-1 that do not involve node X: "src dst spi" lines.
 states_without() { ip -n sl-n1 xfrm state | awk '/^src/ {h = $2 " " $4; getline; print h, $4}' | grep -v "10.240.0.$1 " | sort; }

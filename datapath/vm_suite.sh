@@ -15,22 +15,12 @@
 #        they are re-installed under the next generation, both decisions recorded
 # shellcheck source-path=SCRIPTDIR source=../tests/vm/guest/lib.sh
 . "${SEALNET_VM_LIB:-$(dirname "$0")/../tests/vm/guest/lib.sh}"
-: "${SEALNET_BIN:=${SEALNET_BUILD:-}/cli/sealnet}"
+# shellcheck source=lab/guest.sh
+. "$(dirname "$0")/lab/guest.sh"
 : "${SEALNET_UDP_STREAM:=${SEALNET_BUILD:-}/offload/udp_stream}"
-need_tool SEALNET_BIN
 need_tool SEALNET_UDP_STREAM
-BIN=$SEALNET_BIN UDP=$SEALNET_UDP_STREAM
-ART=${SEALNET_VM_ARTIFACTS:-/tmp}
-export SEALNET_LAB_DIR=/tmp/sealnet-lab-e2e
-LAB=$SEALNET_LAB_DIR
-
-section "modules"
-check "modprobe" run modprobe -a esp4 esp4_offload xfrm_user veth bridge netdevsim sch_ingress cls_bpf aesni_intel gcm
-
-lab() { "$BIN" lab "$@"; }
-defer "cp -r $LAB/logs $ART/agent-logs; $BIN lab down"
-status_json() { ip netns exec "sl-n$1" "$BIN" status --json; }
-jqn() { local n=$1; shift; status_json "$n" | jq -r "$@"; }
+UDP=$SEALNET_UDP_STREAM
+lab_suite /tmp/sealnet-lab-e2e
 
 capture_start() {  # capture_start NAME: the switch, into $ART/NAME.pcap
   ip netns exec sl-wire tcpdump -i br0 -nn -U -w "$ART/$1.pcap" ip 2>/dev/null &

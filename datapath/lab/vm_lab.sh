@@ -4,13 +4,11 @@
 # reached every other and nothing crossed the switch in plaintext.
 # shellcheck source-path=SCRIPTDIR source=../../tests/vm/guest/lib.sh
 . "${SEALNET_VM_LIB:-$(dirname "$0")/../../tests/vm/guest/lib.sh}"
-BIN=${SEALNET_BUILD:?}/cli/sealnet
-need_tool BIN
-modprobe -a esp4 esp4_offload xfrm_user veth bridge netdevsim sch_ingress cls_bpf aesni_intel gcm 2>/dev/null
-export SEALNET_LAB_DIR=/tmp/sealnet-lab
-defer "$BIN lab down"
+# shellcheck source=guest.sh
+. "$(dirname "$0")/guest.sh"
 echo "=== sealnet lab in the VM (Linux $(uname -r), emulated)"
-check "sealnet lab up" "$BIN" lab up
-check "sealnet lab traffic: all delivered, no plaintext on the wire" "$BIN" lab traffic
-"$BIN" lab status
+lab_suite /tmp/sealnet-lab
+check "sealnet lab up" lab up
+check "sealnet lab traffic: all delivered, no plaintext on the wire" lab traffic
+lab status
 finish
