@@ -159,7 +159,7 @@ if ((VM)); then
              {peers, keys, objects, rounds, selectors, batched_s: (.batched_ms / 1000), ip_s: (.ip_batch_ms / 1000),
               ratio, join_one_node_s: (.join_ms / 1000), join_objects_touched: .join_objects, ok: (.ok == 1)}' |
       jq -s '{bench: "sealnet-xfrm-node bench (offload/tools/cp_bench.h), offload/vm_bench.sh",
-              what: "N peers x 2 keys: states and policies both directions into a fresh namespace; batched = the reconciler over core/netlink (1 MiB per sendmsg, acks for refusals only), ip = ip -batch with the same objects; medians over rounds; join = one more node added to the converged set by the reconciler",
+              what: "N peers x 2 keys: states and policies both directions into a fresh namespace; batched = the reconciler over netlink/transport (1 MiB per sendmsg, acks for refusals only), ip = ip -batch with the same objects; medians over rounds; join = one more node added to the converged set by the reconciler",
               note: "guest is emulated (TCG): compare the two times, not their absolute values",
               sizes: .}' > "$OUT/control_plane.json"
     jq -r '.sizes[] | "control_plane: \(.peers) peers: \(.objects) objects, batched \(.batched_s) s, ip -batch \(.ip_s) s, ratio \(.ratio), join \(.join_one_node_s) s / \(.join_objects_touched) objects"' \

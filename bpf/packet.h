@@ -1,3 +1,5 @@
+// Test frames as bytes: Ethernet + IPv4/IPv6 + UDP/TCP/ESP/ICMP built for
+// BPF_PROG_TEST_RUN (unit and host tests, bench_bpf, the self-test).
 #pragma once
 
 #include <cstdint>

@@ -8,6 +8,8 @@
 
 #include <linux/types.h>
 
+#include "keys/ring.h" /* key ids 1..15 and which of two is newer */
+
 /* ---- skb->mark ------------------------------------------------------------
  *
  *  31            16 15    12 11     8 7      4 3      0
@@ -47,10 +49,8 @@
 #define SEALNET_MARK_NODE_MASK 0xFFFF0000u
 #define SEALNET_MARK_POLICY_MASK 0xFFFFFFF0u
 
-#define SEALNET_MAX_SLOTS 16   /* device slots: 4 bits of the mark */
+#define SEALNET_MAX_SLOTS 16        /* device slots: 4 bits of the mark */
 #define SEALNET_MAX_NODE_ID 0xFFFEu /* 0xFFFF is kept back (datapath/config.h) */
-#define SEALNET_KEY_ID_MIN 1   /* key ids run 1..15 and wrap to 1 */
-#define SEALNET_KEY_ID_MAX 15
 
 static inline __u32 sealnet_mark_encrypt(__u32 node_id, __u32 key_id, __u32 slot) {
   return (node_id << SEALNET_MARK_NODE_SHIFT) | (key_id << SEALNET_MARK_KEY_SHIFT) |
@@ -59,41 +59,6 @@ static inline __u32 sealnet_mark_encrypt(__u32 node_id, __u32 key_id, __u32 slot
 
 static inline __u32 sealnet_mark_encrypted(__u32 slot) {
   return SEALNET_MARK_MAGIC_ENCRYPTED | (slot << SEALNET_MARK_SLOT_SHIFT);
-}
-
-/* ---- key ids: a ring of 15 ----------------------------------------------
- * Key ids run 1..15 and the one after 15 is 1; 0 means "no key". Which of two
- * ids is newer is serial-number arithmetic (RFC 1982) over that ring: `a` is
- * newer than `b` when it is 1..7 rotations ahead of it, older when 8..14 ahead
- * (= 1..7 behind). The ring is odd, so no distance is ambiguous. This holds as
- * long as the ids live at one time (ours, every peer's) span at most 7
- * rotations, which the agent's one-rotation-at-a-time rule keeps.
- *
- * The key a packet is sent with is the older of ours and the peer's: a peer
- * that has not installed our newest key yet cannot decrypt it, and we have no
- * SA for a key the peer has but we do not. No key on either side: 0 (drop).
- */
-#define SEALNET_KEY_RING 15u
-#define SEALNET_KEY_HALF_RING 7u
-
-static inline int sealnet_key_valid(__u32 k) {
-  return k >= SEALNET_KEY_ID_MIN && k <= SEALNET_KEY_ID_MAX;
-}
-
-static inline __u32 sealnet_key_next(__u32 k) {
-  return k >= SEALNET_KEY_ID_MAX ? SEALNET_KEY_ID_MIN : k + 1;
-}
-
-/* How many rotations `a` is ahead of `b` (0..14); both must be valid. */
-static inline __u32 sealnet_key_ahead(__u32 a, __u32 b) {
-  /* Not (a + RING - b) % RING: the classifier runs this per packet and a
-   * division is the slowest ALU instruction it would execute. */
-  return a >= b ? a - b : a + SEALNET_KEY_RING - b;
-}
-
-static inline __u32 sealnet_key_select(__u32 ours, __u32 peers) {
-  if (!sealnet_key_valid(ours) || !sealnet_key_valid(peers)) return 0;
-  return sealnet_key_ahead(ours, peers) <= SEALNET_KEY_HALF_RING ? peers : ours;
 }
 
 /* ---- ipcache: destination prefix -> node ----------------------------------
@@ -158,11 +123,11 @@ enum sealnet_node_flags {
 };
 
 struct sealnet_node_value {
-  __u8 ipv4[4];  /* the node's IPv4 address: outer ESP destination */
-  __u8 ipv6[16]; /* the node's IPv6 address */
+  __u8 ipv4[4];     /* the node's IPv4 address: outer ESP destination */
+  __u8 ipv6[16];    /* the node's IPv6 address */
   __u8 peer_key_id; /* newest key id the peer has installed (0 = none yet) */
   __u8 pad;
-  __u16 flags;   /* enum sealnet_node_flags */
+  __u16 flags; /* enum sealnet_node_flags */
 };
 
 /* ---- devices: egress ifindex -> slot and mode ------------------------------
@@ -184,8 +149,8 @@ enum sealnet_device_flags {
 };
 
 struct sealnet_device_value {
-  __u8 slot; /* < SEALNET_MAX_SLOTS */
-  __u8 mode; /* enum sealnet_device_mode */
+  __u8 slot;   /* < SEALNET_MAX_SLOTS */
+  __u8 mode;   /* enum sealnet_device_mode */
   __u16 flags; /* enum sealnet_device_flags */
   __u32 pad;
 };
@@ -193,8 +158,8 @@ struct sealnet_device_value {
 /* ---- config: array of one ------------------------------------------------- */
 struct sealnet_config {
   __u32 local_node_id;
-  __u8 key_id;      /* our newest key id (1..15) */
-  __u8 fail_closed; /* 1: drop plaintext to remote nodes at the wire */
+  __u8 key_id;       /* our newest key id (1..15) */
+  __u8 fail_closed;  /* 1: drop plaintext to remote nodes at the wire */
   __u8 encrypt_host; /* 1: host-originated traffic to remote nodes is encrypted */
   __u8 pad;
 };
@@ -221,10 +186,10 @@ enum sealnet_metric {
   SEALNET_M_WIRE_PLAINTEXT_PASSED,  /* the same with fail-closed off */
   SEALNET_M_WIRE_OTHER,             /* not node-to-node traffic: passed */
   /* from-pod / from-host, continued */
-  SEALNET_M_NOT_CONFIGURED,   /* config names no local node yet: passed */
-  SEALNET_M_HOST_PASS,        /* node address to node address, host encryption off */
-  SEALNET_M_NODE_NO_ADDR,     /* the peer has no address to tunnel to: dropped */
-  SEALNET_M_HOST_MISROUTED,   /* from-host got traffic it must not encrypt: dropped */
+  SEALNET_M_NOT_CONFIGURED, /* config names no local node yet: passed */
+  SEALNET_M_HOST_PASS,      /* node address to node address, host encryption off */
+  SEALNET_M_NODE_NO_ADDR,   /* the peer has no address to tunnel to: dropped */
+  SEALNET_M_HOST_MISROUTED, /* from-host got traffic it must not encrypt: dropped */
   /* bpf_fib_lookup return codes 0..15 (BPF_FIB_LKUP_RET_*), counted apart for
    * every lookup that did not return SUCCESS, whatever the verdict was (NO_NEIGH
    * and FRAG_NEEDED still name the egress device and the packet is marked). A
@@ -242,7 +207,7 @@ struct sealnet_metric_value {
 
 #define SEALNET_IPCACHE_MAX 262144
 #define SEALNET_NODES_MAX 65536
-#define SEALNET_DEVICES_MAX 256      /* sealnet_devhash */
-#define SEALNET_DEVICES_DIRECT 1024  /* sealnet_devices: ifindex 0..1023 */
+#define SEALNET_DEVICES_MAX 256     /* sealnet_devhash */
+#define SEALNET_DEVICES_DIRECT 1024 /* sealnet_devices: ifindex 0..1023 */
 
 #endif /* SEALNET_BPF_SHARED_H */

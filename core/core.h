@@ -1,10 +1,10 @@
 // core/: the few things every sealnet component shares — errors as values that
 // name the operation, the object and the errno; move-only RAII file descriptors;
-// entering and leaving network namespaces; netlink encoding and transport.
+// entering and leaving network namespaces; IP prefixes; wiped secret buffers.
 #pragma once
 
 #include "core/error.h"
 #include "core/fd.h"
 #include "core/ip.h"
-#include "core/netlink.h"
 #include "core/netns.h"
+#include "core/secret.h"

@@ -1,3 +1,5 @@
+// Errors as values: Result<T> = std::expected<T, Error>, where an Error names
+// the operation, the object and the errno (and the kernel's extack when any).
 #pragma once
 
 #include <expected>

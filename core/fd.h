@@ -1,3 +1,4 @@
+// A move-only RAII file descriptor: closed exactly once, never leaked or shared.
 #pragma once
 
 #include <utility>

@@ -1,3 +1,4 @@
+// IPv4 and IPv6 addresses and prefixes: parsing, printing, containment.
 #pragma once
 
 #include <array>

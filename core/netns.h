@@ -1,3 +1,5 @@
+// Network namespaces: open one by name or path, enter it for a scope and come
+// back (NetnsScope), so tests and tools never change the caller's namespace.
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
 // Memory for key material: every buffer that held a key is wiped before the
 // allocator gives it back, so keys do not linger in freed heap memory. Shared by
-// the key-file parser (datapath/keys) and the XFRM codec (offload/xfrm_codec).
+// the key-file parser (keys/keys) and the XFRM codec (netlink/xfrm_codec).
 #pragma once
 
 #include <string.h>  // explicit_bzero: a plain memset before free may be optimised away
@@ -23,7 +23,9 @@ struct WipingAllocator {
     std::allocator<T>().deallocate(p, n);
   }
   template <typename U>
-  bool operator==(const WipingAllocator<U>&) const { return true; }
+  bool operator==(const WipingAllocator<U>&) const {
+    return true;
+  }
 };
 
 using SecretBytes = std::vector<uint8_t, WipingAllocator<uint8_t>>;

@@ -23,9 +23,9 @@
 #include "bpf/tc.h"
 #include "core/fd.h"
 #include "datapath/discovery/registry.h"
-#include "datapath/keys.h"
 #include "fallback/modes.h"
 #include "fallback/verdict.h"
+#include "keys/keys.h"
 #include "offload/binding.h"
 #include "offload/reconciler.h"
 #include "offload/route_reconciler.h"
@@ -44,7 +44,8 @@ uint64_t mono_ms() {
 }
 uint64_t unix_s() {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -92,16 +93,18 @@ const char* mode_word(xfrm::OffloadMode m) {
 
 uint8_t bpf_mode(xfrm::OffloadMode m) {
   switch (m) {
-    case xfrm::OffloadMode::packet: return SEALNET_MODE_PACKET;
-    case xfrm::OffloadMode::crypto: return SEALNET_MODE_CRYPTO;
-    default: return SEALNET_MODE_SOFTWARE;
+    case xfrm::OffloadMode::packet:
+      return SEALNET_MODE_PACKET;
+    case xfrm::OffloadMode::crypto:
+      return SEALNET_MODE_CRYPTO;
+    default:
+      return SEALNET_MODE_SOFTWARE;
   }
 }
 
 class Agent {
  public:
-  Agent(Options o, config::AgentConfig c)
-      : opts_(std::move(o)), cfg_(std::move(c)), modes_(log_) {}
+  Agent(Options o, config::AgentConfig c) : opts_(std::move(o)), cfg_(std::move(c)), modes_(log_) {}
 
   Status start();
   int loop(const volatile sig_atomic_t& stop);
@@ -172,8 +175,8 @@ class Agent {
   std::map<IpPrefix, sealnet_ipcache_value> ipcache_written_;
   std::map<uint16_t, sealnet_node_value> nodes_written_;
   std::map<int, sealnet_device_value> devices_written_;
-  std::map<uint16_t, uint8_t> tx_key_;        // peer -> key the datapath sends with
-  std::map<uint16_t, uint8_t> route_slot_;    // peer -> slot its route leaves by
+  std::map<uint16_t, uint8_t> tx_key_;      // peer -> key the datapath sends with
+  std::map<uint16_t, uint8_t> route_slot_;  // peer -> slot its route leaves by
   offload::ReconcileResult last_;
 
   Fd inotify_;
@@ -209,7 +212,8 @@ Status Agent::start() {
   report_ = std::move(*report);
   if (!report_.node.can_encrypt())
     return fail(ENOTSUP, "start agent", "this kernel",
-                "cannot encrypt: ESP " + report_.node.esp.reason + "; AES-GCM " + report_.node.aes_gcm.reason +
+                "cannot encrypt: ESP " + report_.node.esp.reason + "; AES-GCM " +
+                    report_.node.aes_gcm.reason +
                     " (run `sealnet lab up --vm` to see sealnet in the project's VM)");
   if (report_.node.ipv4_forwarding == false)
     say("warning: net.ipv4.ip_forward is 0: bpf_fib_lookup refuses to route pod traffic, which is dropped "
@@ -242,8 +246,8 @@ Status Agent::start() {
   if (!pinned) return std::unexpected(pinned.error());
   if (pinned->local_node_id != 0 && pinned->local_node_id != cfg_.node.id)
     return fail(EEXIST, "start agent", cfg_.bpffs_dir,
-                "the pinned maps there belong to node id " + std::to_string(pinned->local_node_id) + ", not " +
-                    std::to_string(cfg_.node.id) + ": use another bpffs_dir or remove them");
+                "the pinned maps there belong to node id " + std::to_string(pinned->local_node_id) +
+                    ", not " + std::to_string(cfg_.node.id) + ": use another bpffs_dir or remove them");
 
   // Adoption: what the previous agent had told the datapath about each peer,
   // and the generation each slot's outbound states are at.
@@ -254,7 +258,8 @@ Status Agent::start() {
     // Fresh start: the cluster is assumed settled on the keys present now.
     // Restart: keys newer than what a peer was sent with wait for evidence or
     // the activation delay.
-    key_loaded_at_[key.id] = restarted ? now : now - static_cast<uint64_t>(opts_.key_activation.count()) * 1000;
+    key_loaded_at_[key.id] =
+        restarted ? now : now - static_cast<uint64_t>(opts_.key_activation.count()) * 1000;
   say("%s node %s (id %u): %zu peer(s), %zu key(s), bpffs %s", restarted ? "adopting" : "starting",
       cfg_.node.name.c_str(), cfg_.node.id, peers_.size(), keys_.keys.size(), cfg_.bpffs_dir.c_str());
   for (const auto& key : keys_.keys) say("key %s", key.describe().c_str());
@@ -345,13 +350,15 @@ void Agent::reload_config() {
   }
   if (!same_identity(c->node, cfg_.node) || c->bpffs_dir != cfg_.bpffs_dir || c->key_file != cfg_.key_file ||
       c->metrics_listen != cfg_.metrics_listen) {
-    note_error("config changes this node's identity, key file, bpffs_dir or metrics address: restart the agent "
-               "to apply it; the running config stays in force");
+    note_error(
+        "config changes this node's identity, key file, bpffs_dir or metrics address: restart the agent "
+        "to apply it; the running config stays in force");
     return;
   }
   if (c->etcd.has_value() != cfg_.etcd.has_value() ||
       (c->etcd && (c->etcd->endpoints != cfg_.etcd->endpoints || c->etcd->prefix != cfg_.etcd->prefix))) {
-    note_error("config changes the discovery settings: restart the agent to apply it; the running config stays");
+    note_error(
+        "config changes the discovery settings: restart the agent to apply it; the running config stays");
     return;
   }
   cfg_ = std::move(*c);
@@ -388,7 +395,8 @@ Result<uint8_t> Agent::slot_for(int ifindex) {
   for (const auto& [_, s] : slot_of_) used.insert(s);
   // A device the previous agent gave a slot keeps it: the marks and SPIs in
   // the kernel carry it.
-  if (auto v = dp_->device(static_cast<uint32_t>(ifindex)); v && *v && !used.contains((*v)->slot)) return (*v)->slot;
+  if (auto v = dp_->device(static_cast<uint32_t>(ifindex)); v && *v && !used.contains((*v)->slot))
+    return (*v)->slot;
   for (uint8_t s = 0; s < SEALNET_MAX_SLOTS; ++s)
     if (!used.contains(s)) return s;
   return fail(ENOSPC, "assign a device slot", "ifindex " + std::to_string(ifindex),
@@ -400,8 +408,8 @@ void Agent::add_slot_device(int ifindex, uint8_t slot) {
   const uint64_t now = unix_s();
   auto dev = probe::probe_device(*probe_kernel_, ifindex, report_.node, probe_opts_);
   if (!dev) {
-    note_error("probe of uplink ifindex " + std::to_string(ifindex) + " failed, using software: " +
-               dev.error().message());
+    note_error("probe of uplink ifindex " + std::to_string(ifindex) +
+               " failed, using software: " + dev.error().message());
     probe::DeviceReport d;
     d.ifindex = ifindex;
     char name[IF_NAMESIZE] = {};
@@ -412,7 +420,8 @@ void Agent::add_slot_device(int ifindex, uint8_t slot) {
   }
   const auto probed = fallback::from_probe(slot, *dev, now);
   modes_.set_device(probed.device, now, probed.decision.detail);
-  say("uplink %s: slot %u, %s (%s)", dev->name.c_str(), slot, probe::to_string(dev->verdict), dev->reason.c_str());
+  say("uplink %s: slot %u, %s (%s)", dev->name.c_str(), slot, probe::to_string(dev->verdict),
+      dev->reason.c_str());
   report_.update(std::move(*dev));
 }
 
@@ -432,8 +441,12 @@ void Agent::on_device_events(const std::vector<probe::DeviceEvent>& events) {
     if (it == slot_of_.end()) continue;
     const uint8_t slot = it->second;
     switch (ev.kind) {
-      case probe::DeviceEvent::Kind::down: modes_.link_down(slot, now); break;  // (d) flushed
-      case probe::DeviceEvent::Kind::up: modes_.link_up(slot, now); break;      // (d) next generation
+      case probe::DeviceEvent::Kind::down:
+        modes_.link_down(slot, now);
+        break;  // (d) flushed
+      case probe::DeviceEvent::Kind::up:
+        modes_.link_up(slot, now);
+        break;  // (d) next generation
       case probe::DeviceEvent::Kind::removed:
         modes_.link_down(slot, now);
         report_.remove(ev.ifindex);
@@ -451,7 +464,8 @@ void Agent::on_device_events(const std::vector<probe::DeviceEvent>& events) {
         report_.update(std::move(*d));
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -467,7 +481,8 @@ void Agent::adopt_peer(const config::Peer& p) {
   tx_key_[p.id] = (*v)->peer_key_id;
   if ((*v)->peer_key_id)
     for (const auto& key : keys_.keys)
-      if (key.id == (*v)->peer_key_id || sealnet_key_ahead((*v)->peer_key_id, key.id) <= SEALNET_KEY_HALF_RING)
+      if (key.id == (*v)->peer_key_id ||
+          sealnet_key_ahead((*v)->peer_key_id, key.id) <= SEALNET_KEY_HALF_RING)
         adopted_keys_[p.id].insert(key.id);
 }
 
@@ -485,7 +500,8 @@ void Agent::rebuild_peers() {
   // Two discovered records may not claim one id (PeerSet refuses clashes with
   // us and with known peers; a static seed is replaced by its record).
   std::set<uint16_t> ids;
-  std::erase_if(peers_, [&](const config::Peer& p) { return p.id == cfg_.node.id || !ids.insert(p.id).second; });
+  std::erase_if(peers_,
+                [&](const config::Peer& p) { return p.id == cfg_.node.id || !ids.insert(p.id).second; });
   for (const auto& p : peers_) adopt_peer(p);
   dirty_ = true;
 }
@@ -588,9 +604,12 @@ Status Agent::sync() {
   std::string problems;
   if (!cfg_.uplinks.empty()) {
     for (const auto& name : cfg_.uplinks) {
-      auto it = std::find_if(links.begin(), links.end(), [&](const auto& kv) { return kv.second.name == name; });
-      if (it == links.end()) problems += "uplink " + name + " does not exist; ";
-      else uplinks.insert(it->first);
+      auto it =
+          std::find_if(links.begin(), links.end(), [&](const auto& kv) { return kv.second.name == name; });
+      if (it == links.end())
+        problems += "uplink " + name + " does not exist; ";
+      else
+        uplinks.insert(it->first);
     }
   } else {
     for (const auto& p : peers_)
@@ -609,13 +628,16 @@ Status Agent::sync() {
   }
   for (const auto& [ifx, slot] : slot_of_) {
     auto l = links.find(ifx);
-    if (l == links.end() || !l->second.up()) modes_.link_down(slot, now_s);
-    else modes_.link_up(slot, now_s);
+    if (l == links.end() || !l->second.up())
+      modes_.link_down(slot, now_s);
+    else
+      modes_.link_up(slot, now_s);
   }
   route_slot_.clear();
   for (const auto& p : peers_)
     if (auto a = outer_peer(cfg_.node, p))
-      if (auto it = slot_of_.find(route_device(main, *a)); it != slot_of_.end()) route_slot_[p.id] = it->second;
+      if (auto it = slot_of_.find(route_device(main, *a)); it != slot_of_.end())
+        route_slot_[p.id] = it->second;
 
   // ---- pod devices: where the routes to this node's pod CIDRs lead.
   std::set<int> pods;
@@ -712,9 +734,11 @@ Status Agent::sync() {
   };
   for (const auto& [ifx, _] : slot_of_)
     if (links.contains(ifx))
-      if (auto s = attach(ifx, bpf::TcHook::Egress, bpf::Program::ToWire); !s) problems += s.error().message() + "; ";
+      if (auto s = attach(ifx, bpf::TcHook::Egress, bpf::Program::ToWire); !s)
+        problems += s.error().message() + "; ";
   for (int ifx : pods)
-    if (auto s = attach(ifx, bpf::TcHook::Ingress, bpf::Program::FromPod); !s) problems += s.error().message() + "; ";
+    if (auto s = attach(ifx, bpf::TcHook::Ingress, bpf::Program::FromPod); !s)
+      problems += s.error().message() + "; ";
   std::erase_if(tc_, [&](const auto& kv) { return !links.contains(kv.first.first); });
   pod_devices_ = pods;
 
@@ -749,9 +773,9 @@ Status Agent::sync() {
   if (!r) return std::unexpected(r.error());
   for (const auto& e : r->errors) problems += "refused: " + e.message() + "; ";
   if (r->changes())
-    say("xfrm: +%zu -%zu states, +%zu ~%zu -%zu policies (%zu software retries, %zu retiring)", r->states_added,
-        r->states_deleted, r->policies_added, r->policies_updated, r->policies_deleted, r->software_retries,
-        r->retiring);
+    say("xfrm: +%zu -%zu states, +%zu ~%zu -%zu policies (%zu software retries, %zu retiring)",
+        r->states_added, r->states_deleted, r->policies_added, r->policies_updated, r->policies_deleted,
+        r->software_retries, r->retiring);
 
   // ---- slot routes: each slot's table routes what the main table routes
   // through the slot's device, so ESP leaves by the device whose SA made it.
@@ -767,13 +791,16 @@ Status Agent::sync() {
   // ---- send keys: only keys whose outbound states now exist.
   for (const auto& pn : peers) {
     auto inst = r->installed_keys.find(pn.id);
-    const uint8_t k = offload::tx_key(keys_, pn, inst == r->installed_keys.end() ? std::vector<uint8_t>{} : inst->second);
-    if (tx_key_[pn.id] == k && nodes_written_.contains(pn.id) && nodes_written_[pn.id].peer_key_id == k) continue;
+    const uint8_t k =
+        offload::tx_key(keys_, pn, inst == r->installed_keys.end() ? std::vector<uint8_t>{} : inst->second);
+    if (tx_key_[pn.id] == k && nodes_written_.contains(pn.id) && nodes_written_[pn.id].peer_key_id == k)
+      continue;
     sealnet_node_value v = nodes_written_[pn.id];
     v.peer_key_id = k;
     if (auto s = dp_->upsert_node(pn.id, v); !s) return s;
     nodes_written_[pn.id] = v;
-    if (tx_key_[pn.id] != k) say("peer %u: sending with key %u (peer holds %s)", pn.id, k, join(pn.keys).c_str());
+    if (tx_key_[pn.id] != k)
+      say("peer %u: sending with key %u (peer holds %s)", pn.id, k, join(pn.keys).c_str());
     tx_key_[pn.id] = k;
   }
   last_ = std::move(*r);
@@ -880,7 +907,8 @@ void Agent::refresh_status() {
       total.replay_window_errors += ps.counters.replay_window_errors;
       // The state the datapath sends with right now names the peer's mode.
       if (out && ps.key == it->second.tx_key && ps.slot == it->second.slot &&
-          (it->second.mode == "none" || (modes_.slot(ps.slot) && ps.generation == modes_.slot(ps.slot)->generation)))
+          (it->second.mode == "none" ||
+           (modes_.slot(ps.slot) && ps.generation == modes_.slot(ps.slot)->generation)))
         it->second.mode = ps.mode;
       // A peer that sends under a key holds it (rotation evidence).
       if (!out && ps.counters.packets > 0) observed_keys_[pid].insert(ps.key);
@@ -975,7 +1003,8 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
     if (const uint64_t t0 = mono_ms(); t0 >= next_status) {
       refresh_status();
       const uint64_t done = mono_ms();
-      next_status = done + std::max<uint64_t>(static_cast<uint64_t>(opts_.status_refresh.count()), 4 * (done - t0));
+      next_status =
+          done + std::max<uint64_t>(static_cast<uint64_t>(opts_.status_refresh.count()), 4 * (done - t0));
     }
     const uint64_t t = mono_ms();
     uint64_t wake = std::min(next_sync, next_status);
@@ -992,8 +1021,10 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
     for (size_t i = 1; i < wake_index; ++i) link_ready = link_ready || (fds[i].revents & POLLIN);
     if (link_ready) {
       auto evs = monitor_->poll(0);
-      if (!evs) note_error("device events: " + evs.error().message());
-      else if (!evs->empty()) on_device_events(*evs);
+      if (!evs)
+        note_error("device events: " + evs.error().message());
+      else if (!evs->empty())
+        on_device_events(*evs);
     }
     if (config_dirty_) reload_config();
     if (keys_dirty_) reload_keys();
@@ -1011,9 +1042,9 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
 int run_agent(const Options& opts, const volatile sig_atomic_t& stop) {
   config::ParseOptions po;
   po.node_name = opts.node_name;
-  auto cfg = opts.config_path.empty()
-                 ? config::parse_agent_config(config::embedded_default_config_text(), config::kEmbeddedDefaultSource, po)
-                 : config::load_agent_config(opts.config_path, po);
+  auto cfg = opts.config_path.empty() ? config::parse_agent_config(config::embedded_default_config_text(),
+                                                                   config::kEmbeddedDefaultSource, po)
+                                      : config::load_agent_config(opts.config_path, po);
   if (!cfg) {
     say("%s", cfg.error().message().c_str());
     return 1;
@@ -1024,8 +1055,8 @@ int run_agent(const Options& opts, const volatile sig_atomic_t& stop) {
       say("%s", k.error().message().c_str());
       return 1;
     }
-    std::printf("config ok: node %s (id %u), %zu peer(s), key file %s\n", cfg->node.name.c_str(), cfg->node.id,
-                cfg->peers.size(), cfg->key_file.c_str());
+    std::printf("config ok: node %s (id %u), %zu peer(s), key file %s\n", cfg->node.name.c_str(),
+                cfg->node.id, cfg->peers.size(), cfg->key_file.c_str());
     for (const auto& key : k->keys) std::printf("  %s\n", key.describe().c_str());
     if (cfg->encrypt_host) std::printf("  encrypt_host: true is not supported by this version\n");
     return cfg->encrypt_host ? 1 : 0;

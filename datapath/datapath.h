@@ -3,9 +3,9 @@
 // and no drop; event loop, key manager, status and metrics.
 #pragma once
 
-#include "datapath/agent.h"                // the agent: run_agent
-#include "datapath/config.h"               // its configuration (docs/agent-config.md)
-#include "datapath/discovery/registry.h"   // peers on etcd
-#include "datapath/keys.h"                 // the key file
-#include "datapath/lab/lab.h"              // `sealnet lab`
-#include "datapath/status.h"               // status, metrics, the HTTP endpoint
+#include "datapath/agent.h"               // the agent: run_agent
+#include "datapath/config.h"              // its configuration (docs/agent-config.md)
+#include "datapath/discovery/registry.h"  // peers on etcd
+#include "datapath/lab/lab.h"             // `sealnet lab`
+#include "datapath/status.h"              // status, metrics, the HTTP endpoint
+#include "keys/keys.h"                    // the key file

@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "offload/xfrm_codec.h"
+#include "netlink/xfrm_codec.h"
 
 namespace sealnet::fallback {
 
@@ -115,10 +115,10 @@ class ModeBook {
   bool offload_refused(uint8_t slot, uint32_t spi, const std::string& dst, OffloadMode asked, int err,
                        const std::string& extack, uint64_t now);  // (a)/(c)
   bool no_offload_readback(uint8_t slot, uint32_t spi, const std::string& dst, OffloadMode asked,
-                           uint64_t now);  // (b)
-  bool link_down(uint8_t slot, uint64_t now);                                             // (d)
-  bool link_up(uint8_t slot, uint64_t now);                                               // (d)
-  bool feature_changed(uint8_t slot, bool on, uint64_t now);                              // (e)
+                           uint64_t now);                     // (b)
+  bool link_down(uint8_t slot, uint64_t now);                 // (d)
+  bool link_up(uint8_t slot, uint64_t now);                   // (d)
+  bool feature_changed(uint8_t slot, bool on, uint64_t now);  // (e)
   bool sequence_exhausting(uint8_t slot, uint32_t spi, uint64_t packets, uint64_t now);
 
   // An agent that restarts finds its outbound states in the kernel: each slot

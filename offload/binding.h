@@ -38,9 +38,9 @@
 
 #include "core/error.h"
 #include "core/ip.h"
-#include "datapath/keys.h"
 #include "fallback/modes.h"
-#include "offload/xfrm_codec.h"
+#include "keys/keys.h"
+#include "netlink/xfrm_codec.h"
 
 namespace sealnet::offload {
 
@@ -71,10 +71,10 @@ struct LocalNode {
 struct PeerNode {
   uint16_t id = 0;
   IpAddr addr;
-  std::vector<uint8_t> slots = {0};           // the peer's uplink slots (it sends from these)
-  std::map<uint8_t, uint8_t> generations;     // peer slot -> its announced generation (default 0)
-  std::vector<uint8_t> keys;                  // key ids the peer has installed (inbound)
-  std::optional<uint8_t> rx_slot;             // our slot its traffic arrives on (offloaded inbound)
+  std::vector<uint8_t> slots = {0};        // the peer's uplink slots (it sends from these)
+  std::map<uint8_t, uint8_t> generations;  // peer slot -> its announced generation (default 0)
+  std::vector<uint8_t> keys;               // key ids the peer has installed (inbound)
+  std::optional<uint8_t> rx_slot;          // our slot its traffic arrives on (offloaded inbound)
   // Where its traffic goes: its pod CIDRs, plus its node address when host
   // traffic is encrypted. Empty: the outbound policies select the cluster
   // subnets (PlanOptions::subnets) instead.
@@ -97,7 +97,7 @@ struct DesiredState {
   xfrm::Direction dir = xfrm::Direction::out;
   uint16_t peer = 0;
   uint8_t key = 0;
-  uint8_t slot = 0;  // out: our slot; in: the peer's slot
+  uint8_t slot = 0;                    // out: our slot; in: the peer's slot
   std::optional<uint8_t> device_slot;  // the local slot whose device it is bound to (if offloaded)
 };
 
@@ -108,8 +108,9 @@ struct DesiredSet {
 
 // Everything the node should have. Fails only on inconsistent input (a peer id
 // out of range, a key derivation failure); never logs or returns key bytes.
-Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes, const std::vector<PeerNode>& peers,
-                        const keys::KeySet& keys, const PlanOptions& opts);
+Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
+                        const std::vector<PeerNode>& peers, const keys::KeySet& keys,
+                        const PlanOptions& opts);
 
 // The key the BPF program may send to `peer` with once the outbound objects of
 // `installed_keys` exist: the newest key both sides hold among those installed

@@ -5,7 +5,7 @@
 #include <unordered_set>
 
 #include "bpf/shared.h"
-#include "core/netlink.h"
+#include "netlink/transport.h"
 
 namespace sealnet::offload {
 
@@ -194,8 +194,8 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
       if (d.spec.offload && d.spec.offload->mode != xfrm::OffloadMode::none && d.device_slot) {
         // (a) / (c): the kernel refused the offloaded add whole (only
         // EOPNOTSUPP falls back by itself); nothing was installed.
-        modes_.offload_refused(*d.device_slot, d.spec.id.spi, d.spec.id.daddr.str(), d.spec.offload->mode, e.err,
-                               e.detail, now);
+        modes_.offload_refused(*d.device_slot, d.spec.id.spi, d.spec.id.daddr.str(), d.spec.offload->mode,
+                               e.err, e.detail, now);
         pending.push_back(key_of(d));
         ++res.software_retries;
         replan = true;
@@ -325,7 +325,8 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   for (const auto& p : desired.policies) {
     if (p.dir != xfrm::PolicyDir::out || !p.mark) continue;
     const uint16_t peer = static_cast<uint16_t>(p.mark->value >> SEALNET_MARK_NODE_SHIFT);
-    const uint8_t key = static_cast<uint8_t>((p.mark->value & SEALNET_MARK_KEY_MASK) >> SEALNET_MARK_KEY_SHIFT);
+    const uint8_t key =
+        static_cast<uint8_t>((p.mark->value & SEALNET_MARK_KEY_MASK) >> SEALNET_MARK_KEY_SHIFT);
     auto& ok = complete.try_emplace({peer, key}, true).first->second;
     ok = ok && present.contains(policy_key(p));
   }

@@ -1,5 +1,5 @@
 // Everything the slot-route reconciler asks the kernel's policy routing, behind
-// one interface: the real one speaks rtnetlink through core/netlink's batched
+// one interface: the real one speaks rtnetlink through netlink/transport's batched
 // Socket; unit tests inject a fake (tests/unit/route_reconciler_test.cpp).
 #pragma once
 
@@ -8,15 +8,15 @@
 #include <vector>
 
 #include "core/error.h"
-#include "offload/route_codec.h"
+#include "netlink/route_codec.h"
 
 namespace sealnet::offload {
 
 struct RouteOp {
   enum class Kind : uint8_t { add_rule, delete_rule, add_route, replace_route, delete_route };
   Kind kind = Kind::add_rule;
-  route::Rule rule;    // the rule ops
-  route::Route route;  // the route ops
+  route::Rule rule;              // the rule ops
+  route::Route route;            // the route ops
   std::string describe() const;  // "RTM_NEWRULE fwmark 0xd10/0xff0 lookup 24225 priority 24224"
 };
 

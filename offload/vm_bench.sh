@@ -2,7 +2,7 @@
 # Control-plane bench in the VM (not a ctest suite: a measurement, run by hand or by
 # bench/run.sh): a sweep over cluster sizes, each N peers x 2 keys (states + policies,
 # both directions) programmed through the product path (the reconciler over
-# core/netlink's batched transport) and through `ip -batch`, with the same objects,
+# netlink/transport's batched transport) and through `ip -batch`, with the same objects,
 # each into a fresh namespace, in rounds of rotating order; per size it prints per
 # path and phase (states, policies) wall, user and system time, the medians, the
 # ratio to ip -batch and what one more node joining the converged set costs.

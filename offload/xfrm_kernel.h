@@ -1,5 +1,5 @@
 // Everything the reconciler asks the kernel's XFRM database, behind one
-// interface: the real one speaks XFRM netlink through core/netlink's batched
+// interface: the real one speaks XFRM netlink through netlink/transport's batched
 // Socket (changes: up to 1 MiB per sendmsg, only refusals answered, each matched
 // to its request by sequence number, nl::Acks::errors); unit
 // tests inject a fake (tests/unit/offload_fake_kernel.h).
@@ -11,17 +11,17 @@
 #include <vector>
 
 #include "core/error.h"
-#include "offload/xfrm_codec.h"
+#include "netlink/xfrm_codec.h"
 
 namespace sealnet::offload {
 
 struct KernelOp {
   enum class Kind : uint8_t { add_state, delete_state, add_policy, update_policy, delete_policy };
   Kind kind = Kind::add_state;
-  xfrm::SaSpec state;        // add_state
-  xfrm::SaId id;             // delete_state
+  xfrm::SaSpec state;              // add_state
+  xfrm::SaId id;                   // delete_state
   std::optional<xfrm::Mark> mark;  // delete_state
-  xfrm::PolicySpec policy;   // the policy ops (delete uses selector, dir, mark)
+  xfrm::PolicySpec policy;         // the policy ops (delete uses selector, dir, mark)
 
   static KernelOp add(xfrm::SaSpec s);
   static KernelOp remove(const xfrm::SaId& id, std::optional<xfrm::Mark> mark);

@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "core/fd.h"
-#include "core/netlink.h"
-#include "offload/xfrm_codec.h"
+#include "netlink/transport.h"
+#include "netlink/xfrm_codec.h"
 #include "probe/probe.h"
 
 namespace sealnet::probe {

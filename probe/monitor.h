@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/netlink.h"
-#include "probe/codec.h"
+#include "netlink/link_codec.h"
+#include "netlink/transport.h"
 
 namespace sealnet::probe {
 

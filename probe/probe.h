@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "offload/xfrm_codec.h"
-#include "probe/codec.h"
+#include "netlink/link_codec.h"
+#include "netlink/xfrm_codec.h"
 
 namespace sealnet::probe {
 

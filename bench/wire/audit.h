@@ -19,7 +19,7 @@
 #include "bench/wire/esp.h"
 #include "bench/wire/ledger.h"
 #include "core/error.h"
-#include "datapath/keys.h"
+#include "keys/keys.h"
 
 namespace sealnet::wire {
 

@@ -15,7 +15,7 @@
 #include "bench/wire/frame.h"
 #include "core/error.h"
 #include "core/ip.h"
-#include "datapath/keys.h"
+#include "keys/keys.h"
 
 namespace sealnet::wire {
 

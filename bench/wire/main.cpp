@@ -39,7 +39,7 @@
 #include "bench/wire/esp.h"
 #include "core/fd.h"
 #include "core/netns.h"
-#include "datapath/keys.h"
+#include "keys/keys.h"
 
 namespace {
 

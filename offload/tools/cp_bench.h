@@ -4,7 +4,7 @@
 // objects, in alternating rounds, and prints per path and phase (states,
 // policies) the wall time, the user and system CPU time, the medians and the
 // ratio to `ip -batch`:
-//   batched   the product path: Reconciler over XfrmKernel (core/netlink's
+//   batched   the product path: Reconciler over XfrmKernel (netlink/transport's
 //             Socket::transact with nl::Acks::errors: 1 MiB per sendmsg, only
 //             refusals answered, one acked barrier per batch)
 //   ip        `ip -n NS -batch FILE` (a states file, then a policies file)

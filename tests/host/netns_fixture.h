@@ -1,3 +1,5 @@
+// Host tests' private network namespace (TestNetns): made per test, entered for
+// the test's body, deleted afterwards, so the host's own network is never touched.
 #pragma once
 
 #include <string>
@@ -7,7 +9,7 @@
 namespace sealnet::testing {
 
 struct CommandResult {
-  int status = -1;  // exit status, or -1 when it did not exit normally
+  int status = -1;     // exit status, or -1 when it did not exit normally
   std::string output;  // stdout and stderr
 };
 

@@ -1,13 +1,13 @@
-// core/netlink.h's socket on the host kernel, in a private namespace: many
+// netlink/transport.h's socket on the host kernel, in a private namespace: many
 // requests in one send matched to their answers, multi-part dumps, extack text,
 // and a receive overrun surfaced as its own error.
 #include <gtest/gtest.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
-#include "core/netlink.h"
-#include "offload/xfrm_codec.h"
-#include "probe/codec.h"
+#include "netlink/link_codec.h"
+#include "netlink/transport.h"
+#include "netlink/xfrm_codec.h"
 #include "tests/host/netns_fixture.h"
 
 namespace sealnet::nl {

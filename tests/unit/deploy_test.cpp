@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "datapath/config.h"
-#include "datapath/keys.h"
+#include "keys/keys.h"
 
 namespace sealnet {
 namespace {
@@ -138,7 +138,8 @@ TEST_F(Manifests, VolumesConfigSecretAndProbesAgreeWithTheAgentConfig) {
 
   // The node is picked by its Kubernetes name.
   EXPECT_EQ(arg_after(args, "--node"), "$(NODE_NAME)");
-  EXPECT_EQ(named(c["env"], "NODE_NAME")["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>(), "spec.nodeName");
+  EXPECT_EQ(named(c["env"], "NODE_NAME")["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>(),
+            "spec.nodeName");
 
   // The embedded config parses for every node it lists, with the agent's parser.
   const std::string text = cm["data"][cfg_key].as<std::string>();

@@ -1,3 +1,5 @@
+#include "keys/keys.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -5,19 +7,17 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "datapath/keys.h"
-
 namespace sealnet::keys {
 namespace {
 
 constexpr const char* kKey128 = "0x000102030405060708090a0b0c0d0e0f10111213";  // 16 + 4 salt
 
 TEST(KeyFile, ParsesCiliumAeadAndAuthEncLines) {
-  auto set = parse_key_file(std::string("# rotation in flight\n") + "3+ rfc4106(gcm(aes)) " + kKey128 +
-                                " 128\n\n" +
-                                "4 hmac(sha256) 00112233445566778899aabbccddeeff cbc(aes) "
-                                "000102030405060708090a0b0c0d0e0f\n",
-                            "keys");
+  auto set =
+      parse_key_file(std::string("# rotation in flight\n") + "3+ rfc4106(gcm(aes)) " + kKey128 + " 128\n\n" +
+                         "4 hmac(sha256) 00112233445566778899aabbccddeeff cbc(aes) "
+                         "000102030405060708090a0b0c0d0e0f\n",
+                     "keys");
   ASSERT_TRUE(set) << set.error().message();
   ASSERT_EQ(set->keys.size(), 2u);
   const Key& a = set->keys[0];
@@ -81,11 +81,12 @@ TEST(KeyFile, BadInputNamesLineAndFieldButNeverTheKey) {
     EXPECT_EQ(msg.find(secret), std::string::npos) << "key material in: " << msg;
     EXPECT_EQ(msg.find("0102030405"), std::string::npos) << "key material in: " << msg;
   }
-  auto dup = parse_key_file(std::string("2 rfc4106(gcm(aes)) ") + kKey128 + " 128\n2 rfc4106(gcm(aes)) " +
-                                kKey128 + " 128\n",
-                            "keys");
+  auto dup = parse_key_file(
+      std::string("2 rfc4106(gcm(aes)) ") + kKey128 + " 128\n2 rfc4106(gcm(aes)) " + kKey128 + " 128\n",
+      "keys");
   ASSERT_FALSE(dup);
-  EXPECT_NE(dup.error().message().find("keys:2: field 1 (key id): key id 2 appears twice"), std::string::npos);
+  EXPECT_NE(dup.error().message().find("keys:2: field 1 (key id): key id 2 appears twice"),
+            std::string::npos);
   EXPECT_FALSE(parse_key_file("# nothing\n\n", "keys"));
 }
 

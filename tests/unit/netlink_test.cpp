@@ -1,9 +1,7 @@
-// core/netlink.h: the pure half (building, splitting, attributes, acks, genetlink
+// netlink/transport.h: the pure half (building, splitting, attributes, acks, genetlink
 // family replies) against golden bytes and replies recorded from a real kernel;
 // and Socket::transact's answer matching against the kernel's rtnetlink, with
 // requests that need no privilege and change nothing.
-#include "core/netlink.h"
-
 #include <gtest/gtest.h>
 #include <linux/genetlink.h>
 #include <linux/rtnetlink.h>
@@ -12,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "netlink/transport.h"
 #include "tests/unit/probe_recorded_replies.h"
 
 namespace sealnet::nl {

@@ -1,4 +1,4 @@
-// probe/codec.h: rtnetlink and ethtool encoders (golden bytes) and decoders
+// netlink/link_codec.h: rtnetlink and ethtool encoders (golden bytes) and decoders
 // against replies recorded from this machine's kernel.
 #include <gtest/gtest.h>
 #include <linux/ethtool.h>
@@ -8,7 +8,7 @@
 
 #include <algorithm>
 
-#include "probe/codec.h"
+#include "netlink/link_codec.h"
 #include "tests/unit/probe_recorded_replies.h"
 
 namespace sealnet::probe {

@@ -1,16 +1,16 @@
-// offload/route_codec.h against what iproute2 6.1 sent for the same objects and
+// netlink/route_codec.h against what iproute2 6.1 sent for the same objects and
 // what the kernel answered to its dumps (captured with `strace -xx ip -n
 // <private netns> rule|route ...` in a namespace with a veth d0 at ifindex 3).
 // iproute2 puts the attributes in the same order we do, so requests compare
 // byte for byte after the netlink header (whose seq/pid the socket sets).
+#include "netlink/route_codec.h"
+
 #include <gtest/gtest.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
 #include <cstring>
-
-#include "offload/route_codec.h"
 
 namespace sealnet::route {
 namespace {
@@ -86,8 +86,8 @@ TEST(RouteCodec, DeleteRuleDiffersFromIproute2OnlyInTheAction) {
   EXPECT_EQ(header_of(*m).nlmsg_flags, NLM_F_REQUEST);
   // iproute2 sends action 0 (any); we name the action of the rule we dumped, so
   // only a "lookup" rule matches (fib_nl_delrule compares a non-zero action).
-  nl::Bytes iproute2 =
-      from_hex(nospace("0200000000000000000000000800 0a00100d0000080010 00f00f0000 08000f00d1070000 08000600d1070000"));
+  nl::Bytes iproute2 = from_hex(nospace(
+      "0200000000000000000000000800 0a00100d0000080010 00f00f0000 08000f00d1070000 08000600d1070000"));
   iproute2[7] = FR_ACT_TO_TBL;
   EXPECT_EQ(body_of(*m), iproute2);
 }
@@ -103,8 +103,9 @@ TEST(RouteCodec, RuleDumpRequestIsIproute2s) {
 TEST(RouteCodec, DecodesTheKernelsRuleDump) {
   // The rule added above as the kernel dumps it: header table 252 (RT_TABLE_COMPAT,
   // the real one is in FRA_TABLE), FRA_SUPPRESS_PREFIXLEN and FRA_PROTOCOL added.
-  auto ours = reply(RTM_NEWRULE, nospace("02000000fc00000100000000 08000f00d1070000 08000e00ffffffff 0500150000000000 "
-                                         "08000600d1070000 08000a00100d0000 08001000f00f0000"));
+  auto ours = reply(RTM_NEWRULE,
+                    nospace("02000000fc00000100000000 08000f00d1070000 08000e00ffffffff 0500150000000000 "
+                            "08000600d1070000 08000a00100d0000 08001000f00f0000"));
   auto views = nl::split_messages(ours);
   ASSERT_TRUE(views);
   auto r = decode_rule(views->front());
@@ -141,15 +142,17 @@ TEST(RouteCodec, NewRoutesAreWhatIproute2Sends) {
   ASSERT_TRUE(m) << m.error().message();
   EXPECT_EQ(header_of(*m).nlmsg_type, RTM_NEWROUTE);
   EXPECT_EQ(header_of(*m).nlmsg_flags, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
-  EXPECT_EQ(body_of(*m), from_hex(nospace("021800000003fd0100000000 080001000add0000 08000f00d1070000 0800040003000000")));
+  EXPECT_EQ(body_of(*m),
+            from_hex(nospace("021800000003fd0100000000 080001000add0000 08000f00d1070000 0800040003000000")));
   // ip route add 10.230.0.0/16 via 10.221.0.2 dev d0 table 2001
   Route via = onlink_route();
   via.dst = *IpPrefix::parse("10.230.0.0/16");
   via.gateway = ip("10.221.0.2");
   auto v = encode_new_route(via, false);
   ASSERT_TRUE(v);
-  EXPECT_EQ(body_of(*v), from_hex(nospace("0210000000030001000000000800 01000ae60000 080005000add0002 08000f00d1070000 "
-                                          "0800040003000000")));
+  EXPECT_EQ(body_of(*v),
+            from_hex(nospace("0210000000030001000000000800 01000ae60000 080005000add0002 08000f00d1070000 "
+                             "0800040003000000")));
   // ip route replace ...: the same body, CREATE|REPLACE.
   auto rep = encode_new_route(via, true);
   ASSERT_TRUE(rep);
@@ -183,9 +186,11 @@ TEST(RouteCodec, RouteDumpRequestIsIproute2s) {
 }
 
 TEST(RouteCodec, DecodesTheKernelsRouteDump) {
-  auto a = reply(RTM_NEWROUTE, nospace("02180000fc03fd0100000000 08000f00d1070000 080001000add0000 0800040003000000"));
-  auto b = reply(RTM_NEWROUTE, nospace("02100000fc030001000000000800 0f00d1070000 080001000ae60000 080005000add0002 "
-                                       "0800040003000000"));
+  auto a = reply(RTM_NEWROUTE,
+                 nospace("02180000fc03fd0100000000 08000f00d1070000 080001000add0000 0800040003000000"));
+  auto b = reply(RTM_NEWROUTE,
+                 nospace("02100000fc030001000000000800 0f00d1070000 080001000ae60000 080005000add0002 "
+                         "0800040003000000"));
   auto va = nl::split_messages(a);
   auto vb = nl::split_messages(b);
   ASSERT_TRUE(va && vb);
@@ -199,7 +204,8 @@ TEST(RouteCodec, DecodesTheKernelsRouteDump) {
   EXPECT_EQ((*rb)->gateway, ip("10.221.0.2"));
   EXPECT_EQ((*rb)->scope(), RT_SCOPE_UNIVERSE);
   // A local route (type RTN_LOCAL) is not one of the per-slot tables' kind.
-  auto local = reply(RTM_NEWROUTE, nospace("02200000ff02fe0200000000 08000f00ff000000 080001000add0001 0800040003000000"));
+  auto local = reply(RTM_NEWROUTE,
+                     nospace("02200000ff02fe0200000000 08000f00ff000000 080001000add0001 0800040003000000"));
   auto vl = nl::split_messages(local);
   ASSERT_TRUE(vl);
   auto rl = decode_route(vl->front());

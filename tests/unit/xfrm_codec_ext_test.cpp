@@ -1,4 +1,4 @@
-// offload/xfrm_codec.h, the forms the reconciler uses: UPDSA with ESN, a large
+// netlink/xfrm_codec.h, the forms the reconciler uses: UPDSA with ESN, a large
 // replay window, output mark and extra flags; NEWSA in the auth+enc form with an
 // offload device; UPDPOLICY with mark, priority and a template; an optional
 // ("level use") template with a wildcard source; DELSA/GETSA/DELPOLICY with a mark;
@@ -17,7 +17,7 @@
 #include <cstring>
 #include <map>
 
-#include "offload/xfrm_codec.h"
+#include "netlink/xfrm_codec.h"
 
 namespace sealnet::xfrm {
 namespace {
@@ -35,7 +35,8 @@ nl::Bytes from_hex(std::string_view hex) {
 using AttrList = std::multimap<uint16_t, nl::Bytes>;
 AttrList attrs_of(nl::ByteView payload) {
   AttrList out;
-  auto st = nl::for_each_attr(payload, [&](uint16_t type, nl::ByteView v) { out.emplace(type, nl::Bytes(v.begin(), v.end())); });
+  auto st = nl::for_each_attr(
+      payload, [&](uint16_t type, nl::ByteView v) { out.emplace(type, nl::Bytes(v.begin(), v.end())); });
   EXPECT_TRUE(st);
   return out;
 }
@@ -130,7 +131,8 @@ TEST(XfrmEncodeExt, SmallWindowWithoutEsnUsesTheLegacyField) {
   const auto* info = views->front().family_header<xfrm_usersa_info>();
   EXPECT_EQ(info->replay_window, 32);
   EXPECT_EQ(info->flags & XFRM_STATE_ESN, 0);
-  EXPECT_FALSE(attrs_of(views->front().payload().subspan(sizeof(xfrm_usersa_info))).contains(XFRMA_REPLAY_ESN_VAL));
+  EXPECT_FALSE(
+      attrs_of(views->front().payload().subspan(sizeof(xfrm_usersa_info))).contains(XFRMA_REPLAY_ESN_VAL));
 }
 
 TEST(XfrmEncodeExt, RefusesAnImpossibleTransformChoiceOrWindow) {
@@ -202,7 +204,8 @@ TEST(XfrmEncodeExt, UpdPolicyWithMarkPriorityAndTemplateMatchesIproute2) {
   p.dir = PolicyDir::out;
   p.priority = 100;
   p.mark = Mark{0x11e10, 0xfffffff0};
-  p.templates.push_back({{ip("10.0.0.2"), 0, IPPROTO_ESP}, ip("10.0.0.1"), 0x5ea10001, SaMode::tunnel, false});
+  p.templates.push_back(
+      {{ip("10.0.0.2"), 0, IPPROTO_ESP}, ip("10.0.0.1"), 0x5ea10001, SaMode::tunnel, false});
   auto m = encode_new_policy(p, /*update=*/true);
   ASSERT_TRUE(m) << m.error().message();
   expect_same_as_iproute2(*m, from_hex(kUpdPolicy), sizeof(xfrm_userpolicy_info), XFRM_MSG_UPDPOLICY);

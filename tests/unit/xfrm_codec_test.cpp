@@ -1,7 +1,7 @@
-// offload/xfrm_codec.h: golden bytes for every encoder, decoders against our own
+// netlink/xfrm_codec.h: golden bytes for every encoder, decoders against our own
 // NEWSA layout (the kernel's reply has the same) and a GETPOLICY reply recorded
 // from the host kernel.
-#include "offload/xfrm_codec.h"
+#include "netlink/xfrm_codec.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

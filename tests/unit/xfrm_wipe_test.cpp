@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-#include "offload/xfrm_codec.h"
+#include "netlink/xfrm_codec.h"
 
 namespace sealnet::xfrm {
 namespace {

@@ -1,6 +1,6 @@
 // sa_offload: adds, reads back and deletes one ESP SA with XFRMA_OFFLOAD_DEV, through
-// sealnet's own XFRM codec (offload/xfrm_codec.h) and netlink transport
-// (core/netlink.h), so the VM smoke test also proves those against a real kernel.
+// sealnet's own XFRM codec (netlink/xfrm_codec.h) and netlink transport
+// (netlink/transport.h), so the VM smoke test also proves those against a real kernel.
 // The read-back (XFRM_MSG_GETSA) is the proof that an offload attached: the kernel
 // turns some refused requests into plain software SAs without an error (veth).
 //
@@ -22,8 +22,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/netlink.h"
-#include "offload/xfrm_codec.h"
+#include "netlink/transport.h"
+#include "netlink/xfrm_codec.h"
 
 namespace {
 
@@ -37,12 +37,13 @@ struct Args {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "sa_offload: %s\n"
-               "usage: sa_offload add --dev DEV --src IP --dst IP --spi N [--offload crypto|packet|none]\n"
-               "                      [--dir out|in] [--mode tunnel|transport] [--reqid N] [--key-bits 128|256]\n"
-               "       sa_offload get|del --src IP --dst IP --spi N\n",
-               why);
+  std::fprintf(
+      stderr,
+      "sa_offload: %s\n"
+      "usage: sa_offload add --dev DEV --src IP --dst IP --spi N [--offload crypto|packet|none]\n"
+      "                      [--dir out|in] [--mode tunnel|transport] [--reqid N] [--key-bits 128|256]\n"
+      "       sa_offload get|del --src IP --dst IP --spi N\n",
+      why);
   std::exit(kUsage);
 }
 
@@ -62,16 +63,26 @@ Args parse_args(int argc, char** argv) {
     const std::string_view k = argv[i];
     if (i + 1 >= argc) usage("option without value");
     const char* v = argv[i + 1];
-    if (k == "--dev") a.dev = v;
-    else if (k == "--src") a.src = v;
-    else if (k == "--dst") a.dst = v;
-    else if (k == "--spi") a.spi = parse_u32(v, "bad --spi");
-    else if (k == "--reqid") a.reqid = parse_u32(v, "bad --reqid");
-    else if (k == "--key-bits") a.key_bits = parse_u32(v, "bad --key-bits");
-    else if (k == "--offload") a.offload = v;
-    else if (k == "--dir") a.dir = v;
-    else if (k == "--mode") a.mode = v;
-    else usage("unknown option");
+    if (k == "--dev")
+      a.dev = v;
+    else if (k == "--src")
+      a.src = v;
+    else if (k == "--dst")
+      a.dst = v;
+    else if (k == "--spi")
+      a.spi = parse_u32(v, "bad --spi");
+    else if (k == "--reqid")
+      a.reqid = parse_u32(v, "bad --reqid");
+    else if (k == "--key-bits")
+      a.key_bits = parse_u32(v, "bad --key-bits");
+    else if (k == "--offload")
+      a.offload = v;
+    else if (k == "--dir")
+      a.dir = v;
+    else if (k == "--mode")
+      a.mode = v;
+    else
+      usage("unknown option");
   }
   if (a.src.empty() || a.dst.empty() || a.spi == 0) usage("--src, --dst and --spi are required");
   return a;
@@ -96,9 +107,12 @@ int cmd_add(nl::Socket& sock, const Args& a) {
   s.saddr = addr(a.src);
   s.reqid = a.reqid;
   if (a.key_bits != 128 && a.key_bits != 256) usage("--key-bits is 128 or 256");
-  if (a.mode == "tunnel") s.mode = xfrm::SaMode::tunnel;
-  else if (a.mode == "transport") s.mode = xfrm::SaMode::transport;
-  else usage("--mode is tunnel or transport");
+  if (a.mode == "tunnel")
+    s.mode = xfrm::SaMode::tunnel;
+  else if (a.mode == "transport")
+    s.mode = xfrm::SaMode::transport;
+  else
+    usage("--mode is tunnel or transport");
   if (a.dir != "out" && a.dir != "in") usage("--dir is out or in");
   // AES key + 4-byte salt (RFC 4106): a fixed, public test pattern.
   std::array<uint8_t, 36> key{};
@@ -113,8 +127,9 @@ int cmd_add(nl::Socket& sock, const Args& a) {
       std::fprintf(stderr, "sa_offload: no device %s in this namespace\n", a.dev.c_str());
       return kUsage;
     }
-    s.offload = xfrm::OffloadRequest{ifindex, a.offload == "packet" ? xfrm::OffloadMode::packet : xfrm::OffloadMode::crypto,
-                                     a.dir == "in" ? xfrm::Direction::in : xfrm::Direction::out};
+    s.offload = xfrm::OffloadRequest{
+        ifindex, a.offload == "packet" ? xfrm::OffloadMode::packet : xfrm::OffloadMode::crypto,
+        a.dir == "in" ? xfrm::Direction::in : xfrm::Direction::out};
   }
   auto msg = xfrm::encode_new_sa(s);
   if (!msg) {
@@ -152,7 +167,8 @@ int cmd_get(nl::Socket& sock, const Args& a) {
   std::printf("sa: spi=0x%x mode=%s reqid=%u aead=%s packets=%llu bytes=%llu\n", a.spi,
               st->mode == xfrm::SaMode::tunnel ? "tunnel" : "transport", st->reqid,
               st->aead_name.empty() ? "-" : st->aead_name.c_str(),
-              static_cast<unsigned long long>(st->current.packets), static_cast<unsigned long long>(st->current.bytes));
+              static_cast<unsigned long long>(st->current.packets),
+              static_cast<unsigned long long>(st->current.bytes));
   if (!st->offload) {
     std::printf("offload: none\n");
     return kNoOffload;

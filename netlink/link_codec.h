@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/netlink.h"
+#include "netlink/transport.h"
 
 namespace sealnet::probe {
 

@@ -1,3 +1,5 @@
+// The IPsec key file (Cilium's format): strict parsing whose errors never quote
+// key material, the KeySet the agent installs, and per-pair key derivation.
 #pragma once
 
 #include <cstdint>
@@ -7,8 +9,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/secret.h"
 #include "core/ip.h"
+#include "core/secret.h"
 
 namespace sealnet::keys {
 
@@ -21,15 +23,15 @@ enum class KeyForm { Aead, AuthEnc };
 
 // One key of the key file. Printing it (describe()) never shows key bytes.
 struct Key {
-  uint8_t id = 0;             // 1..15: the key id in the packet mark and the SPI
-  bool per_pair = false;      // "+": each node pair derives its own key from this one
+  uint8_t id = 0;         // 1..15: the key id in the packet mark and the SPI
+  bool per_pair = false;  // "+": each node pair derives its own key from this one
   KeyForm form = KeyForm::Aead;
-  std::string aead_algo;      // rfc4106(gcm(aes))
-  SecretBytes aead_key;       // AES key followed by the 4-byte salt
-  uint32_t icv_bits = 0;      // 64, 96 or 128
-  std::string auth_algo;      // hmac(sha256), ...
+  std::string aead_algo;  // rfc4106(gcm(aes))
+  SecretBytes aead_key;   // AES key followed by the 4-byte salt
+  uint32_t icv_bits = 0;  // 64, 96 or 128
+  std::string auth_algo;  // hmac(sha256), ...
   SecretBytes auth_key;
-  std::string enc_algo;       // cbc(aes)
+  std::string enc_algo;  // cbc(aes)
   SecretBytes enc_key;
 
   std::string describe() const;  // "key 3 rfc4106(gcm(aes)) 128-bit ICV, 160-bit key, per-pair"

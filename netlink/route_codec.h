@@ -1,5 +1,5 @@
 // rtnetlink policy-routing rules and routes as pure functions: typed rules and
-// routes in, wire bytes out (and back). No socket here: core/netlink.h sends them.
+// routes in, wire bytes out (and back). No socket here: netlink/transport.h sends them.
 // Used for the per-slot tables that make an encrypted packet leave through the
 // device whose SA encrypted it (offload/README.md, "Which device sends the ESP
 // packet").
@@ -11,7 +11,7 @@
 
 #include "core/error.h"
 #include "core/ip.h"
-#include "core/netlink.h"
+#include "netlink/transport.h"
 
 namespace sealnet::route {
 

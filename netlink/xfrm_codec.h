@@ -1,5 +1,5 @@
 // XFRM netlink messages as pure functions: typed states and policies in, wire
-// bytes out (and back). No socket here: core/netlink.h sends them. Keys travel
+// bytes out (and back). No socket here: netlink/transport.h sends them. Keys travel
 // only inside encoded bytes; decoded states never carry key material.
 #pragma once
 
@@ -13,8 +13,8 @@
 
 #include "core/error.h"
 #include "core/ip.h"
-#include "core/netlink.h"
 #include "core/secret.h"
+#include "netlink/transport.h"
 
 namespace sealnet::xfrm {
 

@@ -1,4 +1,4 @@
-#include "datapath/keys.h"
+#include "keys/keys.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -13,8 +13,8 @@
 #include <cstdio>
 #include <ranges>
 
-#include "bpf/shared.h"
 #include "core/fd.h"
+#include "keys/ring.h"
 
 namespace sealnet::keys {
 
@@ -81,13 +81,15 @@ std::string join(const Range& r) {
   std::string s;
   for (const auto& v : r) {
     if (!s.empty()) s += ", ";
-    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(v)>>) s += std::to_string(v);
-    else s += std::string(v);
+    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(v)>>)
+      s += std::to_string(v);
+    else
+      s += std::string(v);
   }
   return s;
 }
 
-// Newer on the key id ring, as the BPF programs decide it (bpf/shared.h).
+// Newer on the key id ring, as the BPF programs decide it (keys/ring.h).
 bool newer(uint8_t a, uint8_t b) {
   const __u32 ahead = sealnet_key_ahead(a, b);
   return ahead >= 1 && ahead <= SEALNET_KEY_HALF_RING;
@@ -103,21 +105,24 @@ Result<Key> parse_line(const std::vector<std::string_view>& f, const LineError& 
   unsigned v = 0;
   auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), v);
   if (ec != std::errc() || p != id.data() + id.size() || id.empty() || v < 1 || v > 15)
-    return err(1, "key id", "'" + std::string(f[0]) + "' is not a key id from 1 to 15 (optionally followed by +)");
+    return err(1, "key id",
+               "'" + std::string(f[0]) + "' is not a key id from 1 to 15 (optionally followed by +)");
   k.id = static_cast<uint8_t>(v);
 
   if (f.size() == 4) {
     k.form = KeyForm::Aead;
     auto spec = std::ranges::find(kAead, f[1], &AeadSpec::name);
     if (spec == std::end(kAead))
-      return err(2, "algorithm", "unknown AEAD algorithm '" + std::string(f[1]) + "'; supported: " +
-                                     join(std::views::transform(kAead, &AeadSpec::name)));
+      return err(2, "algorithm",
+                 "unknown AEAD algorithm '" + std::string(f[1]) +
+                     "'; supported: " + join(std::views::transform(kAead, &AeadSpec::name)));
     k.aead_algo = f[1];
     auto key = decode_hex(f[2]);
     if (!key) return err(3, "key", key.error());
     if (std::ranges::find(spec->key_bytes, key->size()) == spec->key_bytes.end())
-      return err(3, "key", std::to_string(key->size()) + " bytes; " + std::string(spec->name) + " needs " +
-                               join(spec->key_bytes) + " (AES-128/192/256 key + 4-byte salt)");
+      return err(3, "key",
+                 std::to_string(key->size()) + " bytes; " + std::string(spec->name) + " needs " +
+                     join(spec->key_bytes) + " (AES-128/192/256 key + 4-byte salt)");
     k.aead_key = std::move(*key);
     auto [q, ec2] = std::from_chars(f[3].data(), f[3].data() + f[3].size(), k.icv_bits);
     if (ec2 != std::errc() || q != f[3].data() + f[3].size() ||
@@ -132,8 +137,9 @@ Result<Key> parse_line(const std::vector<std::string_view>& f, const LineError& 
   auto auth = decode_hex(f[2]);
   if (!auth) return err(3, "auth key", auth.error());
   if (auth->size() < kAuthMinBytes)
-    return err(3, "auth key", std::to_string(auth->size()) + " bytes; at least " +
-                                  std::to_string(kAuthMinBytes) + " needed");
+    return err(
+        3, "auth key",
+        std::to_string(auth->size()) + " bytes; at least " + std::to_string(kAuthMinBytes) + " needed");
   k.auth_key = std::move(*auth);
   if (f[3] != kEncCbc)
     return err(4, "enc algorithm", "unknown '" + std::string(f[3]) + "'; supported: " + std::string(kEncCbc));
@@ -151,8 +157,8 @@ Result<Key> parse_line(const std::vector<std::string_view>& f, const LineError& 
 std::string Key::describe() const {
   std::string s = "key " + std::to_string(id) + (per_pair ? "+" : "") + " ";
   if (form == KeyForm::Aead)
-    s += aead_algo + " " + std::to_string(aead_key.size() * 8) + "-bit key, " +
-         std::to_string(icv_bits) + "-bit ICV";
+    s += aead_algo + " " + std::to_string(aead_key.size() * 8) + "-bit key, " + std::to_string(icv_bits) +
+         "-bit ICV";
   else
     s += auth_algo + " " + std::to_string(auth_key.size() * 8) + "-bit key + " + enc_algo + " " +
          std::to_string(enc_key.size() * 8) + "-bit key";
@@ -184,8 +190,9 @@ Result<KeySet> parse_key_file(std::string_view text, const std::string& source) 
     const LineError err{source, line_no};
     if (f.size() != 4 && f.size() != 5)
       return err(f.size() + 1 > 5 ? 6 : f.size() + 1, "line",
-                 std::to_string(f.size()) + " fields; expected '<id>[+] <aead-algo> <hex key> <icv bits>' "
-                 "or '<id>[+] <auth-algo> <hex auth key> <enc-algo> <hex enc key>'");
+                 std::to_string(f.size()) +
+                     " fields; expected '<id>[+] <aead-algo> <hex key> <icv bits>' "
+                     "or '<id>[+] <auth-algo> <hex auth key> <enc-algo> <hex enc key>'");
     auto key = parse_line(f, err);
     if (!key) return std::unexpected(key.error());
     if (set.find(key->id)) return err(1, "key id", "key id " + std::to_string(key->id) + " appears twice");

@@ -1,4 +1,4 @@
-#include "offload/route_codec.h"
+#include "netlink/route_codec.h"
 
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
@@ -62,8 +62,8 @@ Result<nl::Bytes> encode_route(uint16_t type, uint16_t flags, const Route& r) {
 
 std::string Rule::str() const {
   char buf[128];
-  std::snprintf(buf, sizeof buf, "fwmark 0x%x/0x%x lookup %u priority %u", fwmark.value_or(0), fwmask.value_or(0),
-                table, priority);
+  std::snprintf(buf, sizeof buf, "fwmark 0x%x/0x%x lookup %u priority %u", fwmark.value_or(0),
+                fwmask.value_or(0), table, priority);
   return buf;
 }
 
@@ -88,7 +88,8 @@ Result<nl::Bytes> encode_dump_rules(uint8_t family) {
 }
 
 Result<Rule> decode_rule(const nl::MessageView& msg) {
-  if (msg.type() != RTM_NEWRULE) return fail(EBADMSG, kDecodeRule, {}, "message type " + std::to_string(msg.type()));
+  if (msg.type() != RTM_NEWRULE)
+    return fail(EBADMSG, kDecodeRule, {}, "message type " + std::to_string(msg.type()));
   const auto* h = msg.family_header<fib_rule_hdr>();
   if (!h) return fail(EBADMSG, kDecodeRule, {}, "shorter than fib_rule_hdr");
   auto t = nl::AttrTable::parse(msg.payload(), sizeof(fib_rule_hdr));
@@ -125,7 +126,8 @@ Result<std::optional<Route>> decode_route(const nl::MessageView& msg) {
   if (m->rtm_family != AF_INET && m->rtm_family != AF_INET6) return std::optional<Route>();
   auto t = nl::AttrTable::parse(msg.payload(), sizeof(rtmsg));
   if (!t) return std::unexpected(t.error());
-  if (m->rtm_type != RTN_UNICAST || (m->rtm_flags & RTM_F_CLONED) || !t->has(RTA_OIF)) return std::optional<Route>();
+  if (m->rtm_type != RTN_UNICAST || (m->rtm_flags & RTM_F_CLONED) || !t->has(RTA_OIF))
+    return std::optional<Route>();
   Route r;
   r.table = t->u32(RTA_TABLE).value_or(m->rtm_table);
   r.protocol = m->rtm_protocol;

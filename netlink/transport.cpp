@@ -1,4 +1,4 @@
-#include "core/netlink.h"
+#include "netlink/transport.h"
 
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
@@ -100,9 +100,7 @@ Result<Bytes> MessageBuilder::finish() && {
   return std::move(buf_);
 }
 
-void wipe(Bytes& message) {
-  explicit_bzero(message.data(), message.size());
-}
+void wipe(Bytes& message) { explicit_bzero(message.data(), message.size()); }
 
 void set_seq(Bytes& message, uint32_t seq, uint32_t portid) {
   hdr_of(message)->nlmsg_seq = seq;

@@ -1,4 +1,4 @@
-#include "offload/xfrm_codec.h"
+#include "netlink/xfrm_codec.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -145,9 +145,9 @@ Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update) {
   if (sa.replay_window > kMaxReplayWindow)
     return fail(EINVAL, "encode XFRM state", "spi " + std::to_string(sa.id.spi),
                 "replay window above " + std::to_string(kMaxReplayWindow));
-  for (const std::string* name : {sa.aead ? &sa.aead->name : nullptr, sa.cipher ? &sa.cipher->name : nullptr,
-                                   sa.auth_enc ? &sa.auth_enc->auth_name : nullptr,
-                                   sa.auth_enc ? &sa.auth_enc->enc_name : nullptr})
+  for (const std::string* name :
+       {sa.aead ? &sa.aead->name : nullptr, sa.cipher ? &sa.cipher->name : nullptr,
+        sa.auth_enc ? &sa.auth_enc->auth_name : nullptr, sa.auth_enc ? &sa.auth_enc->enc_name : nullptr})
     if (name && name->size() >= sizeof(xfrm_algo_aead::alg_name))
       return fail(EINVAL, "encode XFRM state", *name, "algorithm name too long");
   // The legacy field holds at most a 32-packet bitmap; anything larger, and ESN,
@@ -172,7 +172,7 @@ Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update) {
 
   nl::MessageBuilder b(update ? XFRM_MSG_UPDSA : XFRM_MSG_NEWSA, update ? 0 : (NLM_F_CREATE | NLM_F_EXCL));
   // All the room up front: a growing buffer would free a copy of the key unwiped.
-  // core/netlink's Socket::transact wipes the message after sending it.
+  // netlink/transport's Socket::transact wipes the message after sending it.
   b.reserve(kSaMessageRoom + (sa.aead ? sa.aead->key.size() : 0) +
             (sa.auth_enc ? sa.auth_enc->auth_key.size() + sa.auth_enc->enc_key.size() : 0) +
             (sa.cipher ? sa.cipher->key.size() : 0));
@@ -295,11 +295,14 @@ Result<SaInfo> decode_sa(const nl::MessageView& msg) {
   }
   if (auto r = attrs->bytes(XFRMA_REPLAY_ESN_VAL)) {
     // Read the window field alone: the struct ends in a flexible bitmap.
-    if (r->size() < sizeof(xfrm_replay_state_esn)) return fail(EBADMSG, kDecode, {}, "short XFRMA_REPLAY_ESN_VAL");
-    std::memcpy(&sa.replay_window, r->data() + offsetof(xfrm_replay_state_esn, replay_window), sizeof(uint32_t));
+    if (r->size() < sizeof(xfrm_replay_state_esn))
+      return fail(EBADMSG, kDecode, {}, "short XFRMA_REPLAY_ESN_VAL");
+    std::memcpy(&sa.replay_window, r->data() + offsetof(xfrm_replay_state_esn, replay_window),
+                sizeof(uint32_t));
   }
   if (auto m = attrs->as<xfrm_mark>(XFRMA_MARK)) sa.mark = Mark{m->v, m->m};
-  if (auto v = attrs->u32(XFRMA_SET_MARK)) sa.set_mark = Mark{*v, attrs->u32(XFRMA_SET_MARK_MASK).value_or(~0U)};
+  if (auto v = attrs->u32(XFRMA_SET_MARK))
+    sa.set_mark = Mark{*v, attrs->u32(XFRMA_SET_MARK_MASK).value_or(~0U)};
   if (auto x = attrs->u32(XFRMA_SA_EXTRA_FLAGS)) sa.extra_flags = *x;
   // The kernel sends the 5 meaningful bytes of xfrm_user_offload padded to 8;
   // read the two fields so a shorter (unpadded) attribute still decodes.
@@ -346,7 +349,8 @@ Result<nl::Bytes> encode_new_policy(const PolicySpec& p, bool update) {
                                    tmpls.size() * sizeof(xfrm_user_tmpl)));
   }
   put_mark(b, p.mark);
-  if (p.offload) put_offload(b, *p.offload, p.templates.empty() ? AF_INET : p.templates.front().id.daddr.family);
+  if (p.offload)
+    put_offload(b, *p.offload, p.templates.empty() ? AF_INET : p.templates.front().id.daddr.family);
   return std::move(b).finish();
 }
 

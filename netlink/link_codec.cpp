@@ -1,4 +1,4 @@
-#include "probe/codec.h"
+#include "netlink/link_codec.h"
 
 #include <linux/ethtool.h>
 #include <linux/ethtool_netlink.h>
