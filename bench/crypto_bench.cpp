@@ -1,5 +1,5 @@
 // The software AES-GCM ceiling per core: what one core can encrypt, so the
-// ESP verifier and the datapath can be judged against it (DESIGN.md: "within
+// ESP verifier and the datapath can be judged against it (the project's aim: "within
 // 10% of intel-ipsec-mb / OpenSSL speed on the same machine").
 //
 //   aes_gcm/<engine>/<key bits>/<packet bytes>

@@ -7,7 +7,7 @@
 #        third, the wire, with software ESP tunnel-mode SAs (rfc4106(gcm(aes)), keys
 #        from a Cilium-format key file, mode 0600, SPI = key id). `sealnet-wire
 #        capture` on the wire (the bridge's port towards A: the sender's side, never B's
-#        own interface, DESIGN.md) decrypts every ESP frame with that key file and
+#        own interface, docs/kernel-facts.md) decrypts every ESP frame with that key file and
 #        checks every datagram `sealnet-wire send` sent from A and `sealnet-wire recv`
 #        received on B: no loss, no plaintext, no decrypt failure (exit 0).
 #  (iii) Negative checks: the capture must fail (exit 1) when the policies are removed

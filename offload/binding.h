@@ -13,7 +13,7 @@
 //    pod CIDRs, and its node address when host traffic is encrypted), not the
 //    cluster subnet, for two reasons. Defence in depth: with one shared selector
 //    the mark alone picks the SA, so a wrong mark sends a pod's traffic as ESP to
-//    another peer (DESIGN.md); with the peer's prefixes a wrong mark matches no
+//    another peer (docs/kernel-facts.md, "Output"); with the peer's prefixes a wrong mark matches no
 //    policy, and the plaintext packet meets the uplink's egress guard instead of
 //    another peer's SA. Cost: the kernel files policies with distinct selectors
 //    under separate inexact-tree nodes, so an insert finds its place in O(log n),

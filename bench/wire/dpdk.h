@@ -53,7 +53,7 @@ struct EalConfig {
 };
 
 // The EAL command line for `c`: no hugepages, no PCI, no shared config, no
-// telemetry socket (DESIGN.md: `--in-memory` does not work here, this does).
+// telemetry socket (docs/kernel-facts.md: `--in-memory` does not start here, this does).
 std::vector<std::string> eal_arguments(const EalConfig& c);
 
 // The EAL of this process. DPDK allows one initialisation per process, ever.

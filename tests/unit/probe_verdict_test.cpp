@@ -106,7 +106,7 @@ uint8_t flags_for(const TrialSpec& s) {
                               (s.mode == OffloadMode::packet ? XFRM_OFFLOAD_PACKET : 0));
 }
 
-// The guest kernel's behaviour, as DESIGN.md records it: software SAs work;
+// The guest kernel's behaviour, as docs/kernel-facts.md records it: software SAs work;
 // netdevsim takes crypto offload and refuses packet offload; veth and anything
 // without xfrmdev_ops gets a software SA for crypto and EINVAL for packet.
 TrialOutcome vm_kernel(const TrialSpec& s, int netdevsim_ifindex) {

@@ -20,7 +20,7 @@ TEST(WireEal, RunsWithoutHugepagesPciOrSharedConfig) {
        {"--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix=capture-7",
         "--lcores=0@(0,1)", "--vdev=net_af_packet0,iface=wb,qpairs=1", "--vdev=crypto_aesni_gcm0"})
     EXPECT_TRUE(has(a, flag)) << flag;
-  EXPECT_FALSE(has(a, "--in-memory")) << "DESIGN.md: --in-memory does not start here";
+  EXPECT_FALSE(has(a, "--in-memory")) << "docs/kernel-facts.md: --in-memory does not start here";
   const auto m = std::ranges::find(a, "-m");
   ASSERT_NE(m, a.end());
   EXPECT_EQ(*(m + 1), "256");
