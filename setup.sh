@@ -2,7 +2,7 @@
 # sealnet set-up, step 1 of 2: install every Debian package the project needs
 # (build, tests, VM harness, DPDK, benchmarks), build, warm the VM cache, and run
 # the main job once. Needs root for apt (uses sudo when not root).
-#   ./setup.sh            BUILD_DIR=build, SEALNET_VM_CACHE=/var/cache/sealnet/vm
+#   ./setup.sh            BUILD_DIR=build, BUILD_TYPE=Release, SEALNET_VM_CACHE=/var/cache/sealnet/vm
 set -euo pipefail
 cd "$(dirname "$0")"
 BUILD_DIR=${BUILD_DIR:-build}
@@ -20,6 +20,8 @@ PACKAGES=(
   qemu-system-x86 busybox-static xz-utils zstd cpio bc kmod gcc-12
   # the wire harness and crypto baselines
   dpdk-dev libdpdk-dev libipsec-mb-dev
+  # the Debian package and its test in a fresh root (host.Package), the image's root file system
+  dpkg-dev mmdebstrap
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -36,7 +38,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Release (-O3), warnings as errors: the build CI tests is the one operators run.
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DSEALNET_WERROR=ON
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 
 # Fetch and build the VM kernel and netdevsim now (cached), so the test run only boots.

@@ -22,6 +22,7 @@
 #include "probe/monitor.h"
 #include "probe/render.h"
 #include "probe/watch.h"
+#include "sealnet_version.h"  // generated: cmake/Version.cmake
 
 namespace {
 
@@ -265,6 +266,7 @@ int run_agent_command(const AgentArgs& a) {
 
 int main(int argc, char** argv) {
   CLI::App app{"sealnet: transparent, hardware-offload-aware IPsec for bare-metal clusters"};
+  app.set_version_flag("--version", std::string("sealnet ") + SEALNET_VERSION);
   app.require_subcommand(1);
   auto* selftest = app.add_subcommand(
       "selftest", "Load the BPF datapath into this kernel and run known frames through it");

@@ -29,7 +29,7 @@ std::string read(const fs::path& p) {
 
 struct Manifests : ::testing::Test {
   void SetUp() override {
-    for (const auto& e : fs::recursive_directory_iterator(kDeploy)) {
+    for (const auto& e : fs::recursive_directory_iterator(kDeploy / "kubernetes")) {
       const auto ext = e.path().extension();
       if (ext != ".yaml" && ext != ".yml") continue;
       ++files;
@@ -213,12 +213,33 @@ TEST(Deploy, SystemdUnitRunsTheAgentHardened) {
   }
 }
 
-TEST(Deploy, ContainerfileBuildsOnDebian12AndShipsTheBinary) {
+TEST(Deploy, ContainerfileInstallsThePackage) {
   const std::string cf = read(kDeploy / "Containerfile");
   EXPECT_NE(cf.find("FROM debian:12 AS build"), std::string::npos);
-  EXPECT_NE(cf.find("COPY --from=build /sealnet /usr/local/bin/sealnet"), std::string::npos);
   EXPECT_NE(cf.find("--target sealnet"), std::string::npos);
-  EXPECT_NE(cf.find("ENTRYPOINT [\"/usr/local/bin/sealnet\"]"), std::string::npos);
+  EXPECT_NE(cf.find("cpack --config build/CPackConfig.cmake"), std::string::npos);
+  EXPECT_NE(cf.find("apt-get install -y -q --no-install-recommends /tmp/sealnet.deb"), std::string::npos);
+  EXPECT_NE(cf.find("ENTRYPOINT [\"/usr/sbin/sealnet\"]"), std::string::npos);
+}
+
+// The package's /etc/sealnet/agent.yaml: the agent's parser takes it as it is,
+// and the key file and unit agree on where things are.
+TEST(Deploy, PackagedConfigParses) {
+  auto parsed = config::parse_agent_config(read(kDeploy / "agent.yaml"), "deploy/agent.yaml", {});
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+  EXPECT_EQ(parsed->key_file, "/etc/sealnet/keys");
+  EXPECT_TRUE(parsed->fail_closed);
+  EXPECT_EQ(parsed->bpffs_dir, "/sys/fs/bpf/sealnet");
+}
+
+// The binary is where the package puts it, for the unit, the image and the DaemonSet.
+TEST(Deploy, EveryManifestRunsThePackagedBinary) {
+  const std::string unit = read(kDeploy / "systemd" / "sealnet-agent.service");
+  EXPECT_NE(unit.find("\nExecStart=/usr/sbin/sealnet agent --config /etc/sealnet/agent.yaml\n"), std::string::npos);
+  const std::string ds = read(kDeploy / "kubernetes" / "daemonset.yaml");
+  EXPECT_NE(ds.find("command: [\"/usr/sbin/sealnet\"]"), std::string::npos);
+  const std::string conffiles = read(kDeploy / "debian" / "conffiles");
+  EXPECT_EQ(conffiles, "/etc/sealnet/agent.yaml\n");
 }
 
 }  // namespace
