@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <concepts>
 #include <limits>
 #include <type_traits>
 
@@ -124,196 +125,138 @@ void field(const json& obj, const char* key, T& out) {
   within(key, [&] { read(*it, out); });
 }
 
+// Each part's fields, listed once in the JSON's order: to_json and from_json
+// below both walk this list, so the writer and the reader cannot drift apart.
+template <typename S, typename T>
+concept Part = std::same_as<std::remove_const_t<S>, T>;
+
+template <Part<SaCounters> S, typename F>
+void fields(S& c, F&& f) {
+  f("packets", c.packets);
+  f("bytes", c.bytes);
+  f("replay_errors", c.replay_errors);
+  f("integrity_errors", c.integrity_errors);
+  f("replay_window_errors", c.replay_window_errors);
+}
+
+template <Part<PeerSa> S, typename F>
+void fields(S& sa, F&& f) {
+  f("spi", sa.spi);
+  f("dir", sa.dir);
+  f("key", sa.key);
+  f("slot", sa.slot);
+  f("generation", sa.generation);
+  f("mode", sa.mode);
+  f("device", sa.device);
+  f("counters", sa.counters);
+}
+
+template <Part<PeerStatus> S, typename F>
+void fields(S& p, F&& f) {
+  f("id", p.id);
+  f("name", p.name);
+  f("address", p.address);
+  f("pod_cidrs", p.pod_cidrs);
+  f("device", p.device);
+  f("slot", p.slot);
+  f("mode", p.mode);
+  f("mode_reason", p.mode_reason);
+  f("tx_key", p.tx_key);
+  f("peer_keys", p.peer_keys);
+  f("keys_source", p.keys_source);
+  f("sas", p.sas);
+  f("out_total", p.out_total);
+  f("in_total", p.in_total);
+}
+
+template <Part<DeviceStatus> S, typename F>
+void fields(S& d, F&& f) {
+  f("name", d.name);
+  f("ifindex", d.ifindex);
+  f("slot", d.slot);
+  f("up", d.up);
+  f("verdict", d.verdict);
+  f("reason", d.reason);
+  f("mode", d.mode);
+  f("generation", d.generation);
+  f("offloaded_states", d.offloaded_states);
+}
+
+template <Part<KeyStatus> S, typename F>
+void fields(S& k, F&& f) {
+  f("id", k.id);
+  f("algorithm", k.algorithm);
+  f("key_bits", k.key_bits);
+  f("icv_bits", k.icv_bits);
+  f("per_pair", k.per_pair);
+  f("age_seconds", k.age_seconds);
+}
+
+template <Part<DiscoveryStatus> S, typename F>
+void fields(S& d, F&& f) {
+  f("backend", d.backend);
+  f("connected", d.connected);
+  f("last_error", d.last_error);
+  f("peers", d.peers);
+}
+
+template <Part<AgentStatus> S, typename F>
+void fields(S& s, F&& f) {
+  f("schema", s.schema);
+  f("node_name", s.node_name);
+  f("node_id", s.node_id);
+  f("node_addresses", s.node_addresses);
+  f("pod_cidrs", s.pod_cidrs);
+  f("started_at", s.started_at);
+  f("now", s.now);
+  f("ready", s.ready);
+  f("fail_closed", s.fail_closed);
+  f("last_error", s.last_error);
+  f("reconciles", s.reconciles);
+  f("reconcile_failures", s.reconcile_failures);
+  f("tx_key", s.tx_key);
+  f("keys", s.keys);
+  f("peers", s.peers);
+  f("devices", s.devices);
+  f("pod_devices", s.pod_devices);
+  f("bpf_packets", s.bpf_packets);
+  f("bpf_bytes", s.bpf_bytes);
+  f("xfrm_stat", s.xfrm_stat);
+  f("fallback_counts", s.fallback_counts);
+  f("decisions", s.decisions);
+  f("discovery", s.discovery);
+}
+
+template <typename T>
+concept Model = requires(T& v) { fields(v, [](const char*, auto&) {}); };
+
 }  // namespace
 
-// nlohmann's (de)serialisation of each part, found by argument-dependent lookup,
-// so they live in this namespace. Field order is the JSON's order.
+// nlohmann's (de)serialisation of every part, found by argument-dependent lookup
+// (so in this namespace, not the anonymous one).
 
-void to_json(json& j, const SaCounters& c) {
-  j = {{"packets", c.packets},
-       {"bytes", c.bytes},
-       {"replay_errors", c.replay_errors},
-       {"integrity_errors", c.integrity_errors},
-       {"replay_window_errors", c.replay_window_errors}};
+template <Model T>
+void to_json(json& j, const T& v) {
+  j = json::object();
+  fields(v, [&](const char* key, const auto& x) { j[key] = x; });
 }
 
-void from_json(const json& j, SaCounters& c) {
+template <Model T>
+void from_json(const json& j, T& v) {
   expect_object(j);
-  field(j, "packets", c.packets);
-  field(j, "bytes", c.bytes);
-  field(j, "replay_errors", c.replay_errors);
-  field(j, "integrity_errors", c.integrity_errors);
-  field(j, "replay_window_errors", c.replay_window_errors);
-}
-
-void to_json(json& j, const PeerSa& sa) {
-  j = {{"spi", sa.spi},   {"dir", sa.dir},   {"key", sa.key},       {"slot", sa.slot},
-       {"generation", sa.generation}, {"mode", sa.mode}, {"device", sa.device}, {"counters", sa.counters}};
-}
-
-void from_json(const json& j, PeerSa& sa) {
-  expect_object(j);
-  field(j, "spi", sa.spi);
-  field(j, "dir", sa.dir);
-  field(j, "key", sa.key);
-  field(j, "slot", sa.slot);
-  field(j, "generation", sa.generation);
-  field(j, "mode", sa.mode);
-  field(j, "device", sa.device);
-  field(j, "counters", sa.counters);
-}
-
-void to_json(json& j, const PeerStatus& p) {
-  j = {{"id", p.id},
-       {"name", p.name},
-       {"address", p.address},
-       {"pod_cidrs", p.pod_cidrs},
-       {"device", p.device},
-       {"slot", p.slot},
-       {"mode", p.mode},
-       {"mode_reason", p.mode_reason},
-       {"tx_key", p.tx_key},
-       {"peer_keys", p.peer_keys},
-       {"keys_source", p.keys_source},
-       {"sas", p.sas},
-       {"out_total", p.out_total},
-       {"in_total", p.in_total}};
-}
-
-void from_json(const json& j, PeerStatus& p) {
-  expect_object(j);
-  field(j, "id", p.id);
-  field(j, "name", p.name);
-  field(j, "address", p.address);
-  field(j, "pod_cidrs", p.pod_cidrs);
-  field(j, "device", p.device);
-  field(j, "slot", p.slot);
-  field(j, "mode", p.mode);
-  field(j, "mode_reason", p.mode_reason);
-  field(j, "tx_key", p.tx_key);
-  field(j, "peer_keys", p.peer_keys);
-  field(j, "keys_source", p.keys_source);
-  field(j, "sas", p.sas);
-  field(j, "out_total", p.out_total);
-  field(j, "in_total", p.in_total);
-}
-
-void to_json(json& j, const DeviceStatus& d) {
-  j = {{"name", d.name},
-       {"ifindex", d.ifindex},
-       {"slot", d.slot},
-       {"up", d.up},
-       {"verdict", d.verdict},
-       {"reason", d.reason},
-       {"mode", d.mode},
-       {"generation", d.generation},
-       {"offloaded_states", d.offloaded_states}};
-}
-
-void from_json(const json& j, DeviceStatus& d) {
-  expect_object(j);
-  field(j, "name", d.name);
-  field(j, "ifindex", d.ifindex);
-  field(j, "slot", d.slot);
-  field(j, "up", d.up);
-  field(j, "verdict", d.verdict);
-  field(j, "reason", d.reason);
-  field(j, "mode", d.mode);
-  field(j, "generation", d.generation);
-  field(j, "offloaded_states", d.offloaded_states);
-}
-
-void to_json(json& j, const KeyStatus& k) {
-  j = {{"id", k.id},
-       {"algorithm", k.algorithm},
-       {"key_bits", k.key_bits},
-       {"icv_bits", k.icv_bits},
-       {"per_pair", k.per_pair},
-       {"age_seconds", k.age_seconds}};
-}
-
-void from_json(const json& j, KeyStatus& k) {
-  expect_object(j);
-  field(j, "id", k.id);
-  field(j, "algorithm", k.algorithm);
-  field(j, "key_bits", k.key_bits);
-  field(j, "icv_bits", k.icv_bits);
-  field(j, "per_pair", k.per_pair);
-  field(j, "age_seconds", k.age_seconds);
-}
-
-void to_json(json& j, const DiscoveryStatus& d) {
-  j = {{"backend", d.backend}, {"connected", d.connected}, {"last_error", d.last_error}, {"peers", d.peers}};
-}
-
-void from_json(const json& j, DiscoveryStatus& d) {
-  expect_object(j);
-  field(j, "backend", d.backend);
-  field(j, "connected", d.connected);
-  field(j, "last_error", d.last_error);
-  field(j, "peers", d.peers);
-}
-
-void to_json(json& j, const AgentStatus& s) {
-  j = {{"schema", s.schema},
-       {"node_name", s.node_name},
-       {"node_id", s.node_id},
-       {"node_addresses", s.node_addresses},
-       {"pod_cidrs", s.pod_cidrs},
-       {"started_at", s.started_at},
-       {"now", s.now},
-       {"ready", s.ready},
-       {"fail_closed", s.fail_closed},
-       {"last_error", s.last_error},
-       {"reconciles", s.reconciles},
-       {"reconcile_failures", s.reconcile_failures},
-       {"tx_key", s.tx_key},
-       {"keys", s.keys},
-       {"peers", s.peers},
-       {"devices", s.devices},
-       {"pod_devices", s.pod_devices},
-       {"bpf_packets", s.bpf_packets},
-       {"bpf_bytes", s.bpf_bytes},
-       {"xfrm_stat", s.xfrm_stat},
-       {"fallback_counts", s.fallback_counts},
-       {"decisions", s.decisions},
-       {"discovery", s.discovery}};
-}
-
-// `schema` first and required: a document of another major is refused before
-// any of its fields is read as ours.
-void from_json(const json& j, AgentStatus& s) {
-  expect_object(j);
-  const auto schema = j.find("schema");
-  if (schema == j.end()) within("schema", [] { bad("missing: not a sealnet agent status"); });
-  within("schema", [&] {
-    read(*schema, s.schema);
-    if (s.schema != kSchemaMajor)
-      bad("major version " + std::to_string(s.schema) + " is not the one this sealnet reads (" +
-          std::to_string(kSchemaMajor) + "); use a matching sealnet");
-  });
-  field(j, "node_name", s.node_name);
-  field(j, "node_id", s.node_id);
-  field(j, "node_addresses", s.node_addresses);
-  field(j, "pod_cidrs", s.pod_cidrs);
-  field(j, "started_at", s.started_at);
-  field(j, "now", s.now);
-  field(j, "ready", s.ready);
-  field(j, "fail_closed", s.fail_closed);
-  field(j, "last_error", s.last_error);
-  field(j, "reconciles", s.reconciles);
-  field(j, "reconcile_failures", s.reconcile_failures);
-  field(j, "tx_key", s.tx_key);
-  field(j, "keys", s.keys);
-  field(j, "peers", s.peers);
-  field(j, "devices", s.devices);
-  field(j, "pod_devices", s.pod_devices);
-  field(j, "bpf_packets", s.bpf_packets);
-  field(j, "bpf_bytes", s.bpf_bytes);
-  field(j, "xfrm_stat", s.xfrm_stat);
-  field(j, "fallback_counts", s.fallback_counts);
-  field(j, "decisions", s.decisions);
-  field(j, "discovery", s.discovery);
+  // `schema` first and required: a document of another major is refused before
+  // any of its fields is read as ours.
+  if constexpr (std::is_same_v<T, AgentStatus>) {
+    const auto schema = j.find("schema");
+    if (schema == j.end()) within("schema", [] { bad("missing: not a sealnet agent status"); });
+    within("schema", [&] {
+      read(*schema, v.schema);
+      if (v.schema != kSchemaMajor)
+        bad("major version " + std::to_string(v.schema) + " is not the one this sealnet reads (" +
+            std::to_string(kSchemaMajor) + "); use a matching sealnet");
+    });
+  }
+  fields(v, [&](const char* key, auto& x) { field(j, key, x); });
 }
 
 std::string to_json(const AgentStatus& s) {
