@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "bpf/shared.h"
+#include "datapath/host_port.h"
 
 namespace sealnet::config {
 
@@ -205,22 +206,12 @@ Result<std::chrono::seconds> as_duration(const Ctx& ctx, const At& at) {
   return std::chrono::seconds(v * unit);
 }
 
-// "127.0.0.1:9962", "[::1]:9962".
+// "127.0.0.1:9962", "[::1]:9962": an address the agent binds, a port it names.
 Result<std::string> as_listen(const Ctx& ctx, const At& at) {
   auto s = as_string(ctx, at);
   if (!s) return s;
-  const auto colon = s->rfind(':');
-  std::string host = colon == std::string::npos ? "" : s->substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  else if (host.find(':') != std::string::npos)
-    host.clear();  // IPv6 needs brackets
-  const std::string port = colon == std::string::npos ? "" : s->substr(colon + 1);
-  unsigned p = 0;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (host.empty() || !IpAddr::parse(host) || port.empty() || ec != std::errc() ||
-      ptr != port.data() + port.size() || p == 0 || p > 65535)
-    return ctx.fail_at(at, *s + " is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)");
+  if (!parse_host_port(*s, {.names = false, .port_zero = false}))
+    return ctx.fail_at(at, *s + " is not " + kHostPortForm);
   return s;
 }
 
@@ -435,9 +426,7 @@ Status read_settings(const Ctx& ctx, const Fields& f, AgentConfig& cfg) {
                                                                 : *v;
       if (v->find("://") != std::string::npos && !v->starts_with("http://") && !v->starts_with("https://"))
         return ctx.fail_at(ep, *v + ": the scheme must be http or https");
-      const auto colon = hostport.rfind(':');
-      if (colon == std::string::npos || colon == 0 || colon + 1 >= hostport.size() ||
-          hostport.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+      if (!parse_host_port(hostport, {.names = true, .port_zero = false}))
         return ctx.fail_at(ep, *v + " is not [http[s]://]HOST:PORT");
       e.endpoints.push_back(*v);
     }

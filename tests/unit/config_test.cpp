@@ -290,6 +290,35 @@ TEST(AgentConfig, EtcdDiscoveryMakesPeersOptional) {
   EXPECT_EQ(no.error().message(), "parse agent config agent.yaml:1: peers: missing");
 }
 
+// Endpoints and metrics.listen are read by the one host:port reader the status
+// server and client use (datapath/host_port.h): a port is 1..65535 and IPv6 is
+// bracketed. Before, an etcd endpoint only needed digits after its last colon.
+TEST(AgentConfig, EndpointsAreHostAndPort) {
+  auto with_endpoint = [](const std::string& ep) {
+    return parse_agent_config("node: {name: a, id: 1, addresses: [192.0.2.1]}\n"
+                              "discovery: {etcd: {endpoints: [\"" + ep + "\"]}}\n",
+                              "agent.yaml");
+  };
+  for (const char* good : {"e:2379", "http://etcd_1.svc:2379", "https://[fd00::1]:2379", "10.0.0.2:2379"}) {
+    auto cfg = with_endpoint(good);
+    EXPECT_TRUE(cfg) << good << ": " << cfg.error().message();
+  }
+  for (const char* bad : {"e:0", "e:99999", "fd00::1:2379", "https://:2379", "e f:2379"}) {
+    auto cfg = with_endpoint(bad);
+    ASSERT_FALSE(cfg) << bad;
+    EXPECT_EQ(cfg.error().message(), std::string("parse agent config agent.yaml:2: discovery.etcd.endpoints[0]: ") +
+                                         bad + " is not [http[s]://]HOST:PORT");
+  }
+  for (const char* bad : {"127.0.0.1:0", "localhost:9962", "[::1]:65536"}) {
+    auto cfg = parse_agent_config(std::string("node: {name: a, id: 1, addresses: [192.0.2.1]}\npeers: []\n"
+                                              "metrics: {listen: \"") + bad + "\"}\n",
+                                  "agent.yaml");
+    ASSERT_FALSE(cfg) << bad;
+    EXPECT_EQ(cfg.error().message(), std::string("parse agent config agent.yaml:3: metrics.listen: ") + bad +
+                                         " is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)");
+  }
+}
+
 TEST(AgentConfig, WholeFileErrors) {
   auto empty = parse_agent_config("# nothing\n", "e.yaml");
   ASSERT_FALSE(empty);

@@ -180,6 +180,15 @@ TEST(StatusJson, ErrorsNameTheField) {
   expect_error(R"({"schema": 1, "discovery": {"peers": "3"}})", "discovery.peers", "string");
 }
 
+// A number where an object, a string or a boolean belongs is called a number
+// (it used to be called null).
+TEST(StatusJson, ErrorsSayWhatWasThere) {
+  expect_error(R"({"schema": 1, "peers": [5]})", "peers[0]", "expected an object, got a number");
+  expect_error(R"({"schema": 1, "ready": 1})", "ready", "got a number");
+  expect_error(R"({"schema": 1, "node_name": 7})", "node_name", "expected a string, got a number");
+  expect_error(R"({"schema": 1, "pod_devices": ["a", null]})", "pod_devices[1]", "got null");
+}
+
 // --- table -----------------------------------------------------------------------
 
 TEST(StatusTable, ShowsTheFacts) {
