@@ -61,6 +61,18 @@ int hex_digit(char c) {
   return -1;
 }
 
+// What a field looks like, never what it holds: any field may be key material
+// in the wrong column (a line with its columns swapped), so no error about a key
+// line quotes a field (tests/unit/keys_test.cpp fuzzes this).
+std::string shape(std::string_view f) {
+  std::string_view digits = f;
+  if (digits.starts_with("0x") || digits.starts_with("0X")) digits.remove_prefix(2);
+  const bool hex = !digits.empty() && std::ranges::all_of(digits, [](char c) { return hex_digit(c) >= 0; });
+  std::string s = "a field of " + std::to_string(f.size()) + " character" + (f.size() == 1 ? "" : "s");
+  if (hex && digits.size() >= 16) s += ", all hex digits: is a key in this column?";
+  return s;
+}
+
 // Decodes hex (an optional 0x prefix). The error never quotes the text.
 std::expected<SecretBytes, std::string> decode_hex(std::string_view text) {
   if (text.starts_with("0x") || text.starts_with("0X")) text.remove_prefix(2);
@@ -105,8 +117,7 @@ Result<Key> parse_line(const std::vector<std::string_view>& f, const LineError& 
   unsigned v = 0;
   auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), v);
   if (ec != std::errc() || p != id.data() + id.size() || id.empty() || v < 1 || v > 15)
-    return err(1, "key id",
-               "'" + std::string(f[0]) + "' is not a key id from 1 to 15 (optionally followed by +)");
+    return err(1, "key id", shape(f[0]) + ", not a key id from 1 to 15 (optionally followed by +)");
   k.id = static_cast<uint8_t>(v);
 
   if (f.size() == 4) {
@@ -114,8 +125,8 @@ Result<Key> parse_line(const std::vector<std::string_view>& f, const LineError& 
     auto spec = std::ranges::find(kAead, f[1], &AeadSpec::name);
     if (spec == std::end(kAead))
       return err(2, "algorithm",
-                 "unknown AEAD algorithm '" + std::string(f[1]) +
-                     "'; supported: " + join(std::views::transform(kAead, &AeadSpec::name)));
+                 "unknown AEAD algorithm (" + shape(f[1]) +
+                     "); supported: " + join(std::views::transform(kAead, &AeadSpec::name)));
     k.aead_algo = f[1];
     auto key = decode_hex(f[2]);
     if (!key) return err(3, "key", key.error());
@@ -127,12 +138,12 @@ Result<Key> parse_line(const std::vector<std::string_view>& f, const LineError& 
     auto [q, ec2] = std::from_chars(f[3].data(), f[3].data() + f[3].size(), k.icv_bits);
     if (ec2 != std::errc() || q != f[3].data() + f[3].size() ||
         std::ranges::find(kIcvBits, k.icv_bits) == std::end(kIcvBits))
-      return err(4, "icv bits", "'" + std::string(f[3]) + "'; supported: " + join(kIcvBits));
+      return err(4, "icv bits", shape(f[3]) + ", not one of " + join(kIcvBits));
     return k;
   }
   k.form = KeyForm::AuthEnc;
   if (std::ranges::find(kAuth, f[1]) == std::end(kAuth))
-    return err(2, "auth algorithm", "unknown '" + std::string(f[1]) + "'; supported: " + join(kAuth));
+    return err(2, "auth algorithm", "unknown (" + shape(f[1]) + "); supported: " + join(kAuth));
   k.auth_algo = f[1];
   auto auth = decode_hex(f[2]);
   if (!auth) return err(3, "auth key", auth.error());
@@ -142,7 +153,7 @@ Result<Key> parse_line(const std::vector<std::string_view>& f, const LineError& 
         std::to_string(auth->size()) + " bytes; at least " + std::to_string(kAuthMinBytes) + " needed");
   k.auth_key = std::move(*auth);
   if (f[3] != kEncCbc)
-    return err(4, "enc algorithm", "unknown '" + std::string(f[3]) + "'; supported: " + std::string(kEncCbc));
+    return err(4, "enc algorithm", "unknown (" + shape(f[3]) + "); supported: " + std::string(kEncCbc));
   k.enc_algo = f[3];
   auto enc = decode_hex(f[4]);
   if (!enc) return err(5, "enc key", enc.error());

@@ -4,8 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <fstream>
+#include <random>
+#include <string>
+#include <vector>
 
 namespace sealnet::keys {
 namespace {
@@ -72,6 +77,20 @@ TEST(KeyFile, BadInputNamesLineAndFieldButNeverTheKey) {
       {"1 hmac(sha256) " + secret + " cbc(des) " + secret, "keys:2: field 4 (enc algorithm)"},
       {"1 hmac(sha256) " + secret + " cbc(aes) " + secret + "00", "keys:2: field 5 (enc key): 17 bytes"},
       {"1 rfc4106(gcm(aes)) " + secret, "keys:2: field 4 (line): 3 fields"},
+      // Columns swapped: the key lands where a name or a number is expected, and
+      // the message says what the field looks like, not what it holds.
+      {"3 " + secret + " rfc4106(gcm(aes)) 128",
+       "keys:2: field 2 (algorithm): unknown AEAD algorithm (a field "
+       "of 32 characters, all hex digits: is a key in this column?)"},
+      {secret + " rfc4106(gcm(aes)) 3 128",
+       "keys:2: field 1 (key id): a field of 32 characters, all hex digits"},
+      {"3 rfc4106(gcm(aes)) 128 " + secret, "keys:2: field 3 (key): odd number"},
+      {"3 rfc4106(gcm(aes)) " + std::string(kKey128) + " " + secret,
+       "keys:2: field 4 (icv bits): a field of 32"},
+      {"3 hmac(sha256) " + secret + " " + secret + " cbc(aes)",
+       "keys:2: field 4 (enc algorithm): unknown (a field"},
+      {"3 " + secret + " hmac(sha256) cbc(aes) " + secret,
+       "keys:2: field 2 (auth algorithm): unknown (a field"},
   };
   for (const auto& c : cases) {
     auto set = parse_key_file("# header\n" + c.line + "\n", "keys");
@@ -88,6 +107,84 @@ TEST(KeyFile, BadInputNamesLineAndFieldButNeverTheKey) {
   EXPECT_NE(dup.error().message().find("keys:2: field 1 (key id): key id 2 appears twice"),
             std::string::npos);
   EXPECT_FALSE(parse_key_file("# nothing\n\n", "keys"));
+}
+
+// Whatever a key file holds, no run of 8 hex digits of any hex field in it appears
+// in what the parser says (errors go to the log, /status and /readyz).
+TEST(KeyFile, FuzzedLinesNeverEchoKeyMaterial) {
+  std::mt19937 rng(20261203);  // fixed seed: a failure reproduces
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  auto hex = [&](size_t digits) {
+    std::string h;
+    for (size_t i = 0; i < digits; ++i) h += "0123456789abcdefABCDEF"[pick(22)];
+    return h;
+  };
+  auto junk = [&](size_t n) {
+    std::string j;
+    for (size_t i = 0; i < n; ++i) j += static_cast<char>(pick(256));
+    return j;
+  };
+  const std::vector<std::string> names = {
+      "rfc4106(gcm(aes))", "hmac(sha256)", "cbc(aes)", "128", "96", "3", "3+", "15", "0", "-1", "#"};
+  size_t parsed = 0, refused = 0;
+  for (int round = 0; round < 4000; ++round) {
+    std::string text;
+    std::vector<std::string> secrets;
+    const size_t lines = 1 + pick(3);
+    for (size_t l = 0; l < lines; ++l) {
+      std::vector<std::string> f;
+      const size_t fields = 1 + pick(6);
+      for (size_t i = 0; i < fields; ++i) {
+        switch (pick(6)) {
+          case 0:
+          case 1: {  // a key: right, odd or wrong length, 0x or not, a typo in it
+            std::string k = hex(std::array<size_t, 6>{40, 56, 72, 32, 41, 39}[pick(6)]);
+            if (pick(4) == 0) k[pick(k.size())] = "gz!\0"[pick(4)];
+            secrets.push_back(k);
+            f.push_back(pick(2) ? "0x" + k : k);
+            break;
+          }
+          case 2:
+            f.push_back(names[pick(names.size())]);
+            break;
+          case 3:
+            f.push_back(junk(1 + pick(12)));
+            break;
+          case 4: {
+            std::string k = hex(4000 + pick(8000));  // a huge field
+            secrets.push_back(k);
+            f.push_back(k);
+            break;
+          }
+          default:
+            f.push_back(std::string(1, '\0') + hex(40));
+            secrets.push_back(f.back().substr(1));
+            break;
+        }
+      }
+      if (pick(3) == 0) std::shuffle(f.begin(), f.end(), rng);  // columns in any order
+      for (size_t i = 0; i < f.size(); ++i) text += (i ? (pick(2) ? " " : "\t") : "") + f[i];
+      text += pick(3) == 0 ? "\r\n" : "\n";
+    }
+    auto set = parse_key_file(text, "keys");
+    std::string out;
+    if (set) {
+      ++parsed;
+      for (const auto& k : set->keys) out += k.describe() + "\n";
+    } else {
+      ++refused;
+      out = set.error().message();
+    }
+    for (const auto& k : secrets)
+      for (size_t i = 0; i + 8 <= k.size(); i += 4) {
+        std::string window = k.substr(i, 8);
+        if (window.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) continue;
+        ASSERT_EQ(out.find(window), std::string::npos)
+            << "key bytes " << window << " in: " << out << "\nfrom a file of " << text.size() << " bytes";
+      }
+  }
+  EXPECT_GT(refused, 0u);
+  RecordProperty("parsed", std::to_string(parsed));
 }
 
 TEST(KeyFile, DescribeShowsNoKeyBytes) {
