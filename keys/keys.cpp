@@ -232,6 +232,10 @@ Result<KeySet> load_key_file(const std::string& path) {
     return fail(EPERM, "load key file", path,
                 std::string("mode ") + mode + " lets group or others read or write it; chmod 0600 it");
   }
+  // Whoever owns the file can rewrite the keys: only root or the agent itself.
+  if (st.st_uid != 0 && st.st_uid != ::geteuid())
+    return fail(EPERM, "load key file", path,
+                "owned by uid " + std::to_string(st.st_uid) + ", who could rewrite the keys; chown it to root");
   SecretBytes buf(static_cast<size_t>(st.st_size) + 1);
   size_t len = 0;
   for (;;) {

@@ -213,6 +213,24 @@ TEST(KeyFile, LoadRefusesLoosePermissions) {
   EXPECT_EQ(load_key_file(path).error().err, ENOENT);
 }
 
+// A 0600 file of another, unprivileged user: that user can rewrite the keys.
+TEST(KeyFile, LoadRefusesAFileAnotherUserOwns) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the file to another user";
+  char path[] = "/tmp/sealnet-keys-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string line = std::string("1 rfc4106(gcm(aes)) ") + kKey128 + " 128\n";
+  ASSERT_EQ(::write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  ASSERT_EQ(::fchmod(fd, 0600), 0);
+  ASSERT_EQ(::fchown(fd, 65534, 65534), 0);  // nobody
+  ::close(fd);
+  auto r = load_key_file(path);
+  ::unlink(path);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().err, EPERM);
+  EXPECT_NE(r.error().message().find("owned by uid 65534"), std::string::npos) << r.error().message();
+}
+
 TEST(PairKey, DirectionalDeterministicAndKeyLength) {
   SecretBytes shared(20, 0x42);
   auto a = *IpAddr::parse("192.0.2.1"), b = *IpAddr::parse("192.0.2.2");
