@@ -30,9 +30,9 @@ namespace sealnet::bpf {
 namespace {
 
 constexpr uint32_t kLocalNode = 1;
-constexpr uint32_t kNodes = 5000;  // remote nodes 2..5001
+constexpr uint32_t kNodes = 5000;         // remote nodes 2..5001
 constexpr uint32_t kBaselinePeer = 4242;  // any node: the FIB answers alike for each
-constexpr uint32_t kRepeat = 100000;  // BPF_PROG_TEST_RUN repeats per measurement
+constexpr uint32_t kRepeat = 100000;      // BPF_PROG_TEST_RUN repeats per measurement
 
 // Node n's address: 10.200.0.0/16, connected on the uplink `up0`.
 IpAddr node_addr(uint32_t n) {
@@ -80,18 +80,29 @@ bool build_netns() {
     return false;
   }
   // A permanent neighbour for every node, as a busy node's table would hold.
-  const std::string batch = "/tmp/sealnet-bench-neigh." + std::to_string(::getpid());
-  if (FILE* f = std::fopen(batch.c_str(), "w")) {
+  // A file of our own (mkstemp: O_EXCL, mode 0600, an unpredictable name), never
+  // one a user could have planted a symlink at; its name alone reaches the shell.
+  char batch_path[] = "/tmp/sealnet-bench-neigh.XXXXXX";
+  const int batch_fd = ::mkstemp(batch_path);
+  if (batch_fd < 0) {
+    std::perror("bench_bpf: mkstemp");
+    return false;
+  }
+  const std::string batch = batch_path;
+  if (FILE* f = ::fdopen(batch_fd, "w")) {
     for (uint32_t n = 2; n < 2 + kNodes; ++n)
       std::fprintf(f, "neigh replace %s lladdr 02:00:00:00:%02x:%02x dev up0 nud permanent\n",
                    node_addr(n).str().c_str(), n >> 8 & 0xff, n & 0xff);
     std::fclose(f);
+  } else {
+    ::close(batch_fd);
   }
   const bool ok = sh("ip link set lo up") && sh("ip link add pod0 type veth peer name pod0p") &&
-         sh("ip link add up0 type veth peer name up0p") &&
-         sh("for d in pod0 pod0p up0 up0p; do ip link set $d up || exit 1; done") &&
-         sh("sysctl -qw net.ipv4.conf.all.forwarding=1") && sh("ip addr add 10.200.0.1/16 dev up0") &&
-         sh("ip addr add 10.63.255.254/32 dev pod0") && sh("ip -batch " + batch);
+                  sh("ip link add up0 type veth peer name up0p") &&
+                  sh("for d in pod0 pod0p up0 up0p; do ip link set $d up || exit 1; done") &&
+                  sh("sysctl -qw net.ipv4.conf.all.forwarding=1") &&
+                  sh("ip addr add 10.200.0.1/16 dev up0") && sh("ip addr add 10.63.255.254/32 dev pod0") &&
+                  sh("ip -batch " + batch);
   std::remove(batch.c_str());
   return ok;
 }
@@ -121,7 +132,8 @@ std::optional<Loaded> load_classifier(Shape shape, uint32_t entries, std::string
     if (!s && err.empty()) err = s.error().message();
     return static_cast<bool>(s);
   };
-  check(dp->set_config({.local_node_id = kLocalNode, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
+  check(dp->set_config(
+      {.local_node_id = kLocalNode, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
   check(dp->upsert_device(ifindex("up0"), {.slot = 1, .mode = SEALNET_MODE_CRYPTO, .flags = 0, .pad = 0}));
   check(dp->upsert_ipcache(*IpPrefix::parse("10.63.255.0/24"), {kLocalNode, SEALNET_IPCACHE_POD_CIDR}));
   for (uint32_t n = 2; n < 2 + kNodes && err.empty(); ++n) {
@@ -189,7 +201,8 @@ std::optional<double> ns_per_packet(int prog, const std::vector<uint8_t>& frame,
 void BM_FibBaseline(benchmark::State& state) {
   Baseline base(kBaselinePeer);
   if (!base.skel) return state.SkipWithError("fib_baseline did not load");
-  const auto frame = PacketBuilder().ip(*IpAddr::parse("10.63.255.7"), pod_addr(0)).udp(4000, 5000).payload(64).build();
+  const auto frame =
+      PacketBuilder().ip(*IpAddr::parse("10.63.255.7"), pod_addr(0)).udp(4000, 5000).payload(64).build();
   double ns = 0;
   for (auto _ : state) {
     auto v = ns_per_packet(base.fd(), frame, ifindex("up0"), state);
@@ -245,7 +258,11 @@ void BM_ClassifierLocalPass(benchmark::State& state) {
   std::string err;
   auto loaded = load_classifier(Shape::PodAddresses, static_cast<uint32_t>(state.range(0)), err);
   if (!loaded) return state.SkipWithError(err.c_str());
-  const auto frame = PacketBuilder().ip(*IpAddr::parse("10.63.255.7"), *IpAddr::parse("10.63.255.9")).udp(4000, 5000).payload(64).build();
+  const auto frame = PacketBuilder()
+                         .ip(*IpAddr::parse("10.63.255.7"), *IpAddr::parse("10.63.255.9"))
+                         .udp(4000, 5000)
+                         .payload(64)
+                         .build();
   double ns = 0;
   for (auto _ : state) {
     auto v = ns_per_packet(loaded->dp.prog_fd(Program::FromPod), frame, 0, state);
@@ -265,7 +282,8 @@ void BM_EmptyProgram(benchmark::State& state) {
   };
   const int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "empty", "GPL", insns, 2, nullptr);
   if (fd < 0) return state.SkipWithError("empty program did not load");
-  const auto frame = PacketBuilder().ip(*IpAddr::parse("10.63.255.7"), pod_addr(0)).udp(4000, 5000).payload(64).build();
+  const auto frame =
+      PacketBuilder().ip(*IpAddr::parse("10.63.255.7"), pod_addr(0)).udp(4000, 5000).payload(64).build();
   double ns = 0;
   for (auto _ : state) {
     auto v = ns_per_packet(fd, frame, 0, state);
@@ -290,7 +308,8 @@ void BM_ToWireEsp(benchmark::State& state) {
                          .build();
   double ns = 0;
   for (auto _ : state) {
-    auto r = test_run(dp->prog_fd(Program::ToWire), {.packet = frame, .ifindex = ifindex("up0"), .mark = 0, .repeat = kRepeat});
+    auto r = test_run(dp->prog_fd(Program::ToWire),
+                      {.packet = frame, .ifindex = ifindex("up0"), .mark = 0, .repeat = kRepeat});
     if (!r) return state.SkipWithError(r.error().message().c_str());
     ns += static_cast<double>(r->duration_ns);
   }

@@ -14,7 +14,8 @@ jqn() { local n=$1; shift; ip netns exec "sl-n$n" "$BIN" status --json | jq -r "
 lab_suite() {
   export SEALNET_LAB_DIR=$1
   LAB=$1
-  defer "cp -r $LAB/logs $ART/lab-logs; $BIN lab down"
+  # defer evals its command: every path goes in quoted.
+  defer "cp -r $(printf %q "$LAB/logs") $(printf %q "$ART/lab-logs"); $(printf %q "$BIN") lab down"
   section "modules"
   check "modprobe" run modprobe -a esp4 esp4_offload xfrm_user veth bridge netdevsim sch_ingress cls_bpf aesni_intel gcm
 }

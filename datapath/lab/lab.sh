@@ -37,6 +37,8 @@ ETCD_ADDR=10.240.0.254  # on the switch (br0 in sl-wire), with --etcd
 say() { printf 'sealnet lab: %s\n' "$*" >&2; }
 die() { say "$*"; exit 2; }
 q() { "$@" >/dev/null 2>&1; }
+# A node number from the command line, before it reaches kill, rm or sed.
+node_number() { [[ $1 =~ ^[1-9][0-9]{0,2}$ ]] || die "not a node number: '$1' (1..999)"; }
 node_ns() { echo "sl-n$1"; }
 pod_ns() { echo "sl-n$1-p$2"; }
 pod_ip() { echo "10.241.$1.$(($2 + 1))"; }
@@ -246,6 +248,7 @@ cmd_add_node() {
 cmd_remove_node() {
   need_root
   local n=${1:?remove-node N} total m
+  node_number "$n"
   total=$(nodes)
   [ -e "$STATE/run/lab-$n.pid" ] || die "lab-$n is not running"
   kill "$(cat "$STATE/run/lab-$n.pid")" 2>/dev/null
@@ -382,7 +385,7 @@ case $cmd in
   etcd) need_root; cmd_etcd "$@" ;;
   traffic) cmd_traffic ;;
   rotate) cmd_rotate "$@" ;;
-  start-agent) need_root; start_agent "${1:?start-agent N}"; wait_ready "$1" 120 ;;
+  start-agent) need_root; node_number "${1:?start-agent N}"; start_agent "$1"; wait_ready "$1" 120 ;;
   status) cmd_status "$@" ;;
   down) cmd_down ;;
   *) die "usage: sealnet lab up [--nodes N] [--etcd] | add-node | remove-node N | traffic | rotate [--finish] | etcd start|stop | status [--json] | down, each also with --vm" ;;
