@@ -109,18 +109,6 @@ std::string flag_cell(const std::optional<FeatureState>& f, const std::string& e
 
 }  // namespace
 
-namespace {
-
-// "up/10000M", "down": its own function, because GCC 12 at -O3 reports a false
-// -Wrestrict for the same concatenation inlined into render_table.
-std::string link_cell(bool up, const std::optional<uint32_t>& speed_mbps) {
-  std::string s = up ? "up" : "down";
-  if (speed_mbps) s += "/" + std::to_string(*speed_mbps) + "M";
-  return s;
-}
-
-}  // namespace
-
 std::string render_table(const ProbeReport& r) {
   const NodeFacts& n = r.node;
   std::ostringstream o;
@@ -148,7 +136,7 @@ std::string render_table(const ProbeReport& r) {
   for (const auto& d : r.devices)
     rows.push_back(
         {{d.name, std::to_string(d.ifindex), d.kind, d.driver.driver.empty() ? "-" : d.driver.driver,
-          link_cell(d.up, d.speed_mbps),
+          std::string(d.up ? "up" : "down") + (d.speed_mbps ? "/" + std::to_string(*d.speed_mbps) + "M" : ""),
           std::to_string(d.mtu), flag_cell(d.features.hw_offload, d.features_error), to_string(d.verdict)}});
   size_t width[8] = {};
   for (const auto& row : rows)
