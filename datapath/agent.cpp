@@ -442,7 +442,8 @@ void Agent::adopt_peer(const config::Peer& p) {
   if (!v || !*v) return;
   written_.nodes[p.id] = **v;
   written_.send_keys[p.id] = (*v)->peer_key_id;
-  if (auto held = adopted_keys(keys_, (*v)->peer_key_id); !held.empty()) evidence_.adopted[p.id] = std::move(held);
+  if (auto held = adopted_keys(keys_, (*v)->peer_key_id); !held.empty())
+    evidence_.adopted[p.id] = std::move(held);
 }
 
 void Agent::rebuild_peers() {
@@ -583,14 +584,16 @@ Status Agent::sync() {
   for (const auto& p : peers_) {
     if (!outer_peer(cfg_.node, p)) continue;
     in.peer_keys[p.id] = peer_keys(p, nullptr);
-    if (auto g = peer_generations_.find(p.id); g != peer_generations_.end()) in.peer_generations[p.id] = g->second;
+    if (auto g = peer_generations_.find(p.id); g != peer_generations_.end())
+      in.peer_generations[p.id] = g->second;
   }
   in.send_keys = written_.send_keys;
   const DesiredState desired = compute(in);
   route_slot_ = desired.route_slot;
   pod_devices_ = desired.from_pod;
 
-  Effectors fx{*maps_, *tc_, *reconciler_, *route_reconciler_, [](const std::string& line) { say("%s", line.c_str()); }};
+  Effectors fx{*maps_, *tc_, *reconciler_, *route_reconciler_,
+               [](const std::string& line) { say("%s", line.c_str()); }};
   auto applied = apply(desired, fx, written_, now_s, std::move(problems));
   if (!applied) return std::unexpected(applied.error());
   last_ = std::move(applied->xfrm);

@@ -25,11 +25,13 @@ int route_device(const std::vector<route::Route>& main, const IpAddr& dst) {
 }
 
 UplinkChoice select_uplinks(const config::AgentConfig& cfg, const std::vector<config::Peer>& peers,
-                            const std::map<int, probe::LinkInfo>& links, const std::vector<route::Route>& main) {
+                            const std::map<int, probe::LinkInfo>& links,
+                            const std::vector<route::Route>& main) {
   UplinkChoice c;
   if (!cfg.uplinks.empty()) {
     for (const auto& name : cfg.uplinks) {
-      auto it = std::find_if(links.begin(), links.end(), [&](const auto& kv) { return kv.second.name == name; });
+      auto it =
+          std::find_if(links.begin(), links.end(), [&](const auto& kv) { return kv.second.name == name; });
       if (it == links.end())
         c.problems.push_back("uplink " + name + " does not exist");
       else
@@ -146,7 +148,8 @@ DesiredState compute(const DesiredInput& in) {
 
   for (const auto& p : *in.peers)
     if (auto a = outer_peer(cfg.node, p))
-      if (auto it = slot_of.find(route_device(main, *a)); it != slot_of.end()) d.route_slot[p.id] = it->second;
+      if (auto it = slot_of.find(route_device(main, *a)); it != slot_of.end())
+        d.route_slot[p.id] = it->second;
 
   // Pod devices: where the routes to this node's pod CIDRs lead.
   for (const auto& r : main)
@@ -235,7 +238,8 @@ std::map<uint16_t, uint8_t> send_keys(const DesiredState& d,
   std::map<uint16_t, uint8_t> out;
   for (const auto& pn : d.xfrm.peers) {
     auto inst = installed.find(pn.id);
-    out[pn.id] = offload::tx_key(*d.xfrm.keys, pn, inst == installed.end() ? std::vector<uint8_t>{} : inst->second);
+    out[pn.id] =
+        offload::tx_key(*d.xfrm.keys, pn, inst == installed.end() ? std::vector<uint8_t>{} : inst->second);
   }
   return out;
 }

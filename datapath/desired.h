@@ -46,7 +46,8 @@ struct UplinkChoice {
 // The config's `uplinks` by name, or (none named) every device but lo the main
 // table reaches a peer through.
 UplinkChoice select_uplinks(const config::AgentConfig& cfg, const std::vector<config::Peer>& peers,
-                            const std::map<int, probe::LinkInfo>& links, const std::vector<route::Route>& main);
+                            const std::map<int, probe::LinkInfo>& links,
+                            const std::vector<route::Route>& main);
 
 // The slot a new uplink gets: the one the pinned devices map gave it before this
 // process (the marks and SPIs in the kernel carry it) when no other uplink holds
@@ -88,13 +89,13 @@ std::vector<uint8_t> peer_key_ids(const config::Peer& p, const keys::KeySet& key
 // ---- the desired state.
 
 struct DesiredInput {
-  const config::AgentConfig* cfg = nullptr;        // node, fail_closed, encrypt_host
+  const config::AgentConfig* cfg = nullptr;          // node, fail_closed, encrypt_host
   const std::vector<config::Peer>* peers = nullptr;  // the peers in force
   const keys::KeySet* keys = nullptr;
-  const fallback::ModeBook* modes = nullptr;  // after observe_links
-  const std::map<int, uint8_t>* slot_of = nullptr;  // uplink ifindex -> slot
-  const std::map<int, probe::LinkInfo>* links = nullptr;   // what the kernel reports
-  const std::vector<route::Route>* main = nullptr;  // the main table
+  const fallback::ModeBook* modes = nullptr;              // after observe_links
+  const std::map<int, uint8_t>* slot_of = nullptr;        // uplink ifindex -> slot
+  const std::map<int, probe::LinkInfo>* links = nullptr;  // what the kernel reports
+  const std::vector<route::Route>* main = nullptr;        // the main table
   // Per peer id: the keys it holds (peer_key_ids), the generations it announced
   // per slot (discovery; absent = 0), the send key in force now (nodes map).
   std::map<uint16_t, std::vector<uint8_t>> peer_keys;
@@ -129,6 +130,7 @@ Result<offload::DesiredSet> xfrm_plan(const DesiredState& d, const fallback::Mod
 
 // Per peer of `d.xfrm`: the key to send with once the outbound objects of
 // `installed` (ReconcileResult::installed_keys) exist; offload::tx_key.
-std::map<uint16_t, uint8_t> send_keys(const DesiredState& d, const std::map<uint16_t, std::vector<uint8_t>>& installed);
+std::map<uint16_t, uint8_t> send_keys(const DesiredState& d,
+                                      const std::map<uint16_t, std::vector<uint8_t>>& installed);
 
 }  // namespace sealnet::agent

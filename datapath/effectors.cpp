@@ -89,10 +89,11 @@ Result<Applied> apply(const DesiredState& d, Effectors& fx, Written& w, uint64_t
   if (!r) return std::unexpected(r.error());
   for (const auto& e : r->errors) problems.push_back("refused: " + e.message());
   if (r->changes() && fx.note) {
-    char line[160];
-    std::snprintf(line, sizeof line, "xfrm: +%zu -%zu states, +%zu ~%zu -%zu policies (%zu software retries, %zu retiring)",
-                  r->states_added, r->states_deleted, r->policies_added, r->policies_updated, r->policies_deleted,
-                  r->software_retries, r->retiring);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "xfrm: +%zu -%zu states, +%zu ~%zu -%zu policies (%zu software retries, %zu retiring)",
+                  r->states_added, r->states_deleted, r->policies_added, r->policies_updated,
+                  r->policies_deleted, r->software_retries, r->retiring);
     fx.note(line);
   }
   auto rr = fx.routes.reconcile(d.routes);

@@ -105,7 +105,8 @@ route::Route main_route(const char* dst, int oif) {
   return r;
 }
 
-config::Peer peer(const char* name, uint16_t id, const char* pods, std::optional<std::vector<uint8_t>> ks = {}) {
+config::Peer peer(const char* name, uint16_t id, const char* pods,
+                  std::optional<std::vector<uint8_t>> ks = {}) {
   config::Peer p;
   p.name = name;
   p.id = id;
@@ -145,7 +146,8 @@ struct Kernel {
   std::set<uint32_t> spis(xfrm::Direction dir) const {
     std::set<uint32_t> out;
     for (const auto& [k, s] : xfrm.states_)
-      if (s.reqid == (dir == xfrm::Direction::out ? offload::kReqidOut : offload::kReqidIn)) out.insert(s.id.spi);
+      if (s.reqid == (dir == xfrm::Direction::out ? offload::kReqidOut : offload::kReqidIn))
+        out.insert(s.id.spi);
     return out;
   }
   const xfrm::SaInfo* state(uint32_t spi) const {
@@ -189,7 +191,8 @@ struct Agent {
   }
   void load_keys(const keys::KeySet& ks, bool fresh_start) {
     for (const auto& key : ks.keys)
-      if (!ev.loaded_at.contains(key.id)) ev.loaded_at[key.id] = fresh_start ? now_ms - ev.activation_ms : now_ms;
+      if (!ev.loaded_at.contains(key.id))
+        ev.loaded_at[key.id] = fresh_start ? now_ms - ev.activation_ms : now_ms;
     std::erase_if(ev.loaded_at, [&](const auto& kv) { return !ks.find(kv.first); });
     keys = ks;
   }
@@ -212,7 +215,8 @@ struct Agent {
     for (int ifx : chosen.uplinks) {
       if (slot_of.contains(ifx)) continue;
       std::optional<uint8_t> pinned;
-      if (auto d = k.maps.devices.find(static_cast<uint32_t>(ifx)); d != k.maps.devices.end()) pinned = d->second.slot;
+      if (auto d = k.maps.devices.find(static_cast<uint32_t>(ifx)); d != k.maps.devices.end())
+        pinned = d->second.slot;
       auto slot = choose_slot(slot_of, pinned);
       EXPECT_TRUE(slot);
       slot_of[ifx] = *slot;
@@ -253,7 +257,9 @@ struct Agent {
   }
 };
 
-uint32_t spi(uint16_t node, uint8_t key, uint8_t slot, uint8_t gen) { return offload::make_spi(node, key, slot, gen); }
+uint32_t spi(uint16_t node, uint8_t key, uint8_t slot, uint8_t gen) {
+  return offload::make_spi(node, key, slot, gen);
+}
 
 using IpcacheView = std::map<IpPrefix, std::pair<uint32_t, uint32_t>>;  // node id, flags
 IpcacheView view(const std::map<IpPrefix, sealnet_ipcache_value>& m) {
@@ -269,7 +275,9 @@ sealnet_node_value node_value(const char* addr, uint8_t key) {
   v.peer_key_id = key;
   return v;
 }
-bool same(const sealnet_node_value& a, const sealnet_node_value& b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+bool same(const sealnet_node_value& a, const sealnet_node_value& b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
 
 // The send key is one the peer holds and whose outbound states all exist.
 void expect_safe_send_keys(const Agent& a) {
@@ -277,7 +285,8 @@ void expect_safe_send_keys(const Agent& a) {
     auto it = a.w.send_keys.find(pn.id);
     const uint8_t key = it == a.w.send_keys.end() ? 0 : it->second;
     if (key == 0) continue;
-    EXPECT_TRUE(std::ranges::find(pn.keys, key) != pn.keys.end()) << "peer " << pn.id << " lacks key " << +key;
+    EXPECT_TRUE(std::ranges::find(pn.keys, key) != pn.keys.end())
+        << "peer " << pn.id << " lacks key " << +key;
     for (const auto& s : a.plan().states) {
       if (s.dir == xfrm::Direction::out && s.peer == pn.id && s.key == key) {
         EXPECT_TRUE(a.k.state(s.spec.id.spi)) << "peer " << pn.id << ": no state for key " << +key;
@@ -304,9 +313,10 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   ASSERT_EQ(a.last.devices.size(), 1u);
   EXPECT_EQ(a.last.devices.at(2).slot, 0);
   EXPECT_EQ(a.last.devices.at(2).mode, SEALNET_MODE_SOFTWARE);
-  const IpcacheView ipc1 = {
-      {pfx("10.0.0.1/32"), {1, SEALNET_IPCACHE_NODE_ADDR}}, {pfx("10.1.1.0/24"), {1, SEALNET_IPCACHE_POD_CIDR}},
-      {pfx("10.0.0.2/32"), {2, SEALNET_IPCACHE_NODE_ADDR}}, {pfx("10.1.2.0/24"), {2, SEALNET_IPCACHE_POD_CIDR}}};
+  const IpcacheView ipc1 = {{pfx("10.0.0.1/32"), {1, SEALNET_IPCACHE_NODE_ADDR}},
+                            {pfx("10.1.1.0/24"), {1, SEALNET_IPCACHE_POD_CIDR}},
+                            {pfx("10.0.0.2/32"), {2, SEALNET_IPCACHE_NODE_ADDR}},
+                            {pfx("10.1.2.0/24"), {2, SEALNET_IPCACHE_POD_CIDR}}};
   EXPECT_EQ(view(a.last.ipcache), ipc1);
   ASSERT_EQ(a.last.nodes.size(), 1u);
   EXPECT_TRUE(same(a.last.nodes.at(2), node_value("10.0.0.2", 0)));  // no send key before its states
@@ -334,10 +344,10 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
 
   // Applied in order: maps (the node before the ipcache entries naming it),
   // to_wire before from_pod, and the send key last.
-  EXPECT_EQ(k.maps.take(), (std::vector<std::string>{"device 2 slot 0 mode 0", "node 2 key 0",
-                                                    "ipcache 10.0.0.1/32 node 1", "ipcache 10.0.0.2/32 node 2",
-                                                    "ipcache 10.1.1.0/24 node 1", "ipcache 10.1.2.0/24 node 2",
-                                                    "node 2 key 1"}));
+  EXPECT_EQ(k.maps.take(),
+            (std::vector<std::string>{"device 2 slot 0 mode 0", "node 2 key 0", "ipcache 10.0.0.1/32 node 1",
+                                      "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
+                                      "ipcache 10.1.2.0/24 node 2", "node 2 key 1"}));
   EXPECT_EQ(k.tc.log, (std::vector<std::string>{"to_wire 2", "from_pod 5"}));
   EXPECT_EQ(k.spis(xfrm::Direction::out), a.planned_spis(xfrm::Direction::out));
   EXPECT_EQ(k.spis(xfrm::Direction::in), a.planned_spis(xfrm::Direction::in));
@@ -355,8 +365,9 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   EXPECT_TRUE(same(a.last.nodes.at(3), node_value("10.0.0.3", 0)));
   EXPECT_TRUE(same(a.last.nodes.at(2), node_value("10.0.0.2", 1)));  // b keeps its key
   EXPECT_EQ(k.maps.take(), (std::vector<std::string>{"node 3 key 0", "ipcache 10.0.0.3/32 node 3",
-                                                    "ipcache 10.1.3.0/24 node 3", "node 3 key 1"}));
-  EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0)}));  // one SPI, two daddrs
+                                                     "ipcache 10.1.3.0/24 node 3", "node 3 key 1"}));
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::out),
+            (std::set<uint32_t>{spi(1, 1, 0, 0)}));  // one SPI, two daddrs
   EXPECT_EQ(a.plan().states.size(), 6u);
   EXPECT_EQ(r.xfrm.states_added, 3u);
   EXPECT_EQ(a.last.xfrm.opts.subnets, (std::vector<IpPrefix>{pfx("10.1.2.0/24"), pfx("10.1.3.0/24")}));
@@ -366,14 +377,16 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   a.peers.erase(a.peers.begin());
   r = a.sync();
   EXPECT_FALSE(a.last.nodes.contains(2));
-  EXPECT_EQ(k.maps.take(), (std::vector<std::string>{"-ipcache 10.0.0.2/32", "-ipcache 10.1.2.0/24", "-node 2"}));
+  EXPECT_EQ(k.maps.take(),
+            (std::vector<std::string>{"-ipcache 10.0.0.2/32", "-ipcache 10.1.2.0/24", "-node 2"}));
   EXPECT_FALSE(a.w.send_keys.contains(2));
   EXPECT_EQ(r.xfrm.states_deleted, 0u);
   EXPECT_EQ(r.xfrm.retiring, 3u + 3u);  // 3 states; b's out policy and the in/fwd pair of its subnet
   a.pass(31);
   r = a.sync();
   EXPECT_EQ(r.xfrm.states_deleted, 3u);
-  for (const auto& [key, s] : k.xfrm.states_) EXPECT_NE(s.id.daddr == ip("10.0.0.2") || s.saddr == ip("10.0.0.2"), true);
+  for (const auto& [key, s] : k.xfrm.states_)
+    EXPECT_NE(s.id.daddr == ip("10.0.0.2") || s.saddr == ip("10.0.0.2"), true);
   expect_safe_send_keys(a);
 }
 
@@ -460,7 +473,7 @@ TEST(AgentDesired, KernelGenerationsAreTheNewestOnTheRing) {
   xfrm::SaInfo foreign = out(1, 3, 9);
   foreign.reqid = 42;
   const std::vector<xfrm::SaInfo> states = {out(1, 0, 3), out(1, 0, 4), out(1, 1, 255), out(1, 1, 0),
-                                            out(7, 2, 5), inbound, foreign};
+                                            out(7, 2, 5), inbound,      foreign};
   EXPECT_EQ(kernel_generations(states, 1), (std::map<uint8_t, uint8_t>{{0, 4}, {1, 0}}));
   EXPECT_TRUE(kernel_generations({}, 1).empty());
 }
@@ -517,9 +530,10 @@ TEST(AgentDesired, RestartContinuesAtTheKernelsGenerationAndChangesNothing) {
   EXPECT_EQ(k.routing.sent.size(), route_ops);
   // The device map entry is re-written (this process had not written it), the
   // nodes map is not: the send key in force never changed.
-  EXPECT_EQ(k.maps.take(), (std::vector<std::string>{"device 2 slot 0 mode 1", "ipcache 10.0.0.1/32 node 1",
-                                                    "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
-                                                    "ipcache 10.1.2.0/24 node 2"}));
+  EXPECT_EQ(k.maps.take(),
+            (std::vector<std::string>{"device 2 slot 0 mode 1", "ipcache 10.0.0.1/32 node 1",
+                                      "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
+                                      "ipcache 10.1.2.0/24 node 2"}));
   expect_safe_send_keys(b);
 }
 

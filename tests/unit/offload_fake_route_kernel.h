@@ -36,7 +36,9 @@ class FakeRouteKernel final : public RouteKernel {
 
  private:
   Status one(const RouteOp& op) {
-    auto same_route = [&](const route::Route& r) { return r.table == op.route.table && r.dst == op.route.dst; };
+    auto same_route = [&](const route::Route& r) {
+      return r.table == op.route.table && r.dst == op.route.dst;
+    };
     switch (op.kind) {
       case RouteOp::Kind::add_rule:
         if (std::ranges::find(rule_table, op.rule) != rule_table.end()) return fail(EEXIST, op.describe());
