@@ -90,7 +90,6 @@ class Agent {
   Status watch_dirs();
   bool drain_inotify();
 
-  Result<uint8_t> slot_for(int ifindex);
   void add_slot_device(int ifindex, uint8_t slot);
   std::vector<uint8_t> peer_keys(const config::Peer& p, std::string* source) const;
   void note_error(const std::string& what);
@@ -351,17 +350,7 @@ std::vector<uint8_t> Agent::peer_keys(const config::Peer& p, std::string* source
   return ids;
 }
 
-Result<uint8_t> Agent::slot_for(int ifindex) {
-  if (auto it = slot_of_.find(ifindex); it != slot_of_.end()) return it->second;
-  std::optional<uint8_t> pinned;
-  if (auto v = dp_->device(static_cast<uint32_t>(ifindex)); v && *v) pinned = (*v)->slot;
-  if (auto s = choose_slot(slot_of_, pinned)) return *s;
-  return fail(ENOSPC, "assign a device slot", "ifindex " + std::to_string(ifindex),
-              "all 16 slots are in use (4 bits of the packet mark)");
-}
-
 void Agent::add_slot_device(int ifindex, uint8_t slot) {
-  slot_of_[ifindex] = slot;
   const uint64_t now = unix_s();
   auto dev = probe::probe_device(*probe_kernel_, ifindex, report_.node, probe_opts_);
   if (!dev) {
@@ -379,12 +368,9 @@ void Agent::add_slot_device(int ifindex, uint8_t slot) {
   modes_.set_device(probed.device, now, probed.decision.detail);
   say("uplink %s: slot %u, %s (%s)", dev->name.c_str(), slot, probe::to_string(dev->verdict),
       dev->reason.c_str());
-  if (auto g = kernel_generations_.find(slot); g != kernel_generations_.end()) {
-    modes_.adopt_generation(slot, g->second);
+  if (auto g = continue_generation(modes_, slot, kernel_generations_))
     say("uplink %s: slot %u continues at generation %u, as its states in the kernel", dev->name.c_str(), slot,
-        g->second);
-    kernel_generations_.erase(g);
-  }
+        *g);
   report_.update(std::move(*dev));
 }
 
@@ -559,18 +545,14 @@ Status Agent::sync() {
   for (auto& r : *all_routes)
     if (r.table == kMainTable) main.push_back(r);
 
-  // The uplinks, their slots (a new one is probed) and their links.
-  auto chosen = select_uplinks(cfg_, peers_, links, main);
-  std::vector<std::string> problems = std::move(chosen.problems);
-  for (int ifx : chosen.uplinks) {
-    if (slot_of_.contains(ifx)) continue;
-    auto slot = slot_for(ifx);
-    if (!slot) {
-      problems.push_back(slot.error().message());
-      continue;
-    }
-    add_slot_device(ifx, *slot);
-  }
+  // The uplinks, their slots (a new one is probed; one the previous agent gave
+  // a slot keeps it: the marks and SPIs in the kernel carry it) and their links.
+  auto pinned_slot = [this](int ifx) -> std::optional<uint8_t> {
+    if (auto v = dp_->device(static_cast<uint32_t>(ifx)); v && *v) return (*v)->slot;
+    return std::nullopt;
+  };
+  auto problems = join_uplinks(cfg_, peers_, links, main, slot_of_, pinned_slot,
+                               [this](int ifx, uint8_t slot) { add_slot_device(ifx, slot); });
   observe_links(modes_, slot_of_, links, now_s);
 
   DesiredInput in;

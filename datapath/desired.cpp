@@ -55,6 +55,28 @@ std::optional<uint8_t> choose_slot(const std::map<int, uint8_t>& slot_of, std::o
   return std::nullopt;
 }
 
+std::vector<std::string> join_uplinks(const config::AgentConfig& cfg, const std::vector<config::Peer>& peers,
+                                      const std::map<int, probe::LinkInfo>& links,
+                                      const std::vector<route::Route>& main, std::map<int, uint8_t>& slot_of,
+                                      const std::function<std::optional<uint8_t>(int)>& pinned_slot,
+                                      const std::function<void(int, uint8_t)>& join) {
+  auto chosen = select_uplinks(cfg, peers, links, main);
+  for (int ifx : chosen.uplinks) {
+    if (slot_of.contains(ifx)) continue;
+    auto slot = choose_slot(slot_of, pinned_slot(ifx));
+    if (!slot) {
+      chosen.problems.push_back(fail(ENOSPC, "assign a device slot", "ifindex " + std::to_string(ifx),
+                                     "all 16 slots are in use (4 bits of the packet mark)")
+                                    .error()
+                                    .message());
+      continue;
+    }
+    slot_of[ifx] = *slot;
+    join(ifx, *slot);
+  }
+  return std::move(chosen.problems);
+}
+
 void observe_links(fallback::ModeBook& modes, const std::map<int, uint8_t>& slot_of,
                    const std::map<int, probe::LinkInfo>& links, uint64_t now_s) {
   for (const auto& [ifx, slot] : slot_of) {
@@ -89,6 +111,16 @@ std::map<uint8_t, uint8_t> kernel_generations(const std::vector<xfrm::SaInfo>& s
     out[slot] = newest;
   }
   return out;
+}
+
+std::optional<uint8_t> continue_generation(fallback::ModeBook& modes, uint8_t slot,
+                                           std::map<uint8_t, uint8_t>& kernel_generations) {
+  auto g = kernel_generations.find(slot);
+  if (g == kernel_generations.end() || !modes.slot(slot)) return std::nullopt;
+  const uint8_t gen = g->second;
+  modes.adopt_generation(slot, gen);
+  kernel_generations.erase(g);
+  return gen;
 }
 
 std::set<uint8_t> adopted_keys(const keys::KeySet& keys, uint8_t pinned_send_key) {

@@ -54,6 +54,17 @@ UplinkChoice select_uplinks(const config::AgentConfig& cfg, const std::vector<co
 // it, else the lowest free one; nullopt: all SEALNET_MAX_SLOTS are in use.
 std::optional<uint8_t> choose_slot(const std::map<int, uint8_t>& slot_of, std::optional<uint8_t> pinned);
 
+// A sync's first half: the uplinks (select_uplinks), and for each new one a slot
+// (choose_slot; `pinned_slot`: what the pinned devices map says of an ifindex)
+// with which it joins through `join` (the caller probes it and gives the
+// ModeBook its device; slot_of has it by then). Returns the problems: uplinks
+// missing, no free slot.
+std::vector<std::string> join_uplinks(const config::AgentConfig& cfg, const std::vector<config::Peer>& peers,
+                                      const std::map<int, probe::LinkInfo>& links,
+                                      const std::vector<route::Route>& main, std::map<int, uint8_t>& slot_of,
+                                      const std::function<std::optional<uint8_t>(int)>& pinned_slot,
+                                      const std::function<void(int, uint8_t)>& join);
+
 // Each slot's link as the kernel reports it (gone or down = down) into the
 // ModeBook: down records (d), up after down moves the slot to its next generation.
 void observe_links(fallback::ModeBook& modes, const std::map<int, uint8_t>& slot_of,
@@ -65,6 +76,11 @@ void observe_links(fallback::ModeBook& modes, const std::map<int, uint8_t>& slot
 // newest one on the SPI's 8-bit ring when several are there: a replaced
 // generation retires after the grace period). ModeBook::adopt_generation takes it.
 std::map<uint8_t, uint8_t> kernel_generations(const std::vector<xfrm::SaInfo>& states, uint16_t local_id);
+
+// A slot whose device just joined the ModeBook continues at the generation the
+// kernel's states carry (kernel_generations), once: the entry is taken. Returns it.
+std::optional<uint8_t> continue_generation(fallback::ModeBook& modes, uint8_t slot,
+                                           std::map<uint8_t, uint8_t>& kernel_generations);
 
 // The keys a peer held under the previous agent: the send key the pinned nodes
 // map carries, and those of ours up to half the key ring behind it.

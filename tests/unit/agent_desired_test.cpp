@@ -210,22 +210,16 @@ struct Agent {
   }
 
   Applied sync() {
-    auto chosen = select_uplinks(cfg, peers, k.links, k.main);
-    std::vector<std::string> problems = chosen.problems;
-    for (int ifx : chosen.uplinks) {
-      if (slot_of.contains(ifx)) continue;
-      std::optional<uint8_t> pinned;
+    auto pinned_slot = [this](int ifx) -> std::optional<uint8_t> {
       if (auto d = k.maps.devices.find(static_cast<uint32_t>(ifx)); d != k.maps.devices.end())
-        pinned = d->second.slot;
-      auto slot = choose_slot(slot_of, pinned);
-      EXPECT_TRUE(slot);
-      slot_of[ifx] = *slot;
-      modes.set_device({*slot, ifx, k.links.at(ifx).name, capability[ifx]}, now_s);
-      if (auto g = kernel_gens.find(*slot); g != kernel_gens.end()) {
-        modes.adopt_generation(*slot, g->second);
-        kernel_gens.erase(g);
-      }
-    }
+        return d->second.slot;
+      return std::nullopt;
+    };
+    auto problems =
+        join_uplinks(cfg, peers, k.links, k.main, slot_of, pinned_slot, [this](int ifx, uint8_t slot) {
+          modes.set_device({slot, ifx, k.links.at(ifx).name, capability[ifx]}, now_s);  // the probe's verdict
+          continue_generation(modes, slot, kernel_gens);
+        });
     observe_links(modes, slot_of, k.links, now_s);
     DesiredInput in;
     in.cfg = &cfg;
@@ -643,6 +637,34 @@ TEST(AgentDesired, ChooseSlotKeepsThePinnedOne) {
   std::map<int, uint8_t> full;
   for (int i = 0; i < SEALNET_MAX_SLOTS; ++i) full[10 + i] = static_cast<uint8_t>(i);
   EXPECT_EQ(choose_slot(full, std::nullopt), std::nullopt);
+}
+
+TEST(AgentDesired, JoinUplinksNamesTheOneWithoutASlot) {
+  config::AgentConfig cfg;
+  std::map<int, probe::LinkInfo> links;
+  for (int i = 0; i <= SEALNET_MAX_SLOTS; ++i) {
+    const std::string name = "eth" + std::to_string(i);
+    links[10 + i] = link(10 + i, name.c_str());
+    cfg.uplinks.push_back(name);
+  }
+  cfg.uplinks.push_back("eth99");
+  std::map<int, uint8_t> slot_of;
+  std::vector<std::pair<int, uint8_t>> joined;
+  auto problems = join_uplinks(
+      cfg, {}, links, {}, slot_of,
+      [](int ifx) { return ifx == 12 ? std::optional<uint8_t>(7) : std::nullopt; },
+      [&](int ifx, uint8_t slot) { joined.emplace_back(ifx, slot); });
+  EXPECT_EQ(problems,
+            (std::vector<std::string>{
+                "uplink eth99 does not exist",
+                "assign a device slot ifindex 26: No space left on device (all 16 slots are in use (4 "
+                "bits of the packet mark))"}));
+  ASSERT_EQ(joined.size(), 16u);
+  EXPECT_EQ(joined[0], (std::pair<int, uint8_t>{10, 0}));
+  EXPECT_EQ(joined[2], (std::pair<int, uint8_t>{12, 7}));  // the pinned slot
+  EXPECT_EQ(joined[7], (std::pair<int, uint8_t>{17, 6}));
+  EXPECT_EQ(joined[8], (std::pair<int, uint8_t>{18, 8}));
+  EXPECT_EQ(slot_of.size(), 16u);
 }
 
 TEST(AgentDesired, AConfigChange) {
