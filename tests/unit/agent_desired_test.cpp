@@ -1,9 +1,10 @@
 // The agent's decisions (datapath/desired.h) and their application in order
 // (datapath/effectors.h), driven through sequences against fakes: the BPF maps,
 // tc, the XFRM kernel and the routing kernel. Each step asserts the exact desired
-// objects: a peer joins and leaves; key rotation never sends with a key the peer
-// lacks; a restart continues at the generation the kernel's states carry; link
-// flaps; an uplink removed and back; a config change.
+// objects and the order of every kernel write: a peer joins and leaves; key
+// rotation never sends with a key the peer lacks; a restart continues at the
+// generation the kernel's states carry; link flaps; an uplink removed and back;
+// a config change.
 #include <gtest/gtest.h>
 #include <net/if.h>
 
@@ -33,9 +34,14 @@ keys::KeySet key_set(const std::string& text) {
 const std::string kK1 = "1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n";
 const std::string kK2 = "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n";
 
+// Every write to the kernel, in order, across maps, tc, XFRM and routes.
+using Timeline = std::vector<std::string>;
+
 // The pinned maps: their contents, and every write in order.
 class FakeMaps final : public MapWriter {
  public:
+  explicit FakeMaps(Timeline& t) : timeline(t) {}
+  Timeline& timeline;
   std::optional<sealnet_config> config;
   std::map<uint32_t, sealnet_device_value> devices;
   std::map<uint32_t, sealnet_node_value> nodes;
@@ -48,40 +54,49 @@ class FakeMaps final : public MapWriter {
   }
   Status upsert_device(uint32_t ifx, const sealnet_device_value& v) override {
     devices[ifx] = v;
-    log.push_back("device " + std::to_string(ifx) + " slot " + std::to_string(v.slot) + " mode " +
-                  std::to_string(v.mode));
+    note("device " + std::to_string(ifx) + " slot " + std::to_string(v.slot) + " mode " +
+         std::to_string(v.mode));
     return {};
   }
   Status upsert_node(uint32_t id, const sealnet_node_value& v) override {
     nodes[id] = v;
-    log.push_back("node " + std::to_string(id) + " key " + std::to_string(v.peer_key_id));
+    note("node " + std::to_string(id) + " key " + std::to_string(v.peer_key_id));
     return {};
   }
   Status delete_node(uint32_t id) override {
     nodes.erase(id);
-    log.push_back("-node " + std::to_string(id));
+    note("-node " + std::to_string(id));
     return {};
   }
   Status upsert_ipcache(const IpPrefix& p, const sealnet_ipcache_value& v) override {
     ipcache[p] = v;
-    log.push_back("ipcache " + p.str() + " node " + std::to_string(v.node_id));
+    note("ipcache " + p.str() + " node " + std::to_string(v.node_id));
     return {};
   }
   Status delete_ipcache(const IpPrefix& p) override {
     ipcache.erase(p);
-    log.push_back("-ipcache " + p.str());
+    note("-ipcache " + p.str());
     return {};
   }
   std::vector<std::string> take() { return std::exchange(log, {}); }
+
+ private:
+  void note(std::string line) {
+    timeline.push_back(line);
+    log.push_back(std::move(line));
+  }
 };
 
 class FakeTc final : public TcAttacher {
  public:
+  explicit FakeTc(Timeline& t) : timeline(t) {}
+  Timeline& timeline;
   std::set<std::pair<int, bpf::TcHook>> attached;
   std::vector<std::string> log;
   Status ensure(int ifx, bpf::TcHook hook, bpf::Program prog) override {
     if (!attached.insert({ifx, hook}).second) return {};
     log.push_back(std::string(prog == bpf::Program::ToWire ? "to_wire " : "from_pod ") + std::to_string(ifx));
+    timeline.push_back(log.back());
     return {};
   }
   void forget_absent(const std::set<int>& present) override {
@@ -116,12 +131,48 @@ config::Peer peer(const char* name, uint16_t id, const char* pods,
   return p;
 }
 
+// The fakes' writes, seen on the timeline: one line per batch.
+class TimelineXfrm final : public offload::XfrmKernel {
+ public:
+  TimelineXfrm(FakeXfrmKernel& k, Timeline& t) : k_(k), t_(t) {}
+  Result<std::vector<xfrm::SaInfo>> states() override { return k_.states(); }
+  Result<std::vector<xfrm::PolicyInfo>> policies() override { return k_.policies(); }
+  Result<std::vector<Status>> apply(const std::vector<offload::KernelOp>& ops) override {
+    t_.push_back("xfrm " + std::to_string(ops.size()));
+    return k_.apply(ops);
+  }
+  Result<std::vector<Result<xfrm::SaInfo>>> read_back(const std::vector<offload::StateRef>& refs) override {
+    return k_.read_back(refs);
+  }
+
+ private:
+  FakeXfrmKernel& k_;
+  Timeline& t_;
+};
+class TimelineRoutes final : public offload::RouteKernel {
+ public:
+  TimelineRoutes(FakeRouteKernel& k, Timeline& t) : k_(k), t_(t) {}
+  Result<std::vector<route::Rule>> rules() override { return k_.rules(); }
+  Result<std::vector<route::Route>> routes() override { return k_.routes(); }
+  Result<std::vector<Status>> apply(const std::vector<offload::RouteOp>& ops) override {
+    t_.push_back("routes " + std::to_string(ops.size()));
+    return k_.apply(ops);
+  }
+
+ private:
+  FakeRouteKernel& k_;
+  Timeline& t_;
+};
+
 // The kernel as the node sees it; it survives the agent (restart tests).
 struct Kernel {
+  Timeline timeline;
   FakeXfrmKernel xfrm;
   FakeRouteKernel routing;
-  FakeMaps maps;
-  FakeTc tc;
+  TimelineXfrm xfrm_seen{xfrm, timeline};
+  TimelineRoutes routing_seen{routing, timeline};
+  FakeMaps maps{timeline};
+  FakeTc tc{timeline};
   std::map<int, probe::LinkInfo> links;
   std::vector<route::Route> main;
   Kernel() {
@@ -165,8 +216,8 @@ struct Agent {
   keys::KeySet keys = key_set(kK1);
   fallback::DecisionLog log;
   fallback::ModeBook modes{log};
-  offload::Reconciler xr{k.xfrm, modes};
-  offload::RouteReconciler rr{k.routing};
+  offload::Reconciler xr{k.xfrm_seen, modes};
+  offload::RouteReconciler rr{k.routing_seen};
   std::map<int, uint8_t> slot_of;
   std::map<int, OffloadMode> capability;  // what the probe says per ifindex
   std::map<uint8_t, uint8_t> kernel_gens;
@@ -343,6 +394,12 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
                                       "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
                                       "ipcache 10.1.2.0/24 node 2", "node 2 key 1"}));
   EXPECT_EQ(k.tc.log, (std::vector<std::string>{"to_wire 2", "from_pod 5"}));
+  // The whole order: maps, to_wire, from_pod, XFRM states then policies, slot
+  // routes, and only then the send key.
+  EXPECT_EQ(k.timeline, (Timeline{"device 2 slot 0 mode 0", "node 2 key 0", "ipcache 10.0.0.1/32 node 1",
+                                  "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
+                                  "ipcache 10.1.2.0/24 node 2", "to_wire 2", "from_pod 5", "xfrm 3", "xfrm 3",
+                                  "routes 2", "node 2 key 1"}));
   EXPECT_EQ(k.spis(xfrm::Direction::out), a.planned_spis(xfrm::Direction::out));
   EXPECT_EQ(k.spis(xfrm::Direction::in), a.planned_spis(xfrm::Direction::in));
   EXPECT_EQ(k.routing.route_table.size(), 1u);
@@ -410,7 +467,10 @@ TEST(AgentDesired, RotationNeverSendsWithAKeyThePeerLacks) {
   // The peer's traffic under key 2 proves it holds it: outbound states for 2,
   // then (same sync, after they exist) the send key.
   a.ev.observed[2].insert(2);
+  k.timeline.clear();
   auto r = a.sync();
+  EXPECT_EQ(k.timeline,
+            (Timeline{"xfrm 1", "xfrm 1", "node 2 key 2"}));  // the state, its policy, then the key
   EXPECT_EQ(a.last.xfrm.peers[0].keys, (std::vector<uint8_t>{1, 2}));
   EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0), spi(1, 2, 0, 0)}));
   EXPECT_EQ(r.xfrm.installed_keys.at(2), (std::vector<uint8_t>{1, 2}));
