@@ -15,6 +15,7 @@
 #include "datapath/effectors.h"
 #include "tests/unit/offload_fake_kernel.h"
 #include "tests/unit/offload_fake_route_kernel.h"
+#include "tests/unit/test_keys.h"
 
 namespace sealnet::agent {
 namespace {
@@ -26,13 +27,9 @@ using xfrm::OffloadMode;
 IpAddr ip(const char* s) { return *IpAddr::parse(s); }
 IpPrefix pfx(const char* s) { return *IpPrefix::parse(s); }
 
-keys::KeySet key_set(const std::string& text) {
-  auto k = keys::parse_key_file(text, "keys");
-  EXPECT_TRUE(k) << k.error().message();
-  return std::move(*k);
-}
-const std::string kK1 = "1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n";
-const std::string kK2 = "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n";
+using unit::key_set;
+using unit::kK1;
+using unit::kK2;
 
 // Every write to the kernel, in order, across maps, tc, XFRM and routes.
 using Timeline = std::vector<std::string>;
@@ -234,8 +231,11 @@ struct Agent {
     cfg.node.ipv4 = ip("10.0.0.1");
     cfg.node.pod_cidrs = {pfx("10.1.1.0/24")};
     xr.grace_seconds = 30;
+    // Agent::start: key 1, peer b (no `keys:`); on a restart the generations
+    // the kernel's states carry, the send keys in force (adopt_peers).
+    load_keys(key_set(kK1), !restarted);
+    peers = {peer("b", 2, "10.1.2.0/24")};
     if (restarted) {
-      // Agent::start and adopt_peer: the generations, the send keys in force.
       auto states = k.xfrm.states();
       kernel_gens = kernel_generations(*states, cfg.node.id);
     }
@@ -345,8 +345,6 @@ void expect_safe_send_keys(const Agent& a) {
 TEST(AgentDesired, PeerJoinsAndLeaves) {
   Kernel k;
   Agent a(k);
-  a.load_keys(key_set(kK1), true);
-  a.peers = {peer("b", 2, "10.1.2.0/24")};
   auto r = a.sync();
   EXPECT_TRUE(r.problems.empty());
 
@@ -444,8 +442,6 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
 TEST(AgentDesired, RotationNeverSendsWithAKeyThePeerLacks) {
   Kernel k;
   Agent a(k);
-  a.load_keys(key_set(kK1), true);
-  a.peers = {peer("b", 2, "10.1.2.0/24")};  // no `keys:`: learned
   a.sync();
   EXPECT_EQ(a.w.send_keys.at(2), 1);
   k.maps.take();
@@ -493,8 +489,7 @@ TEST(AgentDesired, RotationNeverSendsWithAKeyThePeerLacks) {
 TEST(AgentDesired, RotationWaitsForTheActivationDelayOrTheAnnouncement) {
   Kernel k;
   Agent a(k);
-  a.load_keys(key_set(kK1), true);
-  a.peers = {peer("b", 2, "10.1.2.0/24"), peer("c", 3, "10.1.3.0/24", std::vector<uint8_t>{1})};
+  a.peers.push_back(peer("c", 3, "10.1.3.0/24", std::vector<uint8_t>{1}));
   a.sync();
   a.load_keys(key_set(kK1 + kK2), false);
   a.sync();
@@ -545,8 +540,6 @@ TEST(AgentDesired, RestartContinuesAtTheKernelsGenerationAndChangesNothing) {
   {
     Agent a(k);
     a.capability[2] = OffloadMode::crypto;
-    a.load_keys(key_set(kK1), true);
-    a.peers = {peer("b", 2, "10.1.2.0/24")};
     a.sync();
     // Two flaps: slot 0 is at generation 2.
     for (int i = 0; i < 2; ++i) {
@@ -570,8 +563,6 @@ TEST(AgentDesired, RestartContinuesAtTheKernelsGenerationAndChangesNothing) {
   Agent b(k, true);
   EXPECT_EQ(b.kernel_gens, (std::map<uint8_t, uint8_t>{{0, 2}}));
   b.capability[2] = OffloadMode::crypto;
-  b.load_keys(key_set(kK1), false);
-  b.peers = {peer("b", 2, "10.1.2.0/24")};
   b.adopt_peers();
   EXPECT_EQ(b.w.send_keys.at(2), 1);
   EXPECT_EQ(b.ev.adopted.at(2), (std::set<uint8_t>{1}));
@@ -596,8 +587,6 @@ TEST(AgentDesired, LinkFlapsMoveTheSlotToItsNextGeneration) {
   k.xfrm.devices[2].refuse_crypto.reset();
   Agent a(k);
   a.capability[2] = OffloadMode::crypto;
-  a.load_keys(key_set(kK1), true);
-  a.peers = {peer("b", 2, "10.1.2.0/24")};
   a.sync();
   EXPECT_EQ(a.last.devices.at(2).mode, SEALNET_MODE_CRYPTO);
   ASSERT_TRUE(k.state(spi(1, 1, 0, 0)));
@@ -648,8 +637,6 @@ TEST(AgentDesired, LinkFlapsMoveTheSlotToItsNextGeneration) {
 TEST(AgentDesired, AnUplinkRemovedAndBack) {
   Kernel k;
   Agent a(k);
-  a.load_keys(key_set(kK1), true);
-  a.peers = {peer("b", 2, "10.1.2.0/24")};
   a.sync();
   k.tc.log.clear();
 
@@ -730,8 +717,6 @@ TEST(AgentDesired, JoinUplinksNamesTheOneWithoutASlot) {
 TEST(AgentDesired, AConfigChange) {
   Kernel k;
   Agent a(k);
-  a.load_keys(key_set(kK1), true);
-  a.peers = {peer("b", 2, "10.1.2.0/24")};
   a.sync();
   k.maps.take();
 
