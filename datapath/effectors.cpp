@@ -1,6 +1,7 @@
 // A desired state applied (datapath/effectors.h).
 #include "datapath/effectors.h"
 
+#include <cstdio>
 #include <cstring>
 
 namespace sealnet::agent {
