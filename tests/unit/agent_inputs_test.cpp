@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/offload_fixtures.h"
+
 namespace sealnet::driver {
 namespace {
 
@@ -31,11 +33,7 @@ struct AgentInputsTest : ::testing::Test {
     auto c = config::parse_agent_config(kConfig, "test.yaml", {"a"});
     ASSERT_TRUE(c) << c.error().message();
     cfg = std::move(*c);
-    auto k = keys::parse_key_file("1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n"
-                                  "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n",
-                                  "keys");
-    ASSERT_TRUE(k);
-    keyset = std::move(*k);
+    keyset = offload::testing::key_set(offload::testing::kK1 + offload::testing::kK2);
     modes.set_device({0, 5, "eth0", xfrm::OffloadMode::crypto}, 0);
   }
   config::AgentConfig cfg;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "bpf/shared.h"
+#include "tests/unit/offload_fixtures.h"
 
 namespace sealnet::offload {
 namespace {
@@ -15,16 +16,12 @@ namespace {
 using xfrm::Direction;
 using xfrm::OffloadMode;
 
-IpAddr ip(const char* s) { return *IpAddr::parse(s); }
-IpPrefix pfx(const char* s) { return *IpPrefix::parse(s); }
-
-keys::KeySet key_set(const std::string& text) {
-  auto k = keys::parse_key_file(text, "keys");
-  EXPECT_TRUE(k) << k.error().message();
-  return std::move(*k);
-}
-const std::string kK1 = "1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n";
-const std::string kK2 = "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n";
+using testing::ip;
+using testing::key_set;
+using testing::kK1;
+using testing::kK2;
+using testing::peer;
+using testing::pfx;
 
 struct World {
   fallback::DecisionLog log;
@@ -38,14 +35,6 @@ struct World {
     modes.set_device({2, 12, "mlx0", OffloadMode::packet}, 0);
   }
 };
-
-PeerNode peer(uint16_t id, std::vector<uint8_t> ks = {1}) {
-  PeerNode p;
-  p.id = id;
-  p.addr = *IpAddr::parse("10.0.0." + std::to_string(id));
-  p.keys = std::move(ks);
-  return p;
-}
 
 TEST(Spi, CarriesSenderKeySlotGeneration) {
   EXPECT_EQ(make_spi(3, 2, 1, 5), 0x00032105u);

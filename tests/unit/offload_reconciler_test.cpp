@@ -11,6 +11,7 @@
 
 #include "bpf/shared.h"
 #include "tests/unit/offload_fake_kernel.h"
+#include "tests/unit/offload_fixtures.h"
 
 namespace sealnet::offload {
 namespace {
@@ -21,23 +22,11 @@ using testing::FakeXfrmKernel;
 using xfrm::Direction;
 using xfrm::OffloadMode;
 
-IpAddr ip(const char* s) { return *IpAddr::parse(s); }
-
-keys::KeySet key_set(const std::string& text) {
-  auto k = keys::parse_key_file(text, "keys");
-  EXPECT_TRUE(k) << k.error().message();
-  return std::move(*k);
-}
-const std::string kK1 = "1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n";
-const std::string kK2 = "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n";
-
-PeerNode peer(uint16_t id, std::vector<uint8_t> ks = {1}) {
-  PeerNode p;
-  p.id = id;
-  p.addr = *IpAddr::parse("10.0.0." + std::to_string(id));
-  p.keys = std::move(ks);
-  return p;
-}
+using testing::ip;
+using testing::key_set;
+using testing::kK1;
+using testing::kK2;
+using testing::peer;
 
 // One node (id 1) with slot 0 on netdevsim-like ifindex 10.
 struct Rig {
