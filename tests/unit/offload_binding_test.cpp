@@ -16,12 +16,7 @@ namespace {
 using xfrm::Direction;
 using xfrm::OffloadMode;
 
-using testing::ip;
-using testing::key_set;
-using testing::kK1;
-using testing::kK2;
-using testing::peer;
-using testing::pfx;
+using namespace testing;  // ip, key_set, kK1, kK2, peer (tests/unit/offload_fixtures.h)
 
 struct World {
   fallback::DecisionLog log;

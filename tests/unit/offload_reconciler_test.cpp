@@ -22,11 +22,7 @@ using testing::FakeXfrmKernel;
 using xfrm::Direction;
 using xfrm::OffloadMode;
 
-using testing::ip;
-using testing::key_set;
-using testing::kK1;
-using testing::kK2;
-using testing::peer;
+using namespace testing;  // ip, key_set, kK1, kK2, peer (tests/unit/offload_fixtures.h)
 
 // One node (id 1) with slot 0 on netdevsim-like ifindex 10.
 struct Rig {
