@@ -50,11 +50,11 @@
 #include <vector>
 
 #include "bench/wire/audit.h"
-#include "core/text.h"
 #include "bench/wire/capture.h"
 #include "bench/wire/datagram.h"
 #include "bench/wire/dpdk.h"
 #include "bench/wire/esp.h"
+#include "core/text.h"
 
 // DPDK's inline op accessors index the zero-length `sym[0]` array (see dpdk.cpp).
 #pragma GCC diagnostic ignored "-Warray-bounds"

@@ -21,7 +21,9 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint", endpoint, "etcd's URL")->required();
   app.add_option("--prefix", prefix, "Key prefix")->capture_default_str();
   app.add_option("--count", count, "Nodes")->required()->check(CLI::Range(1L, 0xFFFDL));
-  app.add_option("--first-id", first, "The first node id")->capture_default_str()->check(CLI::Range(1L, 0xFFFDL));
+  app.add_option("--first-id", first, "The first node id")
+      ->capture_default_str()
+      ->check(CLI::Range(1L, 0xFFFDL));
   app.add_option("--keys", keys, "Key ids each node announces")->delimiter(',')->check(CLI::Range(1, 15));
   CLI11_PARSE(app, argc, argv);
   if (first + count > 0xFFFE) {

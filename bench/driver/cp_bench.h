@@ -20,9 +20,9 @@
 namespace sealnet::driver {
 
 struct BenchOptions {
-  int peers = 5000;  // 1..32000 (per-peer /24s in 10.128.0.0/9 by node id)
-  int keys = 2;      // 1..2
-  int rounds = 3;    // 1..15
+  int peers = 5000;          // 1..32000 (per-peer /24s in 10.128.0.0/9 by node id)
+  int keys = 2;              // 1..2
+  int rounds = 3;            // 1..15
   std::string dir = "/tmp";  // where the ip -batch files go
 };
 

@@ -42,11 +42,12 @@ void on_signal(int) { g_stop = 1; }
 
 uint64_t now_s() {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 int64_t mtime(const std::string& p) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(p.c_str(), &st) == 0 ? st.st_mtim.tv_sec * 1000000000L + st.st_mtim.tv_nsec : 0;
 }
 
@@ -101,7 +102,7 @@ struct Node {
     auto pk = probe::make_kernel();
     if (!pk) return std::unexpected(pk.error());
     probe_kernel = std::move(*pk);
-    probe_opts.trial = trial == "all" ? probe::TrialPolicy::all
+    probe_opts.trial = trial == "all"    ? probe::TrialPolicy::all
                        : trial == "none" ? probe::TrialPolicy::none
                                          : probe::TrialPolicy::flagged;
     auto r = probe::run_probe(*probe_kernel, probe_opts);
@@ -129,7 +130,8 @@ struct Node {
   // A new uplink: the lowest free slot, the probe's verdict as its mode.
   void add_uplink(int ifindex, uint64_t now) {
     uint8_t slot = 0;
-    while (std::any_of(slot_of.begin(), slot_of.end(), [&](const auto& kv) { return kv.second == slot; })) ++slot;
+    while (std::any_of(slot_of.begin(), slot_of.end(), [&](const auto& kv) { return kv.second == slot; }))
+      ++slot;
     if (slot >= SEALNET_MAX_SLOTS) {
       std::printf("uplink ifindex %d: all %d slots are in use\n", ifindex, SEALNET_MAX_SLOTS);
       return;
@@ -140,7 +142,7 @@ struct Node {
       probe::DeviceReport d;
       d.ifindex = ifindex;
       d.name = monitor->tracker().known().contains(ifindex) ? monitor->tracker().known().at(ifindex).name
-                                                             : std::to_string(ifindex);
+                                                            : std::to_string(ifindex);
       d.verdict = probe::Verdict::software;
       d.reason = "probe failed: " + dev.error().message();
       dev = std::move(d);
@@ -229,11 +231,12 @@ int run(const RunOptions& o) {
         ++failures;
       } else {
         if (r->changes() || !r->errors.empty())
-          std::printf("reconcile: +%zu states -%zu states, +%zu ~%zu -%zu policies, %zu software retries, "
-                      "%zu retiring, %zu foreign states, %zu foreign policies, %zu batches, %zu resyncs\n",
-                      r->states_added, r->states_deleted, r->policies_added, r->policies_updated,
-                      r->policies_deleted, r->software_retries, r->retiring, r->foreign_states,
-                      r->foreign_policies, r->batches, r->resyncs);
+          std::printf(
+              "reconcile: +%zu states -%zu states, +%zu ~%zu -%zu policies, %zu software retries, "
+              "%zu retiring, %zu foreign states, %zu foreign policies, %zu batches, %zu resyncs\n",
+              r->states_added, r->states_deleted, r->policies_added, r->policies_updated, r->policies_deleted,
+              r->software_retries, r->retiring, r->foreign_states, r->foreign_policies, r->batches,
+              r->resyncs);
         for (const auto& e : r->errors) std::printf("refused: %s\n", e.message().c_str());
       }
       auto rr = node.route_reconciler->reconcile(in.routes);
@@ -242,9 +245,10 @@ int run(const RunOptions& o) {
         ++failures;
       } else {
         if (rr->changes())
-          std::printf("slot routes: +%zu -%zu rules, +%zu ~%zu -%zu routes, %zu foreign rules, %zu foreign routes\n",
-                      rr->rules_added, rr->rules_deleted, rr->routes_added, rr->routes_replaced, rr->routes_deleted,
-                      rr->foreign_rules, rr->foreign_routes);
+          std::printf(
+              "slot routes: +%zu -%zu rules, +%zu ~%zu -%zu routes, %zu foreign rules, %zu foreign routes\n",
+              rr->rules_added, rr->rules_deleted, rr->routes_added, rr->routes_replaced, rr->routes_deleted,
+              rr->foreign_rules, rr->foreign_routes);
         for (const auto& e : rr->errors) std::printf("refused: %s\n", e.message().c_str());
       }
       if (problems != last_problems && !problems.empty())
@@ -269,7 +273,8 @@ int run(const RunOptions& o) {
 }  // namespace sealnet::driver
 
 int main(int argc, char** argv) {
-  CLI::App app{"sealnet-xfrm-driver: the agent's XFRM and slot-route reconcile, for the VM tier and the bench"};
+  CLI::App app{
+      "sealnet-xfrm-driver: the agent's XFRM and slot-route reconcile, for the VM tier and the bench"};
   app.require_subcommand(1);
   sealnet::driver::RunOptions ro;
   auto* run = app.add_subcommand("run", "Reconcile this namespace to the agent's config and key file");
@@ -287,8 +292,12 @@ int main(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "The control-plane bench: the reconciler against ip -batch");
   bench->add_option("--peers", bo.peers, "Peers")->capture_default_str()->check(CLI::Range(1, 32000));
   bench->add_option("--keys", bo.keys, "Keys per peer")->capture_default_str()->check(CLI::Range(1, 2));
-  bench->add_option("--rounds", bo.rounds, "Rounds per path")->capture_default_str()->check(CLI::Range(1, 15));
-  bench->add_option("--dir", bo.dir, "Where the ip -batch files go")->capture_default_str()->check(CLI::ExistingDirectory);
+  bench->add_option("--rounds", bo.rounds, "Rounds per path")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 15));
+  bench->add_option("--dir", bo.dir, "Where the ip -batch files go")
+      ->capture_default_str()
+      ->check(CLI::ExistingDirectory);
   CLI11_PARSE(app, argc, argv);
   if (*run) return sealnet::driver::run(ro);
   return sealnet::driver::run_bench(bo);

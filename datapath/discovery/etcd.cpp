@@ -1,6 +1,7 @@
 #include "datapath/discovery/etcd.h"
 
 #include <httplib.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,7 +11,6 @@
 #include <charconv>
 #include <condition_variable>
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 #include <random>
 #include <thread>
 
@@ -23,8 +23,9 @@ using json = nlohmann::json;
 // etcd's JSON gateway speaks standard base64 with padding (RFC 4648 section 4).
 std::string base64_encode(std::string_view in) {
   std::string out((in.size() + 2) / 3 * 4 + 1, '\0');  // EVP_EncodeBlock writes a NUL after
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -40,8 +41,9 @@ Result<std::string> base64_decode(std::string_view in) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return bad();
   }
   std::string out(in.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  const int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
   if (n != static_cast<int>(out.size())) return bad();
   // EVP_DecodeBlock counts the bytes the padding stands for (zeros): drop them.
   out.resize(out.size() - pad);

@@ -135,7 +135,9 @@ int main(int argc, char** argv) {
   auto* recv_cmd = app.add_subcommand("recv", "Count distinct sequence numbers");
   recv_cmd->add_option("--bind", a.bind, "Local address")->required()->check(CLI::ValidIPV4);
   recv_cmd->add_option("--port", a.port, "Local port")->required()->check(CLI::Range(1, 65535));
-  recv_cmd->add_option("--count", a.count, "Datagrams expected")->required()->check(CLI::Range(1L, 100000000L));
+  recv_cmd->add_option("--count", a.count, "Datagrams expected")
+      ->required()
+      ->check(CLI::Range(1L, 100000000L));
   recv_cmd->add_option("--timeout", a.timeout_s, "Seconds")->required()->check(CLI::Range(1, 86400));
   recv_cmd->add_option("--ready-file", a.ready_file, "Written once the socket is bound");
   CLI11_PARSE(app, argc, argv);

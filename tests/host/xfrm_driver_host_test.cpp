@@ -28,8 +28,10 @@ struct DriverFiles {
           "peers:\n"
           "  - {name: a, id: 1, addresses: [10.221.0.1], pod_cidrs: [10.230.1.0/24]}\n"
           "  - {name: b, id: 2, addresses: [10.221.0.2], pod_cidrs: [10.230.2.0/24], keys: [1]}\n"
-          "keys: {file: " + keys + ", grace_period: 2s}\n"
-          "uplinks: [eth0]\n");
+          "keys: {file: " +
+              keys +
+              ", grace_period: 2s}\n"
+              "uplinks: [eth0]\n");
   }
   ~DriverFiles() { testing::shell("rm -rf " + dir); }
   static void write(const std::string& path, const std::string& text) {
@@ -40,9 +42,10 @@ struct DriverFiles {
 
 // eth0 (10.221.0.1/24) with a route to b's pods through b.
 void uplink(const testing::TestNetns& ns) {
-  ns.must("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && "
-          "ip link add eth0 type veth peer name eth0p && ip addr add 10.221.0.1/24 dev eth0 && "
-          "ip link set eth0 up && ip link set eth0p up && ip route add 10.230.2.0/24 via 10.221.0.2");
+  ns.must(
+      "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && "
+      "ip link add eth0 type veth peer name eth0p && ip addr add 10.221.0.1/24 dev eth0 && "
+      "ip link set eth0 up && ip link set eth0p up && ip route add 10.230.2.0/24 via 10.221.0.2");
 }
 
 std::string driver(const DriverFiles& f, const std::string& extra = "") {
@@ -86,8 +89,9 @@ TEST(XfrmDriverHost, RejectsABadConfigNamingFileLineAndField) {
   testing::TestNetns ns;
   uplink(ns);
   DriverFiles f;
-  DriverFiles::write(f.config, "node: a\npeers:\n  - {name: a, id: 1, addresses: [10.221.0.1]}\n"
-                               "  - {name: b, id: 70000, addresses: [10.221.0.2]}\n");
+  DriverFiles::write(f.config,
+                     "node: a\npeers:\n  - {name: a, id: 1, addresses: [10.221.0.1]}\n"
+                     "  - {name: b, id: 70000, addresses: [10.221.0.2]}\n");
   auto r = ns.sh(driver(f));
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("config rejected"), std::string::npos) << r.output;

@@ -27,7 +27,9 @@ TEST(ParseUnsigned, RefusesWhatIsNotAWholeNumber) {
 }
 
 template <typename T>
-concept Hexable = requires(const T& t) { hex(t); };
+concept Hexable = requires(const T& t) {
+  hex(t);
+};
 
 TEST(Hex, LowerCaseTwoDigitsPerByte) {
   EXPECT_EQ(hex(std::vector<uint8_t>{}), "");
