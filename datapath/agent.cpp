@@ -22,7 +22,9 @@
 #include "bpf/programs.h"
 #include "bpf/tc.h"
 #include "core/fd.h"
+#include "datapath/desired.h"
 #include "datapath/discovery/registry.h"
+#include "datapath/effectors.h"
 #include "fallback/modes.h"
 #include "fallback/verdict.h"
 #include "keys/keys.h"
@@ -34,7 +36,6 @@
 namespace sealnet::agent {
 namespace {
 
-constexpr uint32_t kMainTable = 254;  // RT_TABLE_MAIN
 static_assert(config::kNodeIdMax == SEALNET_MAX_NODE_ID, "the config's node ids are the mark's");
 
 uint64_t mono_ms() {
@@ -58,30 +59,6 @@ void say(const char* fmt, ...) {
   std::fputc('\n', stderr);
 }
 
-std::string join(const std::vector<uint8_t>& v) {
-  std::string s;
-  for (uint8_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
-  return s;
-}
-
-// The outer (node) address used towards a peer: IPv4 when both have one.
-std::optional<IpAddr> outer_local(const config::LocalNode& n) { return n.ipv4 ? n.ipv4 : n.ipv6; }
-std::optional<IpAddr> outer_peer(const config::LocalNode& local, const config::Peer& p) {
-  if (local.ipv4) return p.ipv4;
-  return p.ipv6;
-}
-
-// Longest-prefix match over the main table's routes; the output device.
-int route_device(const std::vector<route::Route>& main, const IpAddr& dst) {
-  int best = 0, best_len = -1;
-  for (const auto& r : main)
-    if (r.dst.addr.family == dst.family && r.dst.contains(dst) && r.dst.len > best_len) {
-      best = r.oif;
-      best_len = r.dst.len;
-    }
-  return best;
-}
-
 bool same_identity(const config::LocalNode& a, const config::LocalNode& b) {
   return a.id == b.id && a.ipv4 == b.ipv4 && a.ipv6 == b.ipv6 && a.pod_cidrs == b.pod_cidrs;
 }
@@ -91,20 +68,11 @@ const char* mode_word(xfrm::OffloadMode m) {
   return m == xfrm::OffloadMode::none ? "software" : xfrm::to_string(m);
 }
 
-uint8_t bpf_mode(xfrm::OffloadMode m) {
-  switch (m) {
-    case xfrm::OffloadMode::packet:
-      return SEALNET_MODE_PACKET;
-    case xfrm::OffloadMode::crypto:
-      return SEALNET_MODE_CRYPTO;
-    default:
-      return SEALNET_MODE_SOFTWARE;
-  }
-}
-
 class Agent {
  public:
-  Agent(Options o, config::AgentConfig c) : opts_(std::move(o)), cfg_(std::move(c)), modes_(log_) {}
+  Agent(Options o, config::AgentConfig c) : opts_(std::move(o)), cfg_(std::move(c)), modes_(log_) {
+    evidence_.activation_ms = static_cast<uint64_t>(opts_.key_activation.count()) * 1000;
+  }
 
   Status start();
   int loop(const volatile sig_atomic_t& stop);
@@ -122,7 +90,6 @@ class Agent {
   Status watch_dirs();
   bool drain_inotify();
 
-  Result<uint8_t> slot_for(int ifindex);
   void add_slot_device(int ifindex, uint8_t slot);
   std::vector<uint8_t> peer_keys(const config::Peer& p, std::string* source) const;
   void note_error(const std::string& what);
@@ -150,10 +117,9 @@ class Agent {
   // 5,000 records arriving one by one must not cost 5,000 reconciles.
   uint64_t disc_first_ = 0, disc_last_ = 0;
   keys::KeySet keys_;
-  std::map<uint8_t, uint64_t> key_loaded_at_;  // key id -> mono ms we first held it
-  // Per peer: keys it is known to hold from before this process (the pinned
-  // nodes map) or from its own traffic (inbound states with packets).
-  std::map<uint16_t, std::set<uint8_t>> adopted_keys_, observed_keys_;
+  // When we first held each key (mono ms); per peer, keys it is known to hold
+  // from before this process (the pinned nodes map) or from its own traffic.
+  KeyEvidence evidence_;
 
   std::unique_ptr<probe::ProbeKernel> probe_kernel_;
   probe::ProbeOptions probe_opts_;
@@ -166,16 +132,16 @@ class Agent {
   std::unique_ptr<offload::Reconciler> reconciler_;
   std::unique_ptr<offload::RouteReconciler> route_reconciler_;
   std::optional<bpf::Datapath> dp_;
+  std::optional<DatapathMaps> maps_;
+  std::optional<DatapathTc> tc_;
   std::unique_ptr<status::Server> server_;
 
   std::map<int, uint8_t> slot_of_;  // uplink ifindex -> slot
-  std::map<std::pair<int, bpf::TcHook>, bpf::TcAttachment> tc_;
+  // Restart: per slot, the generation our outbound states in the kernel carry;
+  // taken by the slot when its device joins.
+  std::map<uint8_t, uint8_t> kernel_generations_;
   std::set<int> pod_devices_;
-  // What this process wrote to the maps (diffed against on each sync).
-  std::map<IpPrefix, sealnet_ipcache_value> ipcache_written_;
-  std::map<uint16_t, sealnet_node_value> nodes_written_;
-  std::map<int, sealnet_device_value> devices_written_;
-  std::map<uint16_t, uint8_t> tx_key_;      // peer -> key the datapath sends with
+  Written written_;                         // what this process wrote; the send key per peer
   std::map<uint16_t, uint8_t> route_slot_;  // peer -> slot its route leaves by
   offload::ReconcileResult last_;
 
@@ -242,6 +208,8 @@ Status Agent::start() {
   auto dp = bpf::Datapath::load({cfg_.bpffs_dir});
   if (!dp) return std::unexpected(dp.error());
   dp_.emplace(std::move(*dp));
+  maps_.emplace(*dp_);
+  tc_.emplace(*dp_);
   auto pinned = dp_->config();
   if (!pinned) return std::unexpected(pinned.error());
   if (pinned->local_node_id != 0 && pinned->local_node_id != cfg_.node.id)
@@ -258,8 +226,16 @@ Status Agent::start() {
     // Fresh start: the cluster is assumed settled on the keys present now.
     // Restart: keys newer than what a peer was sent with wait for evidence or
     // the activation delay.
-    key_loaded_at_[key.id] =
+    evidence_.loaded_at[key.id] =
         restarted ? now : now - static_cast<uint64_t>(opts_.key_activation.count()) * 1000;
+  if (restarted) {
+    // Each slot continues at the generation its outbound states carry: a new
+    // generation 0 would re-install every state (and re-use SPIs whose
+    // sequence numbers a peer may have seen).
+    auto states = xfrm_->states();
+    if (!states) return std::unexpected(states.error());
+    kernel_generations_ = kernel_generations(*states, cfg_.node.id);
+  }
   say("%s node %s (id %u): %zu peer(s), %zu key(s), bpffs %s", restarted ? "adopting" : "starting",
       cfg_.node.name.c_str(), cfg_.node.id, peers_.size(), keys_.keys.size(), cfg_.bpffs_dir.c_str());
   for (const auto& key : keys_.keys) say("key %s", key.describe().c_str());
@@ -328,10 +304,10 @@ void Agent::reload_keys() {
   const uint64_t now = mono_ms();
   std::map<uint8_t, uint64_t> loaded;
   for (const auto& key : k->keys) {
-    auto it = key_loaded_at_.find(key.id);
-    loaded[key.id] = it != key_loaded_at_.end() ? it->second : now;
+    auto it = evidence_.loaded_at.find(key.id);
+    loaded[key.id] = it != evidence_.loaded_at.end() ? it->second : now;
   }
-  key_loaded_at_ = std::move(loaded);
+  evidence_.loaded_at = std::move(loaded);
   keys_ = std::move(*k);
   std::string ids;
   for (const auto& key : keys_.keys) ids += (ids.empty() ? "" : ", ") + key.describe();
@@ -369,42 +345,12 @@ void Agent::reload_config() {
 }
 
 std::vector<uint8_t> Agent::peer_keys(const config::Peer& p, std::string* source) const {
-  if (p.keys) {
-    if (source) *source = discovered_.contains(p.name) ? "discovery" : "config";
-    return *p.keys;
-  }
-  const uint64_t now = mono_ms();
-  const uint64_t wait = static_cast<uint64_t>(opts_.key_activation.count()) * 1000;
-  std::vector<uint8_t> out;
-  bool observed = false;
-  for (const auto& key : keys_.keys) {
-    const bool seen = observed_keys_.contains(p.id) && observed_keys_.at(p.id).contains(key.id);
-    const bool adopted = adopted_keys_.contains(p.id) && adopted_keys_.at(p.id).contains(key.id);
-    const auto at = key_loaded_at_.find(key.id);
-    const bool settled = at != key_loaded_at_.end() && now >= at->second + wait;
-    if (seen || adopted || settled) out.push_back(key.id);
-    observed = observed || seen;
-  }
-  if (source) *source = observed ? "observed" : "assumed";
-  return out;
-}
-
-Result<uint8_t> Agent::slot_for(int ifindex) {
-  if (auto it = slot_of_.find(ifindex); it != slot_of_.end()) return it->second;
-  std::set<uint8_t> used;
-  for (const auto& [_, s] : slot_of_) used.insert(s);
-  // A device the previous agent gave a slot keeps it: the marks and SPIs in
-  // the kernel carry it.
-  if (auto v = dp_->device(static_cast<uint32_t>(ifindex)); v && *v && !used.contains((*v)->slot))
-    return (*v)->slot;
-  for (uint8_t s = 0; s < SEALNET_MAX_SLOTS; ++s)
-    if (!used.contains(s)) return s;
-  return fail(ENOSPC, "assign a device slot", "ifindex " + std::to_string(ifindex),
-              "all 16 slots are in use (4 bits of the packet mark)");
+  auto ids = peer_key_ids(p, keys_, evidence_, mono_ms(), source);
+  if (p.keys && source && discovered_.contains(p.name)) *source = "discovery";
+  return ids;
 }
 
 void Agent::add_slot_device(int ifindex, uint8_t slot) {
-  slot_of_[ifindex] = slot;
   const uint64_t now = unix_s();
   auto dev = probe::probe_device(*probe_kernel_, ifindex, report_.node, probe_opts_);
   if (!dev) {
@@ -422,6 +368,9 @@ void Agent::add_slot_device(int ifindex, uint8_t slot) {
   modes_.set_device(probed.device, now, probed.decision.detail);
   say("uplink %s: slot %u, %s (%s)", dev->name.c_str(), slot, probe::to_string(dev->verdict),
       dev->reason.c_str());
+  if (auto g = continue_generation(modes_, slot, kernel_generations_))
+    say("uplink %s: slot %u continues at generation %u, as its states in the kernel", dev->name.c_str(), slot,
+        *g);
   report_.update(std::move(*dev));
 }
 
@@ -477,13 +426,10 @@ void Agent::adopt_peer(const config::Peer& p) {
   // reconcile decides.
   auto v = dp_->node(p.id);
   if (!v || !*v) return;
-  nodes_written_[p.id] = **v;
-  tx_key_[p.id] = (*v)->peer_key_id;
-  if ((*v)->peer_key_id)
-    for (const auto& key : keys_.keys)
-      if (key.id == (*v)->peer_key_id ||
-          sealnet_key_ahead((*v)->peer_key_id, key.id) <= SEALNET_KEY_HALF_RING)
-        adopted_keys_[p.id].insert(key.id);
+  written_.nodes[p.id] = **v;
+  written_.send_keys[p.id] = (*v)->peer_key_id;
+  if (auto held = adopted_keys(keys_, (*v)->peer_key_id); !held.empty())
+    evidence_.adopted[p.id] = std::move(held);
 }
 
 void Agent::rebuild_peers() {
@@ -589,6 +535,7 @@ void Agent::publish_self() {
   published_ = std::move(self);
 }
 
+// Gather what is known, decide (datapath/desired.h), apply (datapath/effectors.h).
 Status Agent::sync() {
   const uint64_t now_s = unix_s();
   const auto& links = monitor_->tracker().known();
@@ -597,215 +544,47 @@ Status Agent::sync() {
   std::vector<route::Route> main;
   for (auto& r : *all_routes)
     if (r.table == kMainTable) main.push_back(r);
-  const IpAddr local_addr = *outer_local(cfg_.node);
 
-  // ---- uplinks and their slots.
-  std::set<int> uplinks;
-  std::string problems;
-  if (!cfg_.uplinks.empty()) {
-    for (const auto& name : cfg_.uplinks) {
-      auto it =
-          std::find_if(links.begin(), links.end(), [&](const auto& kv) { return kv.second.name == name; });
-      if (it == links.end())
-        problems += "uplink " + name + " does not exist; ";
-      else
-        uplinks.insert(it->first);
-    }
-  } else {
-    for (const auto& p : peers_)
-      if (auto a = outer_peer(cfg_.node, p))
-        if (int oif = route_device(main, *a); oif > 0 && links.contains(oif) && links.at(oif).name != "lo")
-          uplinks.insert(oif);
-  }
-  for (int ifx : uplinks) {
-    if (slot_of_.contains(ifx)) continue;
-    auto slot = slot_for(ifx);
-    if (!slot) {
-      problems += slot.error().message() + "; ";
-      continue;
-    }
-    add_slot_device(ifx, *slot);
-  }
-  for (const auto& [ifx, slot] : slot_of_) {
-    auto l = links.find(ifx);
-    if (l == links.end() || !l->second.up())
-      modes_.link_down(slot, now_s);
-    else
-      modes_.link_up(slot, now_s);
-  }
-  route_slot_.clear();
-  for (const auto& p : peers_)
-    if (auto a = outer_peer(cfg_.node, p))
-      if (auto it = slot_of_.find(route_device(main, *a)); it != slot_of_.end())
-        route_slot_[p.id] = it->second;
-
-  // ---- pod devices: where the routes to this node's pod CIDRs lead.
-  std::set<int> pods;
-  for (const auto& r : main)
-    for (const auto& cidr : cfg_.node.pod_cidrs)
-      if (r.dst.addr.family == cidr.addr.family && r.dst.len >= cidr.len && cidr.contains(r.dst.addr) &&
-          !slot_of_.contains(r.oif) && links.contains(r.oif))
-        pods.insert(r.oif);
-
-  // ---- BPF maps. Nodes first carry the send key they already had (0 for a
-  // new peer: dropped, counted, until its states exist).
-  sealnet_config bc{};
-  bc.local_node_id = cfg_.node.id;
-  bc.key_id = keys_.newest() ? keys_.newest()->id : 0;
-  bc.fail_closed = cfg_.fail_closed ? 1 : 0;
-  bc.encrypt_host = cfg_.encrypt_host ? 1 : 0;
-  if (auto s = dp_->set_config(bc); !s) return s;
-
-  for (const auto& [ifx, slot] : slot_of_) {
-    sealnet_device_value v{};
-    v.slot = slot;
-    v.mode = bpf_mode(modes_.slot(slot) ? modes_.slot(slot)->mode : xfrm::OffloadMode::none);
-    auto w = devices_written_.find(ifx);
-    if (w != devices_written_.end() && w->second.slot == v.slot && w->second.mode == v.mode) continue;
-    if (auto s = dp_->upsert_device(static_cast<uint32_t>(ifx), v); !s) return s;
-    devices_written_[ifx] = v;
-  }
-
-  std::map<IpPrefix, sealnet_ipcache_value> ipc;
-  auto add_node = [&](uint16_t id, const std::optional<IpAddr>& v4, const std::optional<IpAddr>& v6,
-                      const std::vector<IpPrefix>& cidrs) {
-    for (const auto& a : {v4, v6})
-      if (a) ipc[IpPrefix::host(*a)] = {id, SEALNET_IPCACHE_NODE_ADDR};
-    for (const auto& c : cidrs) ipc[c] = {id, SEALNET_IPCACHE_POD_CIDR};
+  // The uplinks, their slots (a new one is probed; one the previous agent gave
+  // a slot keeps it: the marks and SPIs in the kernel carry it) and their links.
+  auto pinned_slot = [this](int ifx) -> std::optional<uint8_t> {
+    if (auto v = dp_->device(static_cast<uint32_t>(ifx)); v && *v) return (*v)->slot;
+    return std::nullopt;
   };
-  add_node(cfg_.node.id, cfg_.node.ipv4, cfg_.node.ipv6, cfg_.node.pod_cidrs);
-  for (const auto& p : peers_) add_node(p.id, p.ipv4, p.ipv6, p.pod_cidrs);
-  std::map<uint16_t, sealnet_node_value> nodes;
-  for (const auto& p : peers_) {
-    sealnet_node_value v{};
-    if (p.ipv4) {
-      std::memcpy(v.ipv4, p.ipv4->bytes.data(), 4);
-      v.flags |= SEALNET_NODE_HAS_IPV4;
-    }
-    if (p.ipv6) {
-      std::memcpy(v.ipv6, p.ipv6->bytes.data(), 16);
-      v.flags |= SEALNET_NODE_HAS_IPV6;
-    }
-    v.peer_key_id = tx_key_.contains(p.id) ? tx_key_[p.id] : 0;
-    nodes[p.id] = v;
-  }
-  auto same_node = [](const sealnet_node_value& a, const sealnet_node_value& b) {
-    return std::memcmp(&a, &b, sizeof a) == 0;
-  };
-  // Nodes before the ipcache entries that name them; removals the other way.
-  for (const auto& [id, v] : nodes) {
-    if (auto w = nodes_written_.find(id); w != nodes_written_.end() && same_node(w->second, v)) continue;
-    if (auto s = dp_->upsert_node(id, v); !s) return s;
-    nodes_written_[id] = v;
-  }
-  for (const auto& [pfx, v] : ipc) {
-    if (auto w = ipcache_written_.find(pfx);
-        w != ipcache_written_.end() && w->second.node_id == v.node_id && w->second.flags == v.flags)
-      continue;
-    if (auto s = dp_->upsert_ipcache(pfx, v); !s) return s;
-    ipcache_written_[pfx] = v;
-  }
-  for (auto it = ipcache_written_.begin(); it != ipcache_written_.end();) {
-    if (ipc.contains(it->first)) {
-      ++it;
-      continue;
-    }
-    if (auto s = dp_->delete_ipcache(it->first); !s) return s;
-    it = ipcache_written_.erase(it);
-  }
-  for (auto it = nodes_written_.begin(); it != nodes_written_.end();) {
-    if (nodes.contains(it->first)) {
-      ++it;
-      continue;
-    }
-    if (auto s = dp_->delete_node(it->first); !s) return s;
-    tx_key_.erase(it->first);
-    it = nodes_written_.erase(it);
-  }
+  auto problems = join_uplinks(cfg_, peers_, links, main, slot_of_, pinned_slot,
+                               [this](int ifx, uint8_t slot) { add_slot_device(ifx, slot); });
+  observe_links(modes_, slot_of_, links, now_s);
 
-  // ---- tc: the wire audit on every uplink before from_pod classifies.
-  auto attach = [&](int ifx, bpf::TcHook hook, bpf::Program prog) -> Status {
-    if (tc_.contains({ifx, hook})) return {};
-    auto a = bpf::TcAttachment::attach(ifx, hook, dp_->prog_fd(prog));
-    if (!a) return std::unexpected(a.error());
-    a->keep();  // stopping the agent must not lift encryption
-    tc_.emplace(std::pair{ifx, hook}, std::move(*a));
-    return {};
-  };
-  for (const auto& [ifx, _] : slot_of_)
-    if (links.contains(ifx))
-      if (auto s = attach(ifx, bpf::TcHook::Egress, bpf::Program::ToWire); !s)
-        problems += s.error().message() + "; ";
-  for (int ifx : pods)
-    if (auto s = attach(ifx, bpf::TcHook::Ingress, bpf::Program::FromPod); !s)
-      problems += s.error().message() + "; ";
-  std::erase_if(tc_, [&](const auto& kv) { return !links.contains(kv.first.first); });
-  pod_devices_ = pods;
-
-  // ---- XFRM.
-  offload::ReconcileInput in;
-  in.local = {cfg_.node.id, local_addr};
+  DesiredInput in;
+  in.cfg = &cfg_;
+  in.peers = &peers_;
   in.keys = &keys_;
-  std::set<IpPrefix> subnets;
-  std::vector<offload::PeerNode> peers;
+  in.modes = &modes_;
+  in.slot_of = &slot_of_;
+  in.links = &links;
+  in.main = &main;
   for (const auto& p : peers_) {
-    auto a = outer_peer(cfg_.node, p);
-    if (!a) {
-      problems += "peer " + p.name + " has no address of our outer family; ";
-      continue;
-    }
-    offload::PeerNode pn;
-    pn.id = p.id;
-    pn.addr = *a;
-    pn.slots.clear();
-    for (uint8_t s = 0; s < p.uplinks; ++s) pn.slots.push_back(s);
+    if (!outer_peer(cfg_.node, p)) continue;
+    in.peer_keys[p.id] = peer_keys(p, nullptr);
     if (auto g = peer_generations_.find(p.id); g != peer_generations_.end())
-      for (size_t s = 0; s < g->second.size(); ++s) pn.generations[static_cast<uint8_t>(s)] = g->second[s];
-    pn.keys = peer_keys(p, nullptr);
-    if (auto rs = route_slot_.find(p.id); rs != route_slot_.end()) pn.rx_slot = rs->second;
-    pn.dsts = p.pod_cidrs;
-    for (const auto& c : p.pod_cidrs) subnets.insert(c);
-    peers.push_back(std::move(pn));
+      in.peer_generations[p.id] = g->second;
   }
-  in.opts.subnets.assign(subnets.begin(), subnets.end());
-  in.peers = peers;
-  auto r = reconciler_->reconcile(in, now_s);
-  if (!r) return std::unexpected(r.error());
-  for (const auto& e : r->errors) problems += "refused: " + e.message() + "; ";
-  if (r->changes())
-    say("xfrm: +%zu -%zu states, +%zu ~%zu -%zu policies (%zu software retries, %zu retiring)",
-        r->states_added, r->states_deleted, r->policies_added, r->policies_updated, r->policies_deleted,
-        r->software_retries, r->retiring);
+  in.send_keys = written_.send_keys;
+  const DesiredState desired = compute(in);
+  route_slot_ = desired.route_slot;
+  pod_devices_ = desired.from_pod;
 
-  // ---- slot routes: each slot's table routes what the main table routes
-  // through the slot's device, so ESP leaves by the device whose SA made it.
-  offload::SlotRouteInput ri;
-  ri.modes = &modes_;
-  for (const auto& [ifx, slot] : slot_of_)
-    for (const auto& rt : main)
-      if (rt.oif == ifx) ri.routes[slot].push_back({rt.dst, rt.gateway});
-  auto rr = route_reconciler_->reconcile(ri);
-  if (!rr) return std::unexpected(rr.error());
-  for (const auto& e : rr->errors) problems += "refused: " + e.message() + "; ";
-
-  // ---- send keys: only keys whose outbound states now exist.
-  for (const auto& pn : peers) {
-    auto inst = r->installed_keys.find(pn.id);
-    const uint8_t k =
-        offload::tx_key(keys_, pn, inst == r->installed_keys.end() ? std::vector<uint8_t>{} : inst->second);
-    if (tx_key_[pn.id] == k && nodes_written_.contains(pn.id) && nodes_written_[pn.id].peer_key_id == k)
-      continue;
-    sealnet_node_value v = nodes_written_[pn.id];
-    v.peer_key_id = k;
-    if (auto s = dp_->upsert_node(pn.id, v); !s) return s;
-    nodes_written_[pn.id] = v;
-    if (tx_key_[pn.id] != k)
-      say("peer %u: sending with key %u (peer holds %s)", pn.id, k, join(pn.keys).c_str());
-    tx_key_[pn.id] = k;
-  }
-  last_ = std::move(*r);
+  Effectors fx{*maps_, *tc_, *reconciler_, *route_reconciler_,
+               [](const std::string& line) { say("%s", line.c_str()); }};
+  auto applied = apply(desired, fx, written_, now_s, std::move(problems));
+  if (!applied) return std::unexpected(applied.error());
+  last_ = std::move(applied->xfrm);
   publish_self();
-  if (!problems.empty()) return fail(0, "reconcile", cfg_.node.name, problems.substr(0, problems.size() - 2));
+  if (!applied->problems.empty()) {
+    std::string all;
+    for (const auto& p : applied->problems) all += (all.empty() ? "" : "; ") + p;
+    return fail(0, "reconcile", cfg_.node.name, all);
+  }
   return {};
 }
 
@@ -837,7 +616,7 @@ void Agent::refresh_status() {
       ks.algorithm = k.auth_algo + "+" + k.enc_algo;
       ks.key_bits = static_cast<uint32_t>(k.enc_key.size() * 8);
     }
-    if (auto at = key_loaded_at_.find(k.id); at != key_loaded_at_.end() && mono >= at->second)
+    if (auto at = evidence_.loaded_at.find(k.id); at != evidence_.loaded_at.end() && mono >= at->second)
       ks.age_seconds = (mono - at->second) / 1000;
     s.keys.push_back(std::move(ks));
   }
@@ -875,7 +654,7 @@ void Agent::refresh_status() {
       ps.slot = rs->second;
       ps.device = slot_dev[rs->second];
     }
-    ps.tx_key = tx_key_.contains(p.id) ? tx_key_.at(p.id) : 0;
+    ps.tx_key = written_.send_keys.contains(p.id) ? written_.send_keys.at(p.id) : 0;
     ps.peer_keys = peer_keys(p, &ps.keys_source);
     ps.mode = "none";
   }
@@ -911,7 +690,7 @@ void Agent::refresh_status() {
            (modes_.slot(ps.slot) && ps.generation == modes_.slot(ps.slot)->generation)))
         it->second.mode = ps.mode;
       // A peer that sends under a key holds it (rotation evidence).
-      if (!out && ps.counters.packets > 0) observed_keys_[pid].insert(ps.key);
+      if (!out && ps.counters.packets > 0) evidence_.observed[pid].insert(ps.key);
       it->second.sas.push_back(std::move(ps));
     }
   } else {

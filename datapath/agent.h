@@ -5,7 +5,10 @@
 // (config, ipcache, nodes, devices), the tc programs (from_pod on pod devices,
 // to_wire on uplinks), the XFRM states and policies (offload/reconciler.h) and
 // the per-slot policy routing (offload/route_reconciler.h). Every change is a
-// diff against what is there: nothing is flushed.
+// diff against what is there: nothing is flushed. The agent is the composition
+// root: a sync gathers what it knows, datapath/desired.h decides (pure, unit
+// tested), datapath/effectors.h applies; the event loop only turns events into
+// syncs.
 //
 // Order, so that no packet leaves in plaintext and none is dropped needlessly:
 //  1. maps first (ipcache, devices, nodes with "no key yet" = drop), then the
@@ -18,8 +21,9 @@
 // (catches editors, `mv`, and the ..data symlink swap of Kubernetes Secret
 // volumes), device add/remove/up/down/feature changes (probe::Monitor), a
 // periodic resync as the safety net. Stop (SIGTERM/SIGINT) leaves everything in
-// force; a restart loads the pinned maps, replaces the tc programs in place and
-// continues each slot at the generation its states in the kernel carry.
+// force; a restart loads the pinned maps (each peer keeps the send key in force,
+// each uplink its slot), replaces the tc programs in place and continues each
+// slot at the generation its outbound states in the kernel carry.
 #pragma once
 
 #include <signal.h>

@@ -5,7 +5,9 @@
 
 #include "datapath/agent.h"               // the agent: run_agent
 #include "datapath/config.h"              // its configuration (docs/agent-config.md)
+#include "datapath/desired.h"             // what the datapath should be, decided without the kernel
 #include "datapath/discovery/registry.h"  // peers on etcd
+#include "datapath/effectors.h"           // a desired state applied, in order
 #include "datapath/lab/lab.h"             // `sealnet lab`
 #include "datapath/status.h"              // status, metrics, the HTTP endpoint
 #include "keys/keys.h"                    // the key file

@@ -1,0 +1,279 @@
+// The agent's desired state (datapath/desired.h): pure functions of what it knows.
+#include "datapath/desired.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "keys/ring.h"
+
+namespace sealnet::agent {
+
+std::optional<IpAddr> outer_local(const config::LocalNode& n) { return n.ipv4 ? n.ipv4 : n.ipv6; }
+std::optional<IpAddr> outer_peer(const config::LocalNode& local, const config::Peer& p) {
+  if (local.ipv4) return p.ipv4;
+  return p.ipv6;
+}
+
+int route_device(const std::vector<route::Route>& main, const IpAddr& dst) {
+  int best = 0, best_len = -1;
+  for (const auto& r : main)
+    if (r.dst.addr.family == dst.family && r.dst.contains(dst) && r.dst.len > best_len) {
+      best = r.oif;
+      best_len = r.dst.len;
+    }
+  return best;
+}
+
+UplinkChoice select_uplinks(const config::AgentConfig& cfg, const std::vector<config::Peer>& peers,
+                            const std::map<int, probe::LinkInfo>& links,
+                            const std::vector<route::Route>& main) {
+  UplinkChoice c;
+  if (!cfg.uplinks.empty()) {
+    for (const auto& name : cfg.uplinks) {
+      auto it =
+          std::find_if(links.begin(), links.end(), [&](const auto& kv) { return kv.second.name == name; });
+      if (it == links.end())
+        c.problems.push_back("uplink " + name + " does not exist");
+      else
+        c.uplinks.insert(it->first);
+    }
+    return c;
+  }
+  for (const auto& p : peers)
+    if (auto a = outer_peer(cfg.node, p))
+      if (int oif = route_device(main, *a); oif > 0 && links.contains(oif) && links.at(oif).name != "lo")
+        c.uplinks.insert(oif);
+  return c;
+}
+
+std::optional<uint8_t> choose_slot(const std::map<int, uint8_t>& slot_of, std::optional<uint8_t> pinned) {
+  std::set<uint8_t> used;
+  for (const auto& [_, s] : slot_of) used.insert(s);
+  if (pinned && !used.contains(*pinned)) return pinned;
+  for (uint8_t s = 0; s < SEALNET_MAX_SLOTS; ++s)
+    if (!used.contains(s)) return s;
+  return std::nullopt;
+}
+
+std::vector<std::string> join_uplinks(const config::AgentConfig& cfg, const std::vector<config::Peer>& peers,
+                                      const std::map<int, probe::LinkInfo>& links,
+                                      const std::vector<route::Route>& main, std::map<int, uint8_t>& slot_of,
+                                      const std::function<std::optional<uint8_t>(int)>& pinned_slot,
+                                      const std::function<void(int, uint8_t)>& join) {
+  auto chosen = select_uplinks(cfg, peers, links, main);
+  for (int ifx : chosen.uplinks) {
+    if (slot_of.contains(ifx)) continue;
+    auto slot = choose_slot(slot_of, pinned_slot(ifx));
+    if (!slot) {
+      chosen.problems.push_back(fail(ENOSPC, "assign a device slot", "ifindex " + std::to_string(ifx),
+                                     "all 16 slots are in use (4 bits of the packet mark)")
+                                    .error()
+                                    .message());
+      continue;
+    }
+    slot_of[ifx] = *slot;
+    join(ifx, *slot);
+  }
+  return std::move(chosen.problems);
+}
+
+void observe_links(fallback::ModeBook& modes, const std::map<int, uint8_t>& slot_of,
+                   const std::map<int, probe::LinkInfo>& links, uint64_t now_s) {
+  for (const auto& [ifx, slot] : slot_of) {
+    auto l = links.find(ifx);
+    if (l == links.end() || !l->second.up())
+      modes.link_down(slot, now_s);
+    else
+      modes.link_up(slot, now_s);
+  }
+}
+
+std::map<uint8_t, uint8_t> kernel_generations(const std::vector<xfrm::SaInfo>& states, uint16_t local_id) {
+  std::map<uint8_t, std::set<uint8_t>> seen;
+  for (const auto& sa : states) {
+    if (sa.reqid != offload::kReqidOut) continue;
+    const auto parts = offload::split_spi(sa.id.spi);
+    if (parts.node != local_id) continue;
+    seen[parts.slot].insert(parts.generation);
+  }
+  std::map<uint8_t, uint8_t> out;
+  for (const auto& [slot, gens] : seen) {
+    // Newest on the ring: no other generation is 1..127 steps ahead of it.
+    uint8_t newest = *gens.rbegin();
+    for (uint8_t g : gens)
+      if (std::all_of(gens.begin(), gens.end(), [g](uint8_t h) {
+            const uint8_t ahead = static_cast<uint8_t>(h - g);
+            return ahead == 0 || ahead >= 128;
+          })) {
+        newest = g;
+        break;
+      }
+    out[slot] = newest;
+  }
+  return out;
+}
+
+std::optional<uint8_t> continue_generation(fallback::ModeBook& modes, uint8_t slot,
+                                           std::map<uint8_t, uint8_t>& kernel_generations) {
+  auto g = kernel_generations.find(slot);
+  if (g == kernel_generations.end() || !modes.slot(slot)) return std::nullopt;
+  const uint8_t gen = g->second;
+  modes.adopt_generation(slot, gen);
+  kernel_generations.erase(g);
+  return gen;
+}
+
+std::set<uint8_t> adopted_keys(const keys::KeySet& keys, uint8_t pinned_send_key) {
+  std::set<uint8_t> out;
+  if (pinned_send_key == 0) return out;
+  for (const auto& key : keys.keys)
+    if (key.id == pinned_send_key || sealnet_key_ahead(pinned_send_key, key.id) <= SEALNET_KEY_HALF_RING)
+      out.insert(key.id);
+  return out;
+}
+
+std::vector<uint8_t> peer_key_ids(const config::Peer& p, const keys::KeySet& keys, const KeyEvidence& ev,
+                                  uint64_t now_ms, std::string* source) {
+  if (p.keys) {
+    if (source) *source = "config";
+    return *p.keys;
+  }
+  auto holds = [&](const std::map<uint16_t, std::set<uint8_t>>& m, uint8_t id) {
+    auto it = m.find(p.id);
+    return it != m.end() && it->second.contains(id);
+  };
+  std::vector<uint8_t> out;
+  bool observed = false;
+  for (const auto& key : keys.keys) {
+    const bool seen = holds(ev.observed, key.id);
+    const bool adopted = holds(ev.adopted, key.id);
+    const auto at = ev.loaded_at.find(key.id);
+    const bool settled = at != ev.loaded_at.end() && now_ms >= at->second + ev.activation_ms;
+    if (seen || adopted || settled) out.push_back(key.id);
+    observed = observed || seen;
+  }
+  if (source) *source = observed ? "observed" : "assumed";
+  return out;
+}
+
+namespace {
+
+uint8_t bpf_mode(xfrm::OffloadMode m) {
+  switch (m) {
+    case xfrm::OffloadMode::packet:
+      return SEALNET_MODE_PACKET;
+    case xfrm::OffloadMode::crypto:
+      return SEALNET_MODE_CRYPTO;
+    default:
+      return SEALNET_MODE_SOFTWARE;
+  }
+}
+
+}  // namespace
+
+DesiredState compute(const DesiredInput& in) {
+  const config::AgentConfig& cfg = *in.cfg;
+  const auto& main = *in.main;
+  const auto& links = *in.links;
+  const auto& slot_of = *in.slot_of;
+  DesiredState d;
+
+  for (const auto& p : *in.peers)
+    if (auto a = outer_peer(cfg.node, p))
+      if (auto it = slot_of.find(route_device(main, *a)); it != slot_of.end())
+        d.route_slot[p.id] = it->second;
+
+  // Pod devices: where the routes to this node's pod CIDRs lead.
+  for (const auto& r : main)
+    for (const auto& cidr : cfg.node.pod_cidrs)
+      if (r.dst.addr.family == cidr.addr.family && r.dst.len >= cidr.len && cidr.contains(r.dst.addr) &&
+          !slot_of.contains(r.oif) && links.contains(r.oif))
+        d.from_pod.insert(r.oif);
+  for (const auto& [ifx, _] : slot_of)
+    if (links.contains(ifx)) d.to_wire.insert(ifx);
+  for (const auto& [ifx, _] : links) d.present.insert(ifx);
+
+  // BPF maps.
+  d.config.local_node_id = cfg.node.id;
+  d.config.key_id = in.keys->newest() ? in.keys->newest()->id : 0;
+  d.config.fail_closed = cfg.fail_closed ? 1 : 0;
+  d.config.encrypt_host = cfg.encrypt_host ? 1 : 0;
+  for (const auto& [ifx, slot] : slot_of) {
+    sealnet_device_value v{};
+    v.slot = slot;
+    v.mode = bpf_mode(in.modes->slot(slot) ? in.modes->slot(slot)->mode : xfrm::OffloadMode::none);
+    d.devices[ifx] = v;
+  }
+  auto add_node = [&](uint16_t id, const std::optional<IpAddr>& v4, const std::optional<IpAddr>& v6,
+                      const std::vector<IpPrefix>& cidrs) {
+    for (const auto& a : {v4, v6})
+      if (a) d.ipcache[IpPrefix::host(*a)] = {id, SEALNET_IPCACHE_NODE_ADDR};
+    for (const auto& c : cidrs) d.ipcache[c] = {id, SEALNET_IPCACHE_POD_CIDR};
+  };
+  add_node(cfg.node.id, cfg.node.ipv4, cfg.node.ipv6, cfg.node.pod_cidrs);
+  for (const auto& p : *in.peers) add_node(p.id, p.ipv4, p.ipv6, p.pod_cidrs);
+  for (const auto& p : *in.peers) {
+    sealnet_node_value v{};
+    if (p.ipv4) {
+      std::memcpy(v.ipv4, p.ipv4->bytes.data(), 4);
+      v.flags |= SEALNET_NODE_HAS_IPV4;
+    }
+    if (p.ipv6) {
+      std::memcpy(v.ipv6, p.ipv6->bytes.data(), 16);
+      v.flags |= SEALNET_NODE_HAS_IPV6;
+    }
+    auto k = in.send_keys.find(p.id);
+    v.peer_key_id = k != in.send_keys.end() ? k->second : 0;
+    d.nodes[p.id] = v;
+  }
+
+  // XFRM.
+  d.xfrm.local = {cfg.node.id, *outer_local(cfg.node)};
+  d.xfrm.keys = in.keys;
+  std::set<IpPrefix> subnets;
+  for (const auto& p : *in.peers) {
+    auto a = outer_peer(cfg.node, p);
+    if (!a) {
+      d.problems.push_back("peer " + p.name + " has no address of our outer family");
+      continue;
+    }
+    offload::PeerNode pn;
+    pn.id = p.id;
+    pn.addr = *a;
+    pn.slots.clear();
+    for (uint8_t s = 0; s < p.uplinks; ++s) pn.slots.push_back(s);
+    if (auto g = in.peer_generations.find(p.id); g != in.peer_generations.end())
+      for (size_t s = 0; s < g->second.size(); ++s) pn.generations[static_cast<uint8_t>(s)] = g->second[s];
+    if (auto k = in.peer_keys.find(p.id); k != in.peer_keys.end()) pn.keys = k->second;
+    if (auto rs = d.route_slot.find(p.id); rs != d.route_slot.end()) pn.rx_slot = rs->second;
+    pn.dsts = p.pod_cidrs;
+    for (const auto& c : p.pod_cidrs) subnets.insert(c);
+    d.xfrm.peers.push_back(std::move(pn));
+  }
+  d.xfrm.opts.subnets.assign(subnets.begin(), subnets.end());
+
+  // Slot routes.
+  d.routes.modes = in.modes;
+  for (const auto& [ifx, slot] : slot_of)
+    for (const auto& rt : main)
+      if (rt.oif == ifx) d.routes.routes[slot].push_back({rt.dst, rt.gateway});
+  return d;
+}
+
+Result<offload::DesiredSet> xfrm_plan(const DesiredState& d, const fallback::ModeBook& modes) {
+  if (!d.xfrm.keys) return fail(EINVAL, "plan XFRM", {}, "no key set");
+  return offload::plan(d.xfrm.local, modes, d.xfrm.peers, *d.xfrm.keys, d.xfrm.opts);
+}
+
+std::map<uint16_t, uint8_t> send_keys(const DesiredState& d,
+                                      const std::map<uint16_t, std::vector<uint8_t>>& installed) {
+  std::map<uint16_t, uint8_t> out;
+  for (const auto& pn : d.xfrm.peers) {
+    auto inst = installed.find(pn.id);
+    out[pn.id] =
+        offload::tx_key(*d.xfrm.keys, pn, inst == installed.end() ? std::vector<uint8_t>{} : inst->second);
+  }
+  return out;
+}
+
+}  // namespace sealnet::agent

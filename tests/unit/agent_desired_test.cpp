@@ -1,0 +1,756 @@
+// The agent's decisions (datapath/desired.h) and their application in order
+// (datapath/effectors.h), driven through sequences against fakes: the BPF maps,
+// tc, the XFRM kernel and the routing kernel. Each step asserts the exact desired
+// objects and the order of every kernel write: a peer joins and leaves; key
+// rotation never sends with a key the peer lacks; a restart continues at the
+// generation the kernel's states carry; link flaps; an uplink removed and back;
+// a config change.
+#include <gtest/gtest.h>
+#include <net/if.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "datapath/desired.h"
+#include "datapath/effectors.h"
+#include "tests/unit/offload_fake_kernel.h"
+#include "tests/unit/offload_fake_route_kernel.h"
+#include "tests/unit/test_keys.h"
+
+namespace sealnet::agent {
+namespace {
+
+using offload::testing::FakeRouteKernel;
+using offload::testing::FakeXfrmKernel;
+using xfrm::OffloadMode;
+
+IpAddr ip(const char* s) { return *IpAddr::parse(s); }
+IpPrefix pfx(const char* s) { return *IpPrefix::parse(s); }
+
+using unit::key_set;
+using unit::kK1;
+using unit::kK2;
+
+// Every write to the kernel, in order, across maps, tc, XFRM and routes.
+using Timeline = std::vector<std::string>;
+
+// The pinned maps: their contents, and every write in order.
+class FakeMaps final : public MapWriter {
+ public:
+  explicit FakeMaps(Timeline& t) : timeline(t) {}
+  Timeline& timeline;
+  std::optional<sealnet_config> config;
+  std::map<uint32_t, sealnet_device_value> devices;
+  std::map<uint32_t, sealnet_node_value> nodes;
+  std::map<IpPrefix, sealnet_ipcache_value> ipcache;
+  std::vector<std::string> log;  // "node 3 key 0", "ipcache 10.0.0.3/32", "-node 2", ...
+
+  Status set_config(const sealnet_config& c) override {
+    config = c;
+    return {};
+  }
+  Status upsert_device(uint32_t ifx, const sealnet_device_value& v) override {
+    devices[ifx] = v;
+    note("device " + std::to_string(ifx) + " slot " + std::to_string(v.slot) + " mode " +
+         std::to_string(v.mode));
+    return {};
+  }
+  Status upsert_node(uint32_t id, const sealnet_node_value& v) override {
+    nodes[id] = v;
+    note("node " + std::to_string(id) + " key " + std::to_string(v.peer_key_id));
+    return {};
+  }
+  Status delete_node(uint32_t id) override {
+    nodes.erase(id);
+    note("-node " + std::to_string(id));
+    return {};
+  }
+  Status upsert_ipcache(const IpPrefix& p, const sealnet_ipcache_value& v) override {
+    ipcache[p] = v;
+    note("ipcache " + p.str() + " node " + std::to_string(v.node_id));
+    return {};
+  }
+  Status delete_ipcache(const IpPrefix& p) override {
+    ipcache.erase(p);
+    note("-ipcache " + p.str());
+    return {};
+  }
+  std::vector<std::string> take() { return std::exchange(log, {}); }
+
+ private:
+  void note(std::string line) {
+    timeline.push_back(line);
+    log.push_back(std::move(line));
+  }
+};
+
+class FakeTc final : public TcAttacher {
+ public:
+  explicit FakeTc(Timeline& t) : timeline(t) {}
+  Timeline& timeline;
+  std::set<std::pair<int, bpf::TcHook>> attached;
+  std::vector<std::string> log;
+  Status ensure(int ifx, bpf::TcHook hook, bpf::Program prog) override {
+    if (!attached.insert({ifx, hook}).second) return {};
+    log.push_back(std::string(prog == bpf::Program::ToWire ? "to_wire " : "from_pod ") + std::to_string(ifx));
+    timeline.push_back(log.back());
+    return {};
+  }
+  void forget_absent(const std::set<int>& present) override {
+    std::erase_if(attached, [&](const auto& a) { return !present.contains(a.first); });
+  }
+};
+
+probe::LinkInfo link(int ifx, const char* name, bool up = true) {
+  probe::LinkInfo l;
+  l.ifindex = ifx;
+  l.name = name;
+  l.flags = up ? IFF_UP : 0;
+  return l;
+}
+
+route::Route main_route(const char* dst, int oif) {
+  route::Route r;
+  r.table = kMainTable;
+  r.dst = pfx(dst);
+  r.oif = oif;
+  return r;
+}
+
+config::Peer peer(const char* name, uint16_t id, const char* pods,
+                  std::optional<std::vector<uint8_t>> ks = {}) {
+  config::Peer p;
+  p.name = name;
+  p.id = id;
+  p.ipv4 = ip(("10.0.0." + std::to_string(id)).c_str());
+  p.pod_cidrs = {pfx(pods)};
+  p.keys = std::move(ks);
+  return p;
+}
+
+// The fakes' writes, seen on the timeline: one line per batch.
+class TimelineXfrm final : public offload::XfrmKernel {
+ public:
+  TimelineXfrm(FakeXfrmKernel& k, Timeline& t) : k_(k), t_(t) {}
+  Result<std::vector<xfrm::SaInfo>> states() override { return k_.states(); }
+  Result<std::vector<xfrm::PolicyInfo>> policies() override { return k_.policies(); }
+  Result<std::vector<Status>> apply(const std::vector<offload::KernelOp>& ops) override {
+    t_.push_back("xfrm " + std::to_string(ops.size()));
+    return k_.apply(ops);
+  }
+  Result<std::vector<Result<xfrm::SaInfo>>> read_back(const std::vector<offload::StateRef>& refs) override {
+    return k_.read_back(refs);
+  }
+
+ private:
+  FakeXfrmKernel& k_;
+  Timeline& t_;
+};
+class TimelineRoutes final : public offload::RouteKernel {
+ public:
+  TimelineRoutes(FakeRouteKernel& k, Timeline& t) : k_(k), t_(t) {}
+  Result<std::vector<route::Rule>> rules() override { return k_.rules(); }
+  Result<std::vector<route::Route>> routes() override { return k_.routes(); }
+  Result<std::vector<Status>> apply(const std::vector<offload::RouteOp>& ops) override {
+    t_.push_back("routes " + std::to_string(ops.size()));
+    return k_.apply(ops);
+  }
+
+ private:
+  FakeRouteKernel& k_;
+  Timeline& t_;
+};
+
+// The kernel as the node sees it; it survives the agent (restart tests).
+struct Kernel {
+  Timeline timeline;
+  FakeXfrmKernel xfrm;
+  FakeRouteKernel routing;
+  TimelineXfrm xfrm_seen{xfrm, timeline};
+  TimelineRoutes routing_seen{routing, timeline};
+  FakeMaps maps{timeline};
+  FakeTc tc{timeline};
+  std::map<int, probe::LinkInfo> links;
+  std::vector<route::Route> main;
+  Kernel() {
+    links[1] = link(1, "lo");
+    links[2] = link(2, "eth0");
+    links[5] = link(5, "pod0");
+    main.push_back(main_route("10.0.0.0/24", 2));
+    main.push_back(main_route("10.1.1.0/24", 5));
+    xfrm.devices[2] = {};
+  }
+  // What the kernel does when eth0 goes down: offloaded states and its routes go.
+  void eth0_down() {
+    links[2] = link(2, "eth0", false);
+    xfrm.flush_device(2);
+    routing.link_down(2);
+    std::erase_if(main, [](const route::Route& r) { return r.oif == 2; });
+  }
+  void eth0_up() {
+    links[2] = link(2, "eth0");
+    main.push_back(main_route("10.0.0.0/24", 2));
+  }
+  std::set<uint32_t> spis(xfrm::Direction dir) const {
+    std::set<uint32_t> out;
+    for (const auto& [k, s] : xfrm.states_)
+      if (s.reqid == (dir == xfrm::Direction::out ? offload::kReqidOut : offload::kReqidIn))
+        out.insert(s.id.spi);
+    return out;
+  }
+  const xfrm::SaInfo* state(uint32_t spi) const {
+    for (const auto& [k, s] : xfrm.states_)
+      if (s.id.spi == spi) return &s;
+    return nullptr;
+  }
+};
+
+// The agent's sync (datapath/agent.cpp), its probe replaced by `capability`.
+struct Agent {
+  Kernel& k;
+  config::AgentConfig cfg;
+  std::vector<config::Peer> peers;
+  keys::KeySet keys = key_set(kK1);
+  fallback::DecisionLog log;
+  fallback::ModeBook modes{log};
+  offload::Reconciler xr{k.xfrm_seen, modes};
+  offload::RouteReconciler rr{k.routing_seen};
+  std::map<int, uint8_t> slot_of;
+  std::map<int, OffloadMode> capability;  // what the probe says per ifindex
+  std::map<uint8_t, uint8_t> kernel_gens;
+  KeyEvidence ev;
+  Written w;
+  uint64_t now_s = 1000;  // unix seconds
+  uint64_t now_ms = 50'000'000;
+  DesiredState last;
+  std::vector<std::string> notes;
+
+  explicit Agent(Kernel& kernel, bool restarted = false) : k(kernel) {
+    cfg.node.name = "a";
+    cfg.node.id = 1;
+    cfg.node.ipv4 = ip("10.0.0.1");
+    cfg.node.pod_cidrs = {pfx("10.1.1.0/24")};
+    xr.grace_seconds = 30;
+    // Agent::start: key 1, peer b (no `keys:`); on a restart the generations
+    // the kernel's states carry, the send keys in force (adopt_peers).
+    load_keys(key_set(kK1), !restarted);
+    peers = {peer("b", 2, "10.1.2.0/24")};
+    if (restarted) {
+      auto states = k.xfrm.states();
+      kernel_gens = kernel_generations(*states, cfg.node.id);
+    }
+  }
+  void load_keys(const keys::KeySet& ks, bool fresh_start) {
+    for (const auto& key : ks.keys)
+      if (!ev.loaded_at.contains(key.id))
+        ev.loaded_at[key.id] = fresh_start ? now_ms - ev.activation_ms : now_ms;
+    std::erase_if(ev.loaded_at, [&](const auto& kv) { return !ks.find(kv.first); });
+    keys = ks;
+  }
+  void adopt_peers() {
+    for (const auto& p : peers)
+      if (auto v = k.maps.nodes.find(p.id); v != k.maps.nodes.end()) {
+        w.nodes[p.id] = v->second;
+        w.send_keys[p.id] = v->second.peer_key_id;
+        if (auto held = adopted_keys(keys, v->second.peer_key_id); !held.empty()) ev.adopted[p.id] = held;
+      }
+  }
+  void pass(uint64_t seconds) {
+    now_s += seconds;
+    now_ms += seconds * 1000;
+  }
+
+  Applied sync() {
+    auto pinned_slot = [this](int ifx) -> std::optional<uint8_t> {
+      if (auto d = k.maps.devices.find(static_cast<uint32_t>(ifx)); d != k.maps.devices.end())
+        return d->second.slot;
+      return std::nullopt;
+    };
+    auto problems =
+        join_uplinks(cfg, peers, k.links, k.main, slot_of, pinned_slot, [this](int ifx, uint8_t slot) {
+          modes.set_device({slot, ifx, k.links.at(ifx).name, capability[ifx]}, now_s);  // the probe's verdict
+          continue_generation(modes, slot, kernel_gens);
+        });
+    observe_links(modes, slot_of, k.links, now_s);
+    DesiredInput in;
+    in.cfg = &cfg;
+    in.peers = &peers;
+    in.keys = &keys;
+    in.modes = &modes;
+    in.slot_of = &slot_of;
+    in.links = &k.links;
+    in.main = &k.main;
+    for (const auto& p : peers) in.peer_keys[p.id] = peer_key_ids(p, keys, ev, now_ms);
+    in.send_keys = w.send_keys;
+    last = compute(in);
+    Effectors fx{k.maps, k.tc, xr, rr, [this](const std::string& l) { notes.push_back(l); }};
+    auto r = apply(last, fx, w, now_s, problems);
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? std::move(*r) : Applied{};
+  }
+  // The XFRM objects the last sync planned.
+  offload::DesiredSet plan() const {
+    auto p = xfrm_plan(last, modes);
+    EXPECT_TRUE(p) << p.error().message();
+    return p ? std::move(*p) : offload::DesiredSet{};
+  }
+  std::set<uint32_t> planned_spis(xfrm::Direction dir) const {
+    std::set<uint32_t> out;
+    for (const auto& s : plan().states)
+      if (s.dir == dir) out.insert(s.spec.id.spi);
+    return out;
+  }
+};
+
+uint32_t spi(uint16_t node, uint8_t key, uint8_t slot, uint8_t gen) {
+  return offload::make_spi(node, key, slot, gen);
+}
+
+using IpcacheView = std::map<IpPrefix, std::pair<uint32_t, uint32_t>>;  // node id, flags
+IpcacheView view(const std::map<IpPrefix, sealnet_ipcache_value>& m) {
+  IpcacheView v;
+  for (const auto& [p, e] : m) v[p] = {e.node_id, e.flags};
+  return v;
+}
+
+sealnet_node_value node_value(const char* addr, uint8_t key) {
+  sealnet_node_value v{};
+  std::memcpy(v.ipv4, ip(addr).bytes.data(), 4);
+  v.flags = SEALNET_NODE_HAS_IPV4;
+  v.peer_key_id = key;
+  return v;
+}
+bool same(const sealnet_node_value& a, const sealnet_node_value& b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+// The send key is one the peer holds and whose outbound states all exist.
+void expect_safe_send_keys(const Agent& a) {
+  for (const auto& pn : a.last.xfrm.peers) {
+    auto it = a.w.send_keys.find(pn.id);
+    const uint8_t key = it == a.w.send_keys.end() ? 0 : it->second;
+    if (key == 0) continue;
+    EXPECT_TRUE(std::ranges::find(pn.keys, key) != pn.keys.end())
+        << "peer " << pn.id << " lacks key " << +key;
+    for (const auto& s : a.plan().states) {
+      if (s.dir == xfrm::Direction::out && s.peer == pn.id && s.key == key) {
+        EXPECT_TRUE(a.k.state(s.spec.id.spi)) << "peer " << pn.id << ": no state for key " << +key;
+      }
+    }
+    ASSERT_TRUE(a.k.maps.nodes.contains(pn.id));
+    EXPECT_EQ(a.k.maps.nodes.at(pn.id).peer_key_id, key);
+  }
+}
+
+TEST(AgentDesired, PeerJoinsAndLeaves) {
+  Kernel k;
+  Agent a(k);
+  auto r = a.sync();
+  EXPECT_TRUE(r.problems.empty());
+
+  // The whole desired state of one peer.
+  EXPECT_EQ(a.last.config.local_node_id, 1u);
+  EXPECT_EQ(a.last.config.key_id, 1);
+  EXPECT_EQ(a.last.config.fail_closed, 1);
+  EXPECT_EQ(a.last.config.encrypt_host, 0);
+  ASSERT_EQ(a.last.devices.size(), 1u);
+  EXPECT_EQ(a.last.devices.at(2).slot, 0);
+  EXPECT_EQ(a.last.devices.at(2).mode, SEALNET_MODE_SOFTWARE);
+  const IpcacheView ipc1 = {{pfx("10.0.0.1/32"), {1, SEALNET_IPCACHE_NODE_ADDR}},
+                            {pfx("10.1.1.0/24"), {1, SEALNET_IPCACHE_POD_CIDR}},
+                            {pfx("10.0.0.2/32"), {2, SEALNET_IPCACHE_NODE_ADDR}},
+                            {pfx("10.1.2.0/24"), {2, SEALNET_IPCACHE_POD_CIDR}}};
+  EXPECT_EQ(view(a.last.ipcache), ipc1);
+  ASSERT_EQ(a.last.nodes.size(), 1u);
+  EXPECT_TRUE(same(a.last.nodes.at(2), node_value("10.0.0.2", 0)));  // no send key before its states
+  EXPECT_EQ(a.last.to_wire, (std::set<int>{2}));
+  EXPECT_EQ(a.last.from_pod, (std::set<int>{5}));
+  ASSERT_EQ(a.last.xfrm.peers.size(), 1u);
+  const auto& pn = a.last.xfrm.peers[0];
+  EXPECT_EQ(pn.id, 2);
+  EXPECT_EQ(pn.addr, ip("10.0.0.2"));
+  EXPECT_EQ(pn.slots, (std::vector<uint8_t>{0}));
+  EXPECT_EQ(pn.keys, (std::vector<uint8_t>{1}));
+  EXPECT_EQ(pn.rx_slot, std::optional<uint8_t>(0));
+  EXPECT_EQ(pn.dsts, (std::vector<IpPrefix>{pfx("10.1.2.0/24")}));
+  EXPECT_EQ(a.last.xfrm.opts.subnets, (std::vector<IpPrefix>{pfx("10.1.2.0/24")}));
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0)}));
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::in), (std::set<uint32_t>{spi(2, 1, 0, 0), spi(2, 1, 0, 1)}));
+  auto routes = offload::plan_slot_routes(a.last.routes);
+  ASSERT_EQ(routes.rules.size(), 1u);
+  EXPECT_EQ(routes.rules[0].fwmark, sealnet_mark_encrypted(0));
+  ASSERT_EQ(routes.routes.size(), 1u);
+  EXPECT_EQ(routes.routes[0].dst, pfx("10.0.0.0/24"));
+  EXPECT_EQ(routes.routes[0].oif, 2);
+  EXPECT_EQ(routes.routes[0].table, offload::slot_table(0));
+  EXPECT_EQ(a.last.route_slot, (std::map<uint16_t, uint8_t>{{2, 0}}));
+
+  // Applied in order: maps (the node before the ipcache entries naming it),
+  // to_wire before from_pod, and the send key last.
+  EXPECT_EQ(k.maps.take(),
+            (std::vector<std::string>{"device 2 slot 0 mode 0", "node 2 key 0", "ipcache 10.0.0.1/32 node 1",
+                                      "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
+                                      "ipcache 10.1.2.0/24 node 2", "node 2 key 1"}));
+  EXPECT_EQ(k.tc.log, (std::vector<std::string>{"to_wire 2", "from_pod 5"}));
+  // The whole order: maps, to_wire, from_pod, XFRM states then policies, slot
+  // routes, and only then the send key.
+  EXPECT_EQ(k.timeline, (Timeline{"device 2 slot 0 mode 0", "node 2 key 0", "ipcache 10.0.0.1/32 node 1",
+                                  "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
+                                  "ipcache 10.1.2.0/24 node 2", "to_wire 2", "from_pod 5", "xfrm 3", "xfrm 3",
+                                  "routes 2", "node 2 key 1"}));
+  EXPECT_EQ(k.spis(xfrm::Direction::out), a.planned_spis(xfrm::Direction::out));
+  EXPECT_EQ(k.spis(xfrm::Direction::in), a.planned_spis(xfrm::Direction::in));
+  EXPECT_EQ(k.routing.route_table.size(), 1u);
+  expect_safe_send_keys(a);
+
+  // Nothing changed: nothing written.
+  a.sync();
+  EXPECT_TRUE(k.maps.take().empty());
+  EXPECT_EQ(k.tc.log.size(), 2u);
+
+  // c joins.
+  a.peers.push_back(peer("c", 3, "10.1.3.0/24"));
+  r = a.sync();
+  EXPECT_TRUE(same(a.last.nodes.at(3), node_value("10.0.0.3", 0)));
+  EXPECT_TRUE(same(a.last.nodes.at(2), node_value("10.0.0.2", 1)));  // b keeps its key
+  EXPECT_EQ(k.maps.take(), (std::vector<std::string>{"node 3 key 0", "ipcache 10.0.0.3/32 node 3",
+                                                     "ipcache 10.1.3.0/24 node 3", "node 3 key 1"}));
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::out),
+            (std::set<uint32_t>{spi(1, 1, 0, 0)}));  // one SPI, two daddrs
+  EXPECT_EQ(a.plan().states.size(), 6u);
+  EXPECT_EQ(r.xfrm.states_added, 3u);
+  EXPECT_EQ(a.last.xfrm.opts.subnets, (std::vector<IpPrefix>{pfx("10.1.2.0/24"), pfx("10.1.3.0/24")}));
+  expect_safe_send_keys(a);
+
+  // b leaves: its map entries go (ipcache first), its XFRM objects retire after the grace period.
+  a.peers.erase(a.peers.begin());
+  r = a.sync();
+  EXPECT_FALSE(a.last.nodes.contains(2));
+  EXPECT_EQ(k.maps.take(),
+            (std::vector<std::string>{"-ipcache 10.0.0.2/32", "-ipcache 10.1.2.0/24", "-node 2"}));
+  EXPECT_FALSE(a.w.send_keys.contains(2));
+  EXPECT_EQ(r.xfrm.states_deleted, 0u);
+  EXPECT_EQ(r.xfrm.retiring, 3u + 3u);  // 3 states; b's out policy and the in/fwd pair of its subnet
+  a.pass(31);
+  r = a.sync();
+  EXPECT_EQ(r.xfrm.states_deleted, 3u);
+  for (const auto& [key, s] : k.xfrm.states_)
+    EXPECT_NE(s.id.daddr == ip("10.0.0.2") || s.saddr == ip("10.0.0.2"), true);
+  expect_safe_send_keys(a);
+}
+
+TEST(AgentDesired, RotationNeverSendsWithAKeyThePeerLacks) {
+  Kernel k;
+  Agent a(k);
+  a.sync();
+  EXPECT_EQ(a.w.send_keys.at(2), 1);
+  k.maps.take();
+
+  // Key 2 arrives: we install its inbound states at once and announce it as
+  // newest, but keep sending with 1 until the peer holds 2.
+  a.load_keys(key_set(kK1 + kK2), false);
+  a.pass(1);
+  a.sync();
+  EXPECT_EQ(a.last.config.key_id, 2);
+  EXPECT_EQ(a.last.xfrm.peers[0].keys, (std::vector<uint8_t>{1}));
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0)}));
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::in),
+            (std::set<uint32_t>{spi(2, 1, 0, 0), spi(2, 1, 0, 1), spi(2, 2, 0, 0), spi(2, 2, 0, 1)}));
+  EXPECT_EQ(a.w.send_keys.at(2), 1);
+  EXPECT_TRUE(k.maps.take().empty());  // the send key did not move
+  expect_safe_send_keys(a);
+
+  // The peer's traffic under key 2 proves it holds it: outbound states for 2,
+  // then (same sync, after they exist) the send key.
+  a.ev.observed[2].insert(2);
+  k.timeline.clear();
+  auto r = a.sync();
+  EXPECT_EQ(k.timeline,
+            (Timeline{"xfrm 1", "xfrm 1", "node 2 key 2"}));  // the state, its policy, then the key
+  EXPECT_EQ(a.last.xfrm.peers[0].keys, (std::vector<uint8_t>{1, 2}));
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0), spi(1, 2, 0, 0)}));
+  EXPECT_EQ(r.xfrm.installed_keys.at(2), (std::vector<uint8_t>{1, 2}));
+  EXPECT_EQ(a.w.send_keys.at(2), 2);
+  EXPECT_EQ(k.maps.take(), (std::vector<std::string>{"node 2 key 2"}));
+  expect_safe_send_keys(a);
+
+  // Key 1 leaves the key file: its states retire after the grace period; key 2 stays in force.
+  a.load_keys(key_set(kK2), false);
+  a.sync();
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 2, 0, 0)}));
+  EXPECT_EQ(a.w.send_keys.at(2), 2);
+  EXPECT_TRUE(k.state(spi(1, 1, 0, 0)));  // retiring
+  a.pass(31);
+  a.sync();
+  EXPECT_FALSE(k.state(spi(1, 1, 0, 0)));
+  expect_safe_send_keys(a);
+}
+
+TEST(AgentDesired, RotationWaitsForTheActivationDelayOrTheAnnouncement) {
+  Kernel k;
+  Agent a(k);
+  a.peers.push_back(peer("c", 3, "10.1.3.0/24", std::vector<uint8_t>{1}));
+  a.sync();
+  a.load_keys(key_set(kK1 + kK2), false);
+  a.sync();
+  EXPECT_EQ(a.w.send_keys, (std::map<uint16_t, uint8_t>{{2, 1}, {3, 1}}));
+  // b: assumed to hold key 2 once we have held it for the activation delay.
+  a.pass(a.ev.activation_ms / 1000);
+  a.sync();
+  EXPECT_EQ(a.w.send_keys, (std::map<uint16_t, uint8_t>{{2, 2}, {3, 1}}));  // c announces only 1
+  expect_safe_send_keys(a);
+  // c announces 2 (a config change here; discovery works the same way).
+  a.peers[1].keys = std::vector<uint8_t>{1, 2};
+  a.sync();
+  EXPECT_EQ(a.w.send_keys, (std::map<uint16_t, uint8_t>{{2, 2}, {3, 2}}));
+  expect_safe_send_keys(a);
+  // A peer that announces a key we do not have: we send with the newest we share.
+  a.peers[1].keys = std::vector<uint8_t>{1, 2, 3};
+  a.sync();
+  EXPECT_EQ(a.w.send_keys.at(3), 2);
+}
+
+TEST(AgentDesired, KernelGenerationsAreTheNewestOnTheRing) {
+  auto out = [](uint16_t node, uint8_t slot, uint8_t gen) {
+    xfrm::SaInfo sa;
+    sa.reqid = offload::kReqidOut;
+    sa.id.spi = spi(node, 1, slot, gen);
+    return sa;
+  };
+  xfrm::SaInfo inbound = out(1, 2, 9);
+  inbound.reqid = offload::kReqidIn;
+  xfrm::SaInfo foreign = out(1, 3, 9);
+  foreign.reqid = 42;
+  const std::vector<xfrm::SaInfo> states = {out(1, 0, 3), out(1, 0, 4), out(1, 1, 255), out(1, 1, 0),
+                                            out(7, 2, 5), inbound,      foreign};
+  EXPECT_EQ(kernel_generations(states, 1), (std::map<uint8_t, uint8_t>{{0, 4}, {1, 0}}));
+  EXPECT_TRUE(kernel_generations({}, 1).empty());
+}
+
+TEST(AgentDesired, AdoptedKeysAreTheSendKeyAndThoseBehindIt) {
+  const auto ks = key_set(kK1 + kK2);
+  EXPECT_EQ(adopted_keys(ks, 2), (std::set<uint8_t>{1, 2}));
+  EXPECT_EQ(adopted_keys(ks, 1), (std::set<uint8_t>{1}));
+  EXPECT_TRUE(adopted_keys(ks, 0).empty());
+}
+
+TEST(AgentDesired, RestartContinuesAtTheKernelsGenerationAndChangesNothing) {
+  Kernel k;
+  k.xfrm.devices[2].refuse_crypto.reset();
+  {
+    Agent a(k);
+    a.capability[2] = OffloadMode::crypto;
+    a.sync();
+    // Two flaps: slot 0 is at generation 2.
+    for (int i = 0; i < 2; ++i) {
+      k.eth0_down();
+      a.sync();
+      k.eth0_up();
+      a.sync();
+    }
+    EXPECT_EQ(a.modes.slot(0)->generation, 2);
+    a.pass(31);
+    a.sync();  // the old generations retired
+    EXPECT_EQ(k.spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 2)}));
+    EXPECT_EQ(k.maps.nodes.at(2).peer_key_id, 1);
+  }
+  k.maps.take();
+  const size_t ops = k.xfrm.ops.size();
+  const size_t route_ops = k.routing.sent.size();
+
+  // The restarted agent: keys loaded now (newer ones would wait), the pinned
+  // maps and the kernel's states adopted.
+  Agent b(k, true);
+  EXPECT_EQ(b.kernel_gens, (std::map<uint8_t, uint8_t>{{0, 2}}));
+  b.capability[2] = OffloadMode::crypto;
+  b.adopt_peers();
+  EXPECT_EQ(b.w.send_keys.at(2), 1);
+  EXPECT_EQ(b.ev.adopted.at(2), (std::set<uint8_t>{1}));
+  auto r = b.sync();
+  EXPECT_EQ(b.modes.slot(0)->generation, 2);
+  EXPECT_EQ(b.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 2)}));
+  EXPECT_EQ(b.last.xfrm.peers[0].keys, (std::vector<uint8_t>{1}));  // adopted, not yet settled
+  EXPECT_EQ(r.xfrm.changes(), 0u);
+  EXPECT_EQ(k.xfrm.ops.size(), ops);  // not one XFRM op
+  EXPECT_EQ(k.routing.sent.size(), route_ops);
+  // The device map entry is re-written (this process had not written it), the
+  // nodes map is not: the send key in force never changed.
+  EXPECT_EQ(k.maps.take(),
+            (std::vector<std::string>{"device 2 slot 0 mode 1", "ipcache 10.0.0.1/32 node 1",
+                                      "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
+                                      "ipcache 10.1.2.0/24 node 2"}));
+  expect_safe_send_keys(b);
+}
+
+TEST(AgentDesired, LinkFlapsMoveTheSlotToItsNextGeneration) {
+  Kernel k;
+  k.xfrm.devices[2].refuse_crypto.reset();
+  Agent a(k);
+  a.capability[2] = OffloadMode::crypto;
+  a.sync();
+  EXPECT_EQ(a.last.devices.at(2).mode, SEALNET_MODE_CRYPTO);
+  ASSERT_TRUE(k.state(spi(1, 1, 0, 0)));
+  ASSERT_TRUE(k.state(spi(1, 1, 0, 0))->offload);
+  EXPECT_EQ(k.state(spi(1, 1, 0, 0))->offload->ifindex, 2);
+
+  // Down: the kernel flushed the offloaded states and the routes; the slot is
+  // down, its table keeps the rule and loses its routes.
+  k.eth0_down();
+  a.sync();
+  EXPECT_FALSE(a.modes.slot(0)->up);
+  EXPECT_EQ(a.log.count(fallback::Reason::link_down), 1u);
+  auto routes = offload::plan_slot_routes(a.last.routes);
+  EXPECT_EQ(routes.rules.size(), 0u);  // no main route through eth0: no routes and no family
+  EXPECT_TRUE(routes.routes.empty());
+  EXPECT_TRUE(a.last.route_slot.empty());
+  EXPECT_EQ(a.last.xfrm.peers[0].rx_slot, std::nullopt);
+  EXPECT_EQ(a.last.to_wire, (std::set<int>{2}));  // the device is still there
+
+  // Up: generation 1, offloaded again; generation 0 never comes back.
+  k.eth0_up();
+  a.sync();
+  EXPECT_TRUE(a.modes.slot(0)->up);
+  EXPECT_EQ(a.modes.slot(0)->generation, 1);
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 1)}));
+  ASSERT_TRUE(k.state(spi(1, 1, 0, 1)));
+  ASSERT_TRUE(k.state(spi(1, 1, 0, 1))->offload);
+  EXPECT_EQ(a.w.send_keys.at(2), 1);
+  routes = offload::plan_slot_routes(a.last.routes);
+  EXPECT_EQ(routes.routes.size(), 1u);
+  expect_safe_send_keys(a);
+
+  // A fast flap the agent sees only as up again (no sync while down): the
+  // reconciler finds its offloaded state gone and moves on too.
+  k.eth0_down();
+  k.eth0_up();
+  a.sync();
+  EXPECT_EQ(a.modes.slot(0)->generation, 2);
+  a.sync();
+  EXPECT_TRUE(k.state(spi(1, 1, 0, 2)));
+  EXPECT_EQ(a.log.count(fallback::Reason::link_up), 2u);
+  a.pass(31);
+  a.sync();
+  EXPECT_EQ(k.spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 2)}));
+  expect_safe_send_keys(a);
+}
+
+TEST(AgentDesired, AnUplinkRemovedAndBack) {
+  Kernel k;
+  Agent a(k);
+  a.sync();
+  k.tc.log.clear();
+
+  // eth0 is gone with its routes: no uplink, no to_wire, the attachment forgotten;
+  // the slot and its device entry stay (the marks and SPIs carry the slot).
+  k.links.erase(2);
+  std::erase_if(k.main, [](const route::Route& r) { return r.oif == 2; });
+  k.routing.link_down(2);
+  a.sync();
+  EXPECT_FALSE(a.modes.slot(0)->up);
+  EXPECT_TRUE(a.last.to_wire.empty());
+  EXPECT_EQ(a.last.from_pod, (std::set<int>{5}));
+  EXPECT_FALSE(k.tc.attached.contains({2, bpf::TcHook::Egress}));
+  EXPECT_EQ(a.last.devices.size(), 1u);
+  EXPECT_TRUE(a.last.route_slot.empty());
+  EXPECT_TRUE(offload::plan_slot_routes(a.last.routes).routes.empty());
+  EXPECT_EQ(a.w.send_keys.at(2), 1);  // software states need no device
+
+  // Back under the same ifindex: same slot, next generation, to_wire again.
+  k.eth0_up();
+  a.sync();
+  EXPECT_EQ(a.slot_of, (std::map<int, uint8_t>{{2, 0}}));
+  EXPECT_EQ(a.modes.slot(0)->generation, 1);
+  EXPECT_EQ(k.tc.log, (std::vector<std::string>{"to_wire 2"}));
+  EXPECT_EQ(a.last.route_slot, (std::map<uint16_t, uint8_t>{{2, 0}}));
+  expect_safe_send_keys(a);
+
+  // A second uplink for a second peer network takes the next free slot.
+  k.links[3] = link(3, "eth1");
+  k.main.push_back(main_route("10.0.9.0/24", 3));
+  config::Peer d = peer("d", 4, "10.1.4.0/24");
+  d.ipv4 = ip("10.0.9.4");
+  a.peers.push_back(d);
+  a.sync();
+  EXPECT_EQ(a.slot_of, (std::map<int, uint8_t>{{2, 0}, {3, 1}}));
+  EXPECT_EQ(a.last.route_slot, (std::map<uint16_t, uint8_t>{{2, 0}, {4, 1}}));
+  EXPECT_EQ(a.last.to_wire, (std::set<int>{2, 3}));
+}
+
+TEST(AgentDesired, ChooseSlotKeepsThePinnedOne) {
+  EXPECT_EQ(choose_slot({}, std::nullopt), std::optional<uint8_t>(0));
+  EXPECT_EQ(choose_slot({{2, 0}}, std::nullopt), std::optional<uint8_t>(1));
+  EXPECT_EQ(choose_slot({{2, 0}}, 5), std::optional<uint8_t>(5));
+  EXPECT_EQ(choose_slot({{2, 5}}, 5), std::optional<uint8_t>(0));
+  std::map<int, uint8_t> full;
+  for (int i = 0; i < SEALNET_MAX_SLOTS; ++i) full[10 + i] = static_cast<uint8_t>(i);
+  EXPECT_EQ(choose_slot(full, std::nullopt), std::nullopt);
+}
+
+TEST(AgentDesired, JoinUplinksNamesTheOneWithoutASlot) {
+  config::AgentConfig cfg;
+  std::map<int, probe::LinkInfo> links;
+  for (int i = 0; i <= SEALNET_MAX_SLOTS; ++i) {
+    const std::string name = "eth" + std::to_string(i);
+    links[10 + i] = link(10 + i, name.c_str());
+    cfg.uplinks.push_back(name);
+  }
+  cfg.uplinks.push_back("eth99");
+  std::map<int, uint8_t> slot_of;
+  std::vector<std::pair<int, uint8_t>> joined;
+  auto problems = join_uplinks(
+      cfg, {}, links, {}, slot_of,
+      [](int ifx) { return ifx == 12 ? std::optional<uint8_t>(7) : std::nullopt; },
+      [&](int ifx, uint8_t slot) { joined.emplace_back(ifx, slot); });
+  EXPECT_EQ(problems,
+            (std::vector<std::string>{
+                "uplink eth99 does not exist",
+                "assign a device slot ifindex 26: No space left on device (all 16 slots are in use (4 "
+                "bits of the packet mark))"}));
+  ASSERT_EQ(joined.size(), 16u);
+  EXPECT_EQ(joined[0], (std::pair<int, uint8_t>{10, 0}));
+  EXPECT_EQ(joined[2], (std::pair<int, uint8_t>{12, 7}));  // the pinned slot
+  EXPECT_EQ(joined[7], (std::pair<int, uint8_t>{17, 6}));
+  EXPECT_EQ(joined[8], (std::pair<int, uint8_t>{18, 8}));
+  EXPECT_EQ(slot_of.size(), 16u);
+}
+
+TEST(AgentDesired, AConfigChange) {
+  Kernel k;
+  Agent a(k);
+  a.sync();
+  k.maps.take();
+
+  // b's pod CIDR moves, fail_closed is switched off.
+  a.cfg.fail_closed = false;
+  a.peers[0].pod_cidrs = {pfx("10.1.20.0/24")};
+  auto r = a.sync();
+  EXPECT_EQ(a.last.config.fail_closed, 0);
+  EXPECT_EQ(k.maps.config->fail_closed, 0);
+  EXPECT_EQ(k.maps.take(), (std::vector<std::string>{"ipcache 10.1.20.0/24 node 2", "-ipcache 10.1.2.0/24"}));
+  EXPECT_EQ(a.last.xfrm.peers[0].dsts, (std::vector<IpPrefix>{pfx("10.1.20.0/24")}));
+  EXPECT_EQ(a.last.xfrm.opts.subnets, (std::vector<IpPrefix>{pfx("10.1.20.0/24")}));
+  EXPECT_EQ(r.xfrm.policies_added, 3u);  // out to the new CIDR, in and fwd from it
+  EXPECT_EQ(r.xfrm.states_added, 0u);    // the states do not depend on the CIDRs
+  expect_safe_send_keys(a);
+
+  // Named uplinks, one missing: the problem is reported, the rest goes on.
+  a.cfg.uplinks = {"eth0", "eth9"};
+  r = a.sync();
+  EXPECT_EQ(r.problems, (std::vector<std::string>{"uplink eth9 does not exist"}));
+  EXPECT_EQ(a.slot_of, (std::map<int, uint8_t>{{2, 0}}));
+
+  // A peer without an address of our outer family is named, and left out of XFRM.
+  a.cfg.uplinks.clear();
+  config::Peer v6 = peer("e", 6, "10.1.6.0/24");
+  v6.ipv4.reset();
+  v6.ipv6 = ip("fd00::6");
+  a.peers.push_back(v6);
+  r = a.sync();
+  EXPECT_EQ(r.problems, (std::vector<std::string>{"peer e has no address of our outer family"}));
+  EXPECT_EQ(a.last.xfrm.peers.size(), 1u);
+  EXPECT_TRUE(a.last.nodes.contains(6));
+  EXPECT_FALSE(a.w.send_keys.contains(6));
+}
+
+}  // namespace
+}  // namespace sealnet::agent
