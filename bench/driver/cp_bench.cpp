@@ -123,6 +123,9 @@ std::string ip_policies(const DesiredSet& set) {
   return out;
 }
 
+// One software slot: lo (ifindex 1) in each fresh namespace.
+const std::map<int, uint8_t> kSlots = {{1, 0}};
+
 struct Workload {
   config::AgentConfig cfg;
   ReconcileInput in;
@@ -189,7 +192,7 @@ Result<Sample> run_batched(Workload& w) {
   p.ipv4 = *IpAddr::parse("10.101.0.1");
   p.pod_cidrs = {*IpPrefix::parse("10.255.255.0/24")};
   cfg.peers.push_back(std::move(p));
-  ReconcileInput joined = agent_inputs(cfg, w.keys, w.modes, {{1, 0}}, {}).xfrm;
+  ReconcileInput joined = desired(cfg, w.keys, w.modes, kSlots, {}, {}).xfrm;
   const Usage j0 = self_now();
   auto jr = rec.reconcile(joined, 0);
   s.join_ms = (self_now() - j0).wall_ms;
@@ -279,9 +282,9 @@ int run_bench(const BenchOptions& o) {
   // One software slot (lo in each fresh namespace); no routes, so no peer has an
   // arrival slot and there are no slot tables to time.
   w.modes.set_device({0, 1, "lo", xfrm::OffloadMode::none}, 0);
-  auto inputs = agent_inputs(w.cfg, w.keys, w.modes, {{1, 0}}, {});
+  auto inputs = desired(w.cfg, w.keys, w.modes, kSlots, {}, {});
   if (!inputs.problems.empty()) {
-    std::printf("bench: %s\n", inputs.problems.c_str());
+    std::printf("bench: %s\n", inputs.problems.front().c_str());
     return 1;
   }
   w.in = std::move(inputs.xfrm);

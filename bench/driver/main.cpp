@@ -3,9 +3,9 @@
 // It reads the agent's config (datapath/config.h, docs/agent-config.md) and key
 // file (keys/keys.h), probes the uplinks (probe/), sets their modes through
 // fallback::from_probe and hands offload's Reconciler and RouteReconciler what
-// datapath/agent.cpp's sync hands them (bench/driver/agent_inputs.h). No BPF,
-// tc, status server or discovery: what the agent adds around it. Never prints
-// key material.
+// the agent's sync hands them (datapath/desired.h: agent::join_uplinks,
+// observe_links, compute). No BPF, tc, status server or discovery: what the agent
+// adds around it. Never prints key material.
 //
 //   sealnet-xfrm-driver run --config FILE [--node NAME] [--once] [--status PATH]
 //                           [--interval-ms N] [--trial flagged|all|none]
@@ -127,16 +127,8 @@ struct Node {
     return {};
   }
 
-  // A new uplink: the lowest free slot, the probe's verdict as its mode.
-  void add_uplink(int ifindex, uint64_t now) {
-    uint8_t slot = 0;
-    while (std::any_of(slot_of.begin(), slot_of.end(), [&](const auto& kv) { return kv.second == slot; }))
-      ++slot;
-    if (slot >= SEALNET_MAX_SLOTS) {
-      std::printf("uplink ifindex %d: all %d slots are in use\n", ifindex, SEALNET_MAX_SLOTS);
-      return;
-    }
-    slot_of[ifindex] = slot;
+  // A new uplink in `slot` (agent::join_uplinks chose it): the probe's verdict as its mode.
+  void add_uplink(int ifindex, uint8_t slot, uint64_t now) {
     auto dev = probe::probe_device(*probe_kernel, ifindex, report.node, probe_opts);
     if (!dev) {
       probe::DeviceReport d;
@@ -200,7 +192,6 @@ int run(const RunOptions& o) {
       }
     }
     if (have_cfg && have_keys) {
-      std::string problems;
       auto all_routes = node.route_kernel->routes();
       if (!all_routes) {
         std::printf("route dump failed: %s\n", all_routes.error().message().c_str());
@@ -209,22 +200,18 @@ int run(const RunOptions& o) {
       }
       std::vector<route::Route> main;
       for (auto& r : *all_routes)
-        if (r.table == kMainTable) main.push_back(r);
-      std::map<int, std::string> links;
-      for (const auto& [ifx, l] : node.monitor->tracker().known()) links[ifx] = l.name;
-      for (int ifx : uplinks(cfg, links, main, problems))
-        if (!node.slot_of.contains(ifx)) node.add_uplink(ifx, now);
-      // (d): the kernel flushes a device's offloaded states when it goes down.
-      const auto& known = node.monitor->tracker().known();
-      for (const auto& [ifx, slot] : node.slot_of) {
-        auto l = known.find(ifx);
-        if (l == known.end() || !l->second.up())
-          node.modes.link_down(slot, now);
-        else
-          node.modes.link_up(slot, now);
-      }
-      auto in = agent_inputs(cfg, keys, node.modes, node.slot_of, main);
-      problems += in.problems;
+        if (r.table == agent::kMainTable) main.push_back(r);
+      // The agent's sync: uplinks join (probed), links observed (d: the kernel
+      // flushes a device's offloaded states when it goes down), then the desired state.
+      const auto& links = node.monitor->tracker().known();
+      auto problem_list = agent::join_uplinks(
+          cfg, cfg.peers, links, main, node.slot_of, [](int) { return std::optional<uint8_t>(); },
+          [&](int ifx, uint8_t slot) { node.add_uplink(ifx, slot, now); });
+      agent::observe_links(node.modes, node.slot_of, links, now);
+      const auto in = desired(cfg, keys, node.modes, node.slot_of, links, main);
+      problem_list.insert(problem_list.end(), in.problems.begin(), in.problems.end());
+      std::string problems;
+      for (const auto& p : problem_list) problems += p + "; ";
       auto r = node.reconciler->reconcile(in.xfrm, now);
       if (!r) {
         std::printf("reconcile failed: %s\n", r.error().message().c_str());

@@ -1,5 +1,5 @@
-// bench/driver/agent_inputs: the agent's config, keys, slots and main table turned
-// into the reconcilers' inputs as datapath/agent.cpp's sync does.
+// bench/driver/agent_inputs: the agent's desired state for the XFRM driver, from
+// the config, the key file, the slots and the main table alone.
 #include "bench/driver/agent_inputs.h"
 
 #include <gtest/gtest.h>
@@ -21,11 +21,18 @@ uplinks: [eth0]
 
 route::Route rt(const char* dst, int oif, const char* via = nullptr) {
   route::Route r;
-  r.table = kMainTable;
+  r.table = agent::kMainTable;
   r.dst = *IpPrefix::parse(dst);
   r.oif = oif;
   if (via) r.gateway = *IpAddr::parse(via);
   return r;
+}
+
+probe::LinkInfo link(int ifindex, const char* name) {
+  probe::LinkInfo l;
+  l.ifindex = ifindex;
+  l.name = name;
+  return l;
 }
 
 struct AgentInputsTest : ::testing::Test {
@@ -40,13 +47,14 @@ struct AgentInputsTest : ::testing::Test {
   keys::KeySet keyset;
   fallback::DecisionLog log;
   fallback::ModeBook modes{log};
+  std::map<int, probe::LinkInfo> links = {{5, link(5, "eth0")}, {6, link(6, "eth1")}};
   std::vector<route::Route> main = {rt("10.221.0.0/24", 5), rt("10.230.2.0/24", 5, "10.221.0.2"),
                                     rt("10.9.0.0/16", 6), rt("0.0.0.0/0", 6, "10.9.0.254")};
 };
 
 TEST_F(AgentInputsTest, PeersAsTheAgentMapsThem) {
-  const auto in = agent_inputs(cfg, keyset, modes, {{5, 0}}, main);
-  EXPECT_EQ(in.problems, "peer v6 has no address of our outer family; ");
+  const auto in = desired(cfg, keyset, modes, {{5, 0}}, links, main);
+  EXPECT_EQ(in.problems, std::vector<std::string>{"peer v6 has no address of our outer family"});
   EXPECT_EQ(in.xfrm.local.id, 1);
   EXPECT_EQ(in.xfrm.local.addr, *IpAddr::parse("10.221.0.1"));
   EXPECT_EQ(in.xfrm.keys, &keyset);
@@ -66,7 +74,7 @@ TEST_F(AgentInputsTest, PeersAsTheAgentMapsThem) {
 }
 
 TEST_F(AgentInputsTest, SlotTablesCopyTheMainRoutesThroughTheSlotDevice) {
-  const auto in = agent_inputs(cfg, keyset, modes, {{5, 0}}, main);
+  const auto in = desired(cfg, keyset, modes, {{5, 0}}, links, main);
   EXPECT_EQ(in.routes.modes, &modes);
   ASSERT_EQ(in.routes.routes.size(), 1u);
   const auto& r = in.routes.routes.at(0);
@@ -75,20 +83,6 @@ TEST_F(AgentInputsTest, SlotTablesCopyTheMainRoutesThroughTheSlotDevice) {
   EXPECT_FALSE(r[0].via);
   EXPECT_EQ(r[1].dst, *IpPrefix::parse("10.230.2.0/24"));
   EXPECT_EQ(r[1].via, *IpAddr::parse("10.221.0.2"));
-}
-
-TEST_F(AgentInputsTest, Uplinks) {
-  std::string problems;
-  EXPECT_EQ(uplinks(cfg, {{1, "lo"}, {5, "eth0"}, {6, "eth1"}}, main, problems), std::vector<int>{5});
-  EXPECT_EQ(problems, "");
-  EXPECT_TRUE(uplinks(cfg, {{1, "lo"}, {6, "eth1"}}, main, problems).empty());
-  EXPECT_EQ(problems, "uplink eth0 does not exist; ");
-  // None configured: every device the main table reaches a peer through.
-  cfg.uplinks.clear();
-  problems.clear();
-  EXPECT_EQ(uplinks(cfg, {{1, "lo"}, {5, "eth0"}, {6, "eth1"}}, main, problems), (std::vector<int>{5, 6}));
-  EXPECT_EQ(route_device(main, *IpAddr::parse("10.230.2.9")), 5);
-  EXPECT_EQ(route_device(main, *IpAddr::parse("192.0.2.1")), 6);
 }
 
 }  // namespace
