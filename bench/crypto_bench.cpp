@@ -54,6 +54,7 @@
 #include "bench/wire/datagram.h"
 #include "bench/wire/dpdk.h"
 #include "bench/wire/esp.h"
+#include "core/text.h"
 
 // DPDK's inline op accessors index the zero-length `sym[0]` array (see dpdk.cpp).
 #pragma GCC diagnostic ignored "-Warray-bounds"
@@ -394,16 +395,6 @@ struct CaptureRig {
 };
 std::unique_ptr<CaptureRig> g_capture;
 
-std::string hex(const std::vector<uint8_t>& b) {
-  std::string s = "0x";
-  char d[3];
-  for (uint8_t x : b) {
-    std::snprintf(d, sizeof d, "%02x", x);
-    s += d;
-  }
-  return s;
-}
-
 // One burst of `sealnet-wire capture` past its rx: ESP frames copied into
 // mbufs and handed to CaptureStep::on_burst, the capture loop's own code
 // (audit, SA lookup, decrypt, every inner datagram checked byte for byte).
@@ -412,8 +403,8 @@ class CaptureBurst {
   std::string init(int bits, int size) {
     if (!g_capture) {
       auto rig = std::make_unique<CaptureRig>();
-      const std::string text = "3 rfc4106(gcm(aes)) " + hex(random_key(128 + 32)) + " 128\n" +
-                               "4 rfc4106(gcm(aes)) " + hex(random_key(256 + 32)) + " 128\n";
+      const std::string text = "3 rfc4106(gcm(aes)) 0x" + hex(random_key(128 + 32)) + " 128\n" +
+                               "4 rfc4106(gcm(aes)) 0x" + hex(random_key(256 + 32)) + " 128\n";
       auto keys = keys::parse_key_file(text, "bench");
       if (!keys) return keys.error().message();
       rig->keys = *keys;

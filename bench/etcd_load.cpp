@@ -6,37 +6,28 @@
 //
 // Node id: address 10.200.<id / 250>.<id % 250 + 1>, pod CIDR
 // 10.<64 + id / 256>.<id % 256>.0/24, name sim-<id>.
+#include <CLI/CLI.hpp>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "datapath/discovery/registry.h"
 
 int main(int argc, char** argv) {
+  CLI::App app{"sealnet-etcd-load: registers N synthetic nodes on etcd"};
   std::string endpoint, prefix = "/sealnet";
   long count = 0, first = 2;
   std::vector<uint8_t> keys = {1};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--endpoint") endpoint = v;
-    else if (a == "--prefix") prefix = v;
-    else if (a == "--count") count = std::atol(v.c_str());
-    else if (a == "--first-id") first = std::atol(v.c_str());
-    else if (a == "--keys") {
-      keys.clear();
-      for (size_t p = 0; p < v.size();) {
-        keys.push_back(static_cast<uint8_t>(std::atoi(v.c_str() + p)));
-        const auto c = v.find(',', p);
-        p = c == std::string::npos ? v.size() : c + 1;
-      }
-    } else {
-      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
-      return 2;
-    }
-  }
-  if (endpoint.empty() || count <= 0 || first < 1 || first + count > 0xFFFE) {
-    std::fprintf(stderr, "usage: sealnet-etcd-load --endpoint URL [--prefix P] --count N [--first-id ID] [--keys 1,2]\n");
+  app.add_option("--endpoint", endpoint, "etcd's URL")->required();
+  app.add_option("--prefix", prefix, "Key prefix")->capture_default_str();
+  app.add_option("--count", count, "Nodes")->required()->check(CLI::Range(1L, 0xFFFDL));
+  app.add_option("--first-id", first, "The first node id")
+      ->capture_default_str()
+      ->check(CLI::Range(1L, 0xFFFDL));
+  app.add_option("--keys", keys, "Key ids each node announces")->delimiter(',')->check(CLI::Range(1, 15));
+  CLI11_PARSE(app, argc, argv);
+  if (first + count > 0xFFFE) {
+    std::fprintf(stderr, "--first-id + --count must stay below 0xFFFE (node ids are 16 bits)\n");
     return 2;
   }
   using namespace sealnet;

@@ -52,7 +52,7 @@ BUILD=$(cd "$BUILD" && pwd)
 
 if ((DO_BUILD)); then
   say "building the benches in $BUILD"
-  cmake --build "$BUILD" -j2 --target bench_bpf bench_probe bench_crypto sealnet-wire sealnet_xfrm_node >&2 ||
+  cmake --build "$BUILD" -j2 --target bench_bpf bench_probe bench_crypto sealnet-wire sealnet_xfrm_driver >&2 ||
     die "build failed"
 fi
 
@@ -156,10 +156,10 @@ if ((VM)); then
   if [[ -s $summary ]]; then
     sed 's/^bench: //' "$summary" |
       jq -R 'split(" ") | map(select(contains("=")) | split("=") | {(.[0]): (.[1] | tonumber? // .)}) | add |
-             {peers, keys, objects, rounds, selectors, batched_s: (.batched_ms / 1000), ip_s: (.ip_batch_ms / 1000),
+             {peers, keys, objects, rounds, batched_s: (.batched_ms / 1000), ip_s: (.ip_batch_ms / 1000),
               ratio, join_one_node_s: (.join_ms / 1000), join_objects_touched: .join_objects, ok: (.ok == 1)}' |
-      jq -s '{bench: "sealnet-xfrm-node bench (offload/tools/cp_bench.h), offload/vm_bench.sh",
-              what: "N peers x 2 keys: states and policies both directions into a fresh namespace; batched = the reconciler over netlink/transport (1 MiB per sendmsg, acks for refusals only), ip = ip -batch with the same objects; medians over rounds; join = one more node added to the converged set by the reconciler",
+      jq -s '{bench: "sealnet-xfrm-driver bench (bench/driver/cp_bench.h), offload/vm_bench.sh",
+              what: "N peers x 2 keys, as the agent makes them from a config of N peers: states and policies both directions into a fresh namespace; batched = the reconciler over netlink/transport (1 MiB per sendmsg, acks for refusals only), ip = ip -batch with the same objects; medians over rounds; join = one more node added to the converged set by the reconciler",
               note: "guest is emulated (TCG): compare the two times, not their absolute values",
               sizes: .}' > "$OUT/control_plane.json"
     jq -r '.sizes[] | "control_plane: \(.peers) peers: \(.objects) objects, batched \(.batched_s) s, ip -batch \(.ip_s) s, ratio \(.ratio), join \(.join_one_node_s) s / \(.join_objects_touched) objects"' \

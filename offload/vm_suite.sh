@@ -1,7 +1,8 @@
 #!/bin/bash
 # vm.offload: the reconciler's states and policies on a real kernel (Linux 6.12 guest).
-#  (i)   two nodes in namespaces over veth: sealnet-xfrm-node installs states and
-#        policies; a numbered UDP stream (SO_MARK = the classifier's mark) crosses;
+#  (i)   two nodes in namespaces over veth: sealnet-xfrm-driver (the agent's XFRM and
+#        slot-route reconcile from the agent's own YAML config and key file) installs
+#        states and policies; a numbered UDP stream (SO_MARK = the classifier's mark) crosses;
 #        an observer on the wire sees only ESP; a foreign SA stays untouched; a key
 #        file with loose permissions is rejected and the running keys stay.
 #  (ii)  key rotation 1 -> 2 during a continuous numbered stream: zero lost, zero
@@ -10,15 +11,15 @@
 #        offload request and on go software with reason sa-table-full, ESN with
 #        offload is refused (recorded), link down/up re-installs under generation 1.
 # The control-plane bench (5,000 peers x 2 keys, batched netlink vs `ip -batch`) is
-# offload/vm_bench.sh: a measurement, not a test, so it is not part of this suite.
+# offload/vm_bench.sh (the same driver's `bench`): a measurement, not a test, so it is not part of this suite.
 # shellcheck source-path=SCRIPTDIR source=../tests/vm/guest/lib.sh
 . "${SEALNET_VM_LIB:-$(dirname "$0")/../tests/vm/guest/lib.sh}"
 # ctest passes the tool paths; a developer run (vm.sh run) finds them in the build.
-: "${SEALNET_XFRM_NODE:=${SEALNET_BUILD:-}/offload/sealnet-xfrm-node}"
+: "${SEALNET_XFRM_DRIVER:=${SEALNET_BUILD:-}/bench/driver/sealnet-xfrm-driver}"
 : "${SEALNET_UDP_STREAM:=${SEALNET_BUILD:-}/offload/udp_stream}"
-need_tool SEALNET_XFRM_NODE
+need_tool SEALNET_XFRM_DRIVER
 need_tool SEALNET_UDP_STREAM
-NODE=$SEALNET_XFRM_NODE
+NODE=$SEALNET_XFRM_DRIVER
 UDP=$SEALNET_UDP_STREAM
 ART=${SEALNET_VM_ARTIFACTS:-/tmp}
 W=$(mktemp -d /tmp/offload-vm.XXXXXX); defer "rm -rf $W"
@@ -50,25 +51,27 @@ ip -n of-b route add 10.230.1.0/24 via 10.221.0.1 src 10.230.2.1
 # The encrypted packet leaves by the device of the slot whose SA encrypted it: the
 # SA's output mark (0xD00 | slot << 4) selects the slot's routing table. sealnet
 # installs the rule (priority 24224, fwmark 0xd00/0xff0 -> table 24224 + slot) and
-# the table's routes from the `route` lines of its config; the suite adds none.
+# in the table what the main table routes through the slot's device (as the agent
+# does); the suite adds none.
 
 printf '%s\n' "$K1" > $W/keys-a; printf '%s\n' "$K1" > $W/keys-b
-conf() {  # conf NAME ID ADDR PEER_ID PEER_ADDR PEER_KEYS
-  cat > $W/$1.conf.tmp <<EOC
-node $2 $3
-subnet 10.230.0.0/16
-keys $W/keys-${1#of-}
-slot 0 eth0 software
-route 0 10.221.0.0/24
-peer $4 $5 keys=$6
-grace 2
+# The agent's config (docs/agent-config.md); PEER_KEYS: the key ids the peer
+# announces (what the agent learns from discovery).
+conf() {  # conf NAME ID ADDR POD PEER PEER_ID PEER_ADDR PEER_POD PEER_KEYS
+  cat > $W/$1.yaml.tmp <<EOC
+node: {name: $1, id: $2, addresses: [$3], pod_cidrs: [$4]}
+peers:
+  - {name: $5, id: $6, addresses: [$7], pod_cidrs: [$8], keys: [$9]}
+keys: {file: $W/keys-${1#of-}, grace_period: 2s}
+uplinks: [eth0]
 EOC
-  mv $W/$1.conf.tmp $W/$1.conf
+  mv $W/$1.yaml.tmp $W/$1.yaml
 }
-conf of-a 1 10.221.0.1 2 10.221.0.2 1
-conf of-b 2 10.221.0.2 1 10.221.0.1 1
+conf_a() { conf of-a 1 10.221.0.1 10.230.1.0/24 of-b 2 10.221.0.2 10.230.2.0/24 "$1"; }
+conf_b() { conf of-b 2 10.221.0.2 10.230.2.0/24 of-a 1 10.221.0.1 10.230.1.0/24 "$1"; }
+conf_a 1; conf_b 1
 for ns in of-a of-b; do
-  ip netns exec $ns "$NODE" run $W/$ns.conf --status $W/$ns.status > "$ART/$ns-node.log" 2>&1 &
+  ip netns exec $ns "$NODE" run --config $W/$ns.yaml --status $W/$ns.status > "$ART/$ns-node.log" 2>&1 &
   defer "kill $!"
 done
 status_has() { grep -q "$2" "$W/$1.status" 2>/dev/null; }
@@ -87,7 +90,7 @@ check "the outer route lookup with the slot-0 output mark uses sealnet's table" 
 check "A's out state: spi 0x00011000, mark 0x21e00/0xfffffff0, output-mark 0xd00/0xff0, esn" \
   bash -c "ip -n of-a xfrm state get src 10.221.0.1 dst 10.221.0.2 proto esp spi 0x00011000 mark 0x21e00 mask 0xfffffff0 \
            | tr '\n' ' ' | grep -E 'output-mark 0xd00/0xff0' | grep -q esn"
-check "A has its out policy for mark 0x21e00 and the subnet's in/fwd policies" \
+check "A has its out policy for mark 0x21e00 and the in/fwd policies of B's pod CIDR" \
   bash -c "[[ \$(ip -n of-a xfrm policy | grep -c 'mark 0x21e00/0xfffffff0') == 1 && \$(ip -n of-a xfrm policy | grep -c 'dir \(in\|fwd\)') == 2 ]]"
 ip -n of-a xfrm state add src 192.0.2.8 dst 192.0.2.9 proto esp spi 0x4242 reqid 42 mode tunnel \
   aead 'rfc4106(gcm(aes))' 0x$(printf '33%.0s' {1..20}) 128
@@ -130,9 +133,8 @@ check "B has inbound key-2 states for A (spi 0x00012000) before anyone sends wit
   wait_for 30 bash -c "ip -n of-b xfrm state | grep -q 'spi 0x00012000'"
 check "A has no outbound key-2 state while B has not announced key 2" \
   bash -c "! ip -n of-a xfrm state list dst 10.221.0.2 | grep -q 'spi 0x00012000'"
-# 2. Each node announces key 2 to the other (the agent's node table does this).
-conf of-a 1 10.221.0.1 2 10.221.0.2 1,2
-conf of-b 2 10.221.0.2 1 10.221.0.1 1,2
+# 2. Each node announces key 2 to the other (discovery does this for the agent).
+conf_a 1,2; conf_b 1,2
 check "A's status: tx key for peer 2 is 2 once its outbound key-2 objects exist" \
   wait_for 30 status_has of-a "peer 2 tx-key 2"
 echo 22e00 > $W/mark.new; mv $W/mark.new $W/mark   # the classifier switches (sealnet_key_select); atomically, or the stream reads an empty file and sends unmarked
@@ -140,8 +142,7 @@ sleep 3
 # 3. Key 1 leaves: removed after the grace period.
 printf '%s\n' "$K2" > $W/keys-a.new; mv $W/keys-a.new $W/keys-a
 printf '%s\n' "$K2" > $W/keys-b.new; mv $W/keys-b.new $W/keys-b
-conf of-a 1 10.221.0.1 2 10.221.0.2 2
-conf of-b 2 10.221.0.2 1 10.221.0.1 2
+conf_a 2; conf_b 2
 check "key-1 states are removed after the grace period" \
   wait_for 40 bash -c "! ip -n of-a xfrm state | grep -q 'spi 0x0001100[01]' && ! ip -n of-b xfrm state | grep -q 'spi 0x0001100[01]'"
 wait $S; cat $W/send2
@@ -177,15 +178,23 @@ nsim_setup() {
 }
 nsim_setup
 printf '%s\n' "$K1" > $W/keys-n
+# 20 peers behind the netdevsim port: the main table routes each peer's address
+# through it, so their inbound states are offloaded on it as well (the agent's
+# arrival slot).
 {
-  echo "node 1 10.222.0.1"; echo "subnet 10.231.0.0/16"; echo "keys $W/keys-n"
-  echo "slot 0 $NSIM crypto-offload netdevsim ipsec, read back"; echo "route 0 10.222.0.0/24"; echo "grace 2"
-  for i in $(seq 2 21); do echo "peer $i 10.222.0.$i keys=1 rx=0"; done
-} > $W/of-n.conf
-ip netns exec of-n "$NODE" run $W/of-n.conf --status $W/of-n.status > "$ART/of-n-node.log" 2>&1 &
+  echo "node: {name: of-n, id: 1, addresses: [10.222.0.1], pod_cidrs: [10.231.1.0/24]}"
+  echo "peers:"
+  for i in $(seq 2 21); do
+    echo "  - {name: p$i, id: $i, addresses: [10.222.0.$i], pod_cidrs: [10.231.$i.0/24], keys: [1]}"
+  done
+  echo "keys: {file: $W/keys-n, grace_period: 2s}"
+  echo "uplinks: [$NSIM]"
+} > $W/of-n.yaml
+ip netns exec of-n "$NODE" run --config $W/of-n.yaml --status $W/of-n.status > "$ART/of-n-node.log" 2>&1 &
 defer "kill $!"
-check "slot 0's initial mode is the (configured) probe verdict, the decision carries its reason" \
-  wait_for 30 status_has of-n "probe-verdict: slot 0 ($NSIM) none -> crypto: probe: crypto-offload: netdevsim ipsec, read back (overridden by configuration)"
+check "slot 0's initial mode is the probe's verdict on $NSIM (crypto-offload), the decision carries its reason" \
+  wait_for 60 status_has of-n "probe-verdict: slot 0 ($NSIM) none -> crypto: probe: crypto-offload: "
+grep -m1 "probe-verdict" "$W/of-n.status"
 check "20 peers: 60 states installed (20 out + 40 in)" wait_for 60 bash -c "[[ \$(ip -n of-n xfrm state | grep -c ^src) == 60 ]]"
 head -1 "$IPSEC"
 check "netdevsim holds 33 offloaded SAs (debugfs)" grep -q '^SA count=33 ' "$IPSEC"
@@ -207,15 +216,17 @@ check "ESN with crypto offload on netdevsim is refused (why offloaded states use
 
 ip -n of-n link set "$NSIM" down
 check "link down: decision recorded" wait_for 20 status_has of-n "count link-down 1"
-check "link down: the kernel deleted sealnet's slot route through $NSIM (the rule stays)" \
-  bash -c "[[ -z \$(ip -n of-n route show table 24224) ]] && ip -n of-n rule | grep -q 'lookup 24224'"
+# The kernel flushes every route through the device, main's too: the slot's table
+# then copies none, and a slot without routes keeps no rule (plan_slot_routes).
+check "link down: the kernel deleted sealnet's slot routes through $NSIM, sealnet its rule" \
+  wait_for 10 bash -c "[[ -z \$(ip -n of-n route show table 24224) ]] && ! ip -n of-n rule | grep -q 'lookup 24224'"
 check "link down: the kernel flushed the offloaded states, inbound came back as software" \
   wait_for 20 bash -c "[[ \$(ip -n of-n xfrm state | grep -c 'crypto offload') == 0 && \$(ip -n of-n xfrm state | grep -c ^src) -ge 40 ]]"
 ip -n of-n link set "$NSIM" up; nsim_setup
 check "link up: out states re-installed under generation 1 (spi 0x00011001), offloaded" \
   wait_for 30 bash -c "ip -n of-n xfrm state get src 10.222.0.1 dst 10.222.0.2 proto esp spi 0x00011001 mark 0x21e00 mask 0xfffffff0 2>/dev/null | grep -q 'crypto offload parameters: dev $NSIM dir out'"
-check "link up: sealnet re-added the slot route through $NSIM" \
-  wait_for 20 bash -c "ip -n of-n route show table 24224 | grep -q '10.222.0.0/24 dev $NSIM proto 94'"
+check "link up: sealnet re-added the slot routes through $NSIM and the rule" \
+  wait_for 20 bash -c "ip -n of-n route show table 24224 | grep -q '10.222.0.0/24 dev $NSIM proto 94' && ip -n of-n rule | grep -q 'lookup 24224'"
 check "link up: the flushed generation-0 SPI never came back" \
   bash -c "! ip -n of-n xfrm state | grep -q 'spi 0x00011000'"
 head -1 "$IPSEC"

@@ -1,9 +1,9 @@
 #include "bench/wire/audit.h"
 
-#include <charconv>
 #include <cstdio>
 
 #include "bench/wire/datagram.h"
+#include "core/text.h"
 
 namespace sealnet::wire {
 
@@ -16,16 +16,9 @@ std::string spi_hex(uint32_t spi) {
 }
 
 Result<uint32_t> parse_number(std::string_view t, const std::string& what) {
-  int base = 10;
-  if (t.starts_with("0x") || t.starts_with("0X")) {
-    t.remove_prefix(2);
-    base = 16;
-  }
-  uint32_t v = 0;
-  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, base);
-  if (t.empty() || ec != std::errc() || p != t.data() + t.size())
-    return fail(0, "parse --spi", what, "not a number");
-  return v;
+  auto v = parse_unsigned(t, UINT32_MAX);
+  if (!v) return fail(0, "parse --spi", what, "not a number");
+  return static_cast<uint32_t>(*v);
 }
 
 }  // namespace

@@ -1,10 +1,12 @@
 #include "datapath/discovery/etcd.h"
 
 #include <httplib.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -18,50 +20,33 @@ using json = nlohmann::json;
 
 // ---------------------------------------------------------------- encoding
 
+// etcd's JSON gateway speaks standard base64 with padding (RFC 4648 section 4).
 std::string base64_encode(std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const uint32_t v = uint8_t(in[i]) << 16 | uint8_t(in[i + 1]) << 8 | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (const size_t rest = in.size() - i; rest > 0) {
-    const uint32_t v = uint8_t(in[i]) << 16 | (rest == 2 ? uint8_t(in[i + 1]) << 8 : 0);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
+  std::string out((in.size() + 2) / 3 * 4 + 1, '\0');  // EVP_EncodeBlock writes a NUL after
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
   return out;
 }
 
 Result<std::string> base64_decode(std::string_view in) {
   const auto bad = [] { return fail(EINVAL, "base64 decode", {}, "not base64"); };
+  // EVP_DecodeBlock skips white space around the text and decodes '=' as zero
+  // bits: it checks neither, so this does. Padding: at most two '=', only at the end.
   if (in.size() % 4 != 0) return bad();
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  for (size_t i = 0; i < in.size(); i += 4) {
-    uint32_t v = 0;
-    int pad = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      const char c = in[i + k];
-      int d;
-      if (c >= 'A' && c <= 'Z') d = c - 'A';
-      else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-      else if (c >= '0' && c <= '9') d = c - '0' + 52;
-      else if (c == '+') d = 62;
-      else if (c == '/') d = 63;
-      else if (c == '=' && i + 4 == in.size() && k >= 2) { d = 0; ++pad; }
-      else return bad();
-      if (pad > 0 && c != '=') return bad();  // data after padding
-      v = v << 6 | uint32_t(d);
-    }
-    out += char(v >> 16);
-    if (pad < 2) out += char((v >> 8) & 0xff);
-    if (pad < 1) out += char(v & 0xff);
+  const size_t pad = in.ends_with("==") ? 2 : in.ends_with('=') ? 1 : 0;
+  for (size_t i = 0; i < in.size() - pad; ++i) {
+    const char c = in[i];
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return bad();
   }
+  std::string out(in.size() / 4 * 3, '\0');
+  const int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  if (n != static_cast<int>(out.size())) return bad();
+  // EVP_DecodeBlock counts the bytes the padding stands for (zeros): drop them.
+  out.resize(out.size() - pad);
   return out;
 }
 

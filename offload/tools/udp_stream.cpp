@@ -13,23 +13,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace {
 
-std::map<std::string, std::string> args(int argc, char** argv) {
-  std::map<std::string, std::string> a;
-  for (int i = 2; i + 1 < argc; i += 2) a[argv[i]] = argv[i + 1];
-  return a;
-}
+struct Args {
+  std::string src, dst, bind, mark_file, ready_file;
+  int port = 0;
+  long count = 0, pps = 1;
+  int timeout_s = 0;
+};
 
 sockaddr_in addr(const std::string& ip, int port) {
   sockaddr_in s{};
@@ -46,14 +47,14 @@ uint32_t read_mark(const std::string& path) {
   return s.empty() ? 0 : static_cast<uint32_t>(std::stoul(s, nullptr, 16));
 }
 
-int send(std::map<std::string, std::string> a) {
+int send(const Args& a) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  auto src = addr(a["--src"], 0);
+  auto src = addr(a.src, 0);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) return perror("bind"), 1;
-  auto dst = addr(a["--dst"], std::atoi(a["--port"].c_str()));
-  const long count = std::atol(a["--count"].c_str());
-  const long pps = std::max(1L, std::atol(a["--pps"].c_str()));
-  const std::string mark_file = a["--mark-file"];
+  auto dst = addr(a.dst, a.port);
+  const long count = a.count;
+  const long pps = a.pps;
+  const std::string& mark_file = a.mark_file;
   uint32_t mark = ~0u;
   auto next_check = std::chrono::steady_clock::now();
   const auto gap = std::chrono::microseconds(1000000 / pps);
@@ -80,15 +81,15 @@ int send(std::map<std::string, std::string> a) {
   return errors ? 1 : 0;
 }
 
-int recv(std::map<std::string, std::string> a) {
+int recv(const Args& a) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  auto local = addr(a["--bind"], std::atoi(a["--port"].c_str()));
+  auto local = addr(a.bind, a.port);
   int big = 4 << 20;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return perror("bind"), 2;
-  if (a.contains("--ready-file")) std::ofstream(a["--ready-file"]) << "ready\n";
-  const long count = std::atol(a["--count"].c_str());
-  const int timeout_s = std::atoi(a["--timeout"].c_str());
+  if (!a.ready_file.empty()) std::ofstream(a.ready_file) << "ready\n";
+  const long count = a.count;
+  const int timeout_s = a.timeout_s;
   std::vector<uint8_t> seen(static_cast<size_t>(count) + 1, 0);
   long got = 0, dups = 0, other = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
@@ -121,9 +122,24 @@ int recv(std::map<std::string, std::string> a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string cmd = argc > 1 ? argv[1] : "";
-  if (cmd == "send") return send(args(argc, argv));
-  if (cmd == "recv") return recv(args(argc, argv));
-  std::fprintf(stderr, "usage: udp_stream send|recv ...\n");
-  return 2;
+  CLI::App app{"udp_stream: a numbered UDP stream"};
+  app.require_subcommand(1);
+  Args a;
+  auto* send_cmd = app.add_subcommand("send", "Send SEALNET-SEQ 1..count");
+  send_cmd->add_option("--src", a.src, "Source address")->required()->check(CLI::ValidIPV4);
+  send_cmd->add_option("--dst", a.dst, "Destination address")->required()->check(CLI::ValidIPV4);
+  send_cmd->add_option("--port", a.port, "Destination port")->required()->check(CLI::Range(1, 65535));
+  send_cmd->add_option("--count", a.count, "Datagrams")->required()->check(CLI::Range(1L, 100000000L));
+  send_cmd->add_option("--pps", a.pps, "Datagrams per second")->required()->check(CLI::Range(1L, 1000000L));
+  send_cmd->add_option("--mark-file", a.mark_file, "File with the hex SO_MARK, re-read every 20 ms");
+  auto* recv_cmd = app.add_subcommand("recv", "Count distinct sequence numbers");
+  recv_cmd->add_option("--bind", a.bind, "Local address")->required()->check(CLI::ValidIPV4);
+  recv_cmd->add_option("--port", a.port, "Local port")->required()->check(CLI::Range(1, 65535));
+  recv_cmd->add_option("--count", a.count, "Datagrams expected")
+      ->required()
+      ->check(CLI::Range(1L, 100000000L));
+  recv_cmd->add_option("--timeout", a.timeout_s, "Seconds")->required()->check(CLI::Range(1, 86400));
+  recv_cmd->add_option("--ready-file", a.ready_file, "Written once the socket is bound");
+  CLI11_PARSE(app, argc, argv);
+  return *send_cmd ? send(a) : recv(a);
 }

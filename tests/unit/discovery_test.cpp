@@ -43,6 +43,31 @@ TEST(Base64, RefusesGarbage) {
   EXPECT_FALSE(base64_decode("abc").has_value());
   EXPECT_FALSE(base64_decode("a=bc").has_value());
   EXPECT_FALSE(base64_decode("ab=c").has_value());
+  // Padding only at the end, at most two, and nothing after it.
+  EXPECT_FALSE(base64_decode("a===").has_value());
+  EXPECT_FALSE(base64_decode("====").has_value());
+  EXPECT_FALSE(base64_decode("eA==eA==").has_value());
+  EXPECT_FALSE(base64_decode("e=A=").has_value());
+  // White space, which OpenSSL's decoder would skip, and other alphabets.
+  EXPECT_FALSE(base64_decode(" eA=").has_value());
+  EXPECT_FALSE(base64_decode("eA==\n").has_value());
+  EXPECT_FALSE(base64_decode("YS8x ").has_value());
+  EXPECT_FALSE(base64_decode("YS-x").has_value());  // base64url
+  EXPECT_FALSE(base64_decode(std::string("YS\0x", 4)).has_value());
+}
+
+TEST(Base64, PaddingAndEdges) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(*base64_decode(""), "");
+  EXPECT_EQ(base64_encode("xy"), "eHk=");
+  EXPECT_EQ(*base64_decode("eA=="), "x");
+  EXPECT_EQ(*base64_decode("eHk="), "xy");
+  EXPECT_EQ(*base64_decode("eHl6"), "xyz");
+  // Bytes that decode to zeros and 0xff are data, not padding.
+  EXPECT_EQ(*base64_decode("AAAA"), std::string(3, '\0'));
+  EXPECT_EQ(*base64_decode("AA=="), std::string(1, '\0'));
+  EXPECT_EQ(*base64_decode("////"), std::string(3, '\xff'));
+  EXPECT_EQ(base64_encode(std::string(2, '\0')), "AAA=");
 }
 
 TEST(PrefixRangeEnd, IncrementsTheLastByte) {

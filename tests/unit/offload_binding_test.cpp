@@ -8,7 +8,7 @@
 #include <set>
 
 #include "bpf/shared.h"
-#include "tests/unit/test_keys.h"
+#include "tests/unit/offload_fixtures.h"
 
 namespace sealnet::offload {
 namespace {
@@ -16,12 +16,7 @@ namespace {
 using xfrm::Direction;
 using xfrm::OffloadMode;
 
-IpAddr ip(const char* s) { return *IpAddr::parse(s); }
-IpPrefix pfx(const char* s) { return *IpPrefix::parse(s); }
-
-using unit::key_set;
-using unit::kK1;
-using unit::kK2;
+using namespace testing;  // ip, key_set, kK1, kK2, peer (tests/unit/offload_fixtures.h)
 
 struct World {
   fallback::DecisionLog log;
@@ -35,14 +30,6 @@ struct World {
     modes.set_device({2, 12, "mlx0", OffloadMode::packet}, 0);
   }
 };
-
-PeerNode peer(uint16_t id, std::vector<uint8_t> ks = {1}) {
-  PeerNode p;
-  p.id = id;
-  p.addr = *IpAddr::parse("10.0.0." + std::to_string(id));
-  p.keys = std::move(ks);
-  return p;
-}
 
 TEST(Spi, CarriesSenderKeySlotGeneration) {
   EXPECT_EQ(make_spi(3, 2, 1, 5), 0x00032105u);

@@ -11,7 +11,7 @@
 
 #include "bpf/shared.h"
 #include "tests/unit/offload_fake_kernel.h"
-#include "tests/unit/test_keys.h"
+#include "tests/unit/offload_fixtures.h"
 
 namespace sealnet::offload {
 namespace {
@@ -22,19 +22,7 @@ using testing::FakeXfrmKernel;
 using xfrm::Direction;
 using xfrm::OffloadMode;
 
-IpAddr ip(const char* s) { return *IpAddr::parse(s); }
-
-using unit::key_set;
-using unit::kK1;
-using unit::kK2;
-
-PeerNode peer(uint16_t id, std::vector<uint8_t> ks = {1}) {
-  PeerNode p;
-  p.id = id;
-  p.addr = *IpAddr::parse("10.0.0." + std::to_string(id));
-  p.keys = std::move(ks);
-  return p;
-}
+using namespace testing;  // ip, key_set, kK1, kK2, peer (tests/unit/offload_fixtures.h)
 
 // One node (id 1) with slot 0 on netdevsim-like ifindex 10.
 struct Rig {

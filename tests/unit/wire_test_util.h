@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/ip.h"
+#include "core/text.h"
 
 namespace sealnet::wire::testing {
 
@@ -17,15 +18,7 @@ inline std::vector<uint8_t> unhex(std::string_view h) {
   return out;
 }
 
-inline std::string hex(const std::vector<uint8_t>& b) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  for (uint8_t c : b) {
-    s += d[c >> 4];
-    s += d[c & 15];
-  }
-  return s;
-}
+using sealnet::hex;
 
 inline IpAddr ip4(const char* s) { return *IpAddr::parse(s); }
 

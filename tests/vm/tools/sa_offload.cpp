@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/text.h"
 #include "netlink/transport.h"
 #include "netlink/xfrm_codec.h"
 
@@ -48,11 +49,9 @@ struct Args {
 }
 
 uint32_t parse_u32(const char* s, const char* what) {
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(s, &end, 0);
-  if (errno || !end || *end || v > 0xffffffffUL) usage(what);
-  return static_cast<uint32_t>(v);
+  auto v = parse_unsigned(s, UINT32_MAX);
+  if (!v) usage(what);
+  return static_cast<uint32_t>(*v);
 }
 
 Args parse_args(int argc, char** argv) {

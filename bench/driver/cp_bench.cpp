@@ -1,4 +1,4 @@
-#include "offload/tools/cp_bench.h"
+#include "bench/driver/cp_bench.h"
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -13,10 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "bench/driver/agent_inputs.h"
 #include "core/netns.h"
 #include "offload/reconciler.h"
 
-namespace sealnet::offload::cpbench {
+namespace sealnet::driver {
+
+using namespace offload;
 namespace {
 
 // ------------------------------------------------------------ measuring --
@@ -69,24 +72,20 @@ double wait_quiet() {
 
 // ----------------------------------------------------------- the objects --
 
-std::string hex(const SecretBytes& b) {
-  std::string s = "0x";
-  char x[3];
-  for (uint8_t v : b) {
-    std::snprintf(x, sizeof x, "%02x", v);
-    s += x;
-  }
-  return s;
-}
-
 std::string mark_text(const char* kw, const xfrm::Mark& m) {
   char b[64];
   std::snprintf(b, sizeof b, " %s 0x%x mask 0x%x", kw, m.value, m.mask);
   return b;
 }
 
-// The same objects as `ip xfrm` commands, for the comparison only (its keys are
-// fixed test patterns, so writing them to a file is harmless).
+// The bench's keys: fixed test patterns, so writing them to the `ip -batch` file
+// is harmless. The file holds the key file's own text of each key (no key is
+// per-pair, so every state carries the key as the file has it); nothing prints
+// the bytes of a loaded key.
+constexpr const char* kKeyHex[] = {"0x000102030405060708090a0b0c0d0e0f10111213",
+                                   "0x101112131415161718191a1b1c1d1e1f20212223"};
+
+// The same objects as `ip xfrm` commands, for the comparison only.
 std::string ip_states(const DesiredSet& set) {
   std::string out;
   char b[256];
@@ -97,7 +96,7 @@ std::string ip_states(const DesiredSet& set) {
     out += b;
     if (s.esn) out += " flag esn";
     out += " replay-window " + std::to_string(s.replay_window);
-    out += " aead " + s.aead->name + " " + hex(s.aead->key) + " " + std::to_string(s.aead->icv_bits);
+    out += " aead " + s.aead->name + " " + kKeyHex[d.key - 1] + " " + std::to_string(s.aead->icv_bits);
     if (s.mark) out += mark_text("mark", *s.mark);
     if (s.set_mark) out += mark_text("output-mark", *s.set_mark);
     out += "\n";
@@ -124,7 +123,11 @@ std::string ip_policies(const DesiredSet& set) {
   return out;
 }
 
+// One software slot: lo (ifindex 1) in each fresh namespace.
+const std::map<int, uint8_t> kSlots = {{1, 0}};
+
 struct Workload {
+  config::AgentConfig cfg;
   ReconcileInput in;
   keys::KeySet keys;
   fallback::DecisionLog log;
@@ -182,12 +185,14 @@ Result<Sample> run_batched(Workload& w) {
   if (!r->errors.empty()) return std::unexpected(r->errors.front());
   Sample s{timed.states_, timed.policies_, all - timed.states_ - timed.policies_};
   // One node joins the converged cluster: the reconciler must touch only its objects.
-  ReconcileInput joined = w.in;
-  PeerNode p = joined.peers.back();
+  config::AgentConfig cfg = w.cfg;
+  config::Peer p = cfg.peers.back();
   p.id = static_cast<uint16_t>(p.id + 1);
-  p.addr = *IpAddr::parse("10.101.0.1");
-  if (!p.dsts.empty()) p.dsts = {*IpPrefix::parse("10.255.255.0/24")};
-  joined.peers.push_back(std::move(p));
+  p.name = "bench-" + std::to_string(p.id);
+  p.ipv4 = *IpAddr::parse("10.101.0.1");
+  p.pod_cidrs = {*IpPrefix::parse("10.255.255.0/24")};
+  cfg.peers.push_back(std::move(p));
+  ReconcileInput joined = desired(cfg, w.keys, w.modes, kSlots, {}, {}).xfrm;
   const Usage j0 = self_now();
   auto jr = rec.reconcile(joined, 0);
   s.join_ms = (self_now() - j0).wall_ms;
@@ -250,52 +255,40 @@ void print_usage(const char* label, const Usage& u, size_t objects) {
 
 }  // namespace
 
-int run(int argc, char** argv) {
-  int peers = 5000, nkeys = 2, rounds = 3;
-  bool per_peer_selectors = true;
-  std::string dir = "/tmp";
-  for (int i = 2; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--peers") peers = std::atoi(argv[i + 1]);
-    else if (a == "--keys") nkeys = std::atoi(argv[i + 1]);
-    else if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
-    else if (a == "--dir") dir = argv[i + 1];
-    else if (a == "--selectors") {
-      if (std::string(argv[i + 1]) == "cluster") per_peer_selectors = false;
-      else if (std::string(argv[i + 1]) != "per-peer") return 2;
-    } else return 2;
-  }
-  // Per-peer /24s in 10.128.0.0/9 by node id: 32,768 of them.
-  const int max_peers = per_peer_selectors ? 32000 : 60000;
-  if ((argc - 2) % 2 != 0 || nkeys < 1 || nkeys > 2 || peers < 1 || peers > max_peers || rounds < 1 ||
-      rounds > 15)
-    return 2;
-
+int run_bench(const BenchOptions& o) {
+  const int peers = o.peers, nkeys = o.keys, rounds = o.rounds;
+  const std::string& dir = o.dir;
   Workload w;
   std::string text;
-  const char* fixed[] = {"1 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n",
-                         "2 rfc4106(gcm(aes)) 0x101112131415161718191a1b1c1d1e1f20212223 128\n"};
-  for (int k = 0; k < nkeys; ++k) text += fixed[k];
+  for (int k = 0; k < nkeys; ++k) text += std::to_string(k + 1) + " rfc4106(gcm(aes)) " + kKeyHex[k] + " 128\n";
   auto keyset = keys::parse_key_file(text, "bench keys");
   if (!keyset) return 1;
   w.keys = std::move(*keyset);
-  w.in.local = {1, *IpAddr::parse("10.99.0.1")};
-  w.in.opts.subnets = {*IpPrefix::parse("10.128.0.0/9")};
-  w.in.opts.inbound_generations = 1;
-  w.in.keys = &w.keys;
+  // The cluster as the agent's config would list it: this node and N peers, each
+  // with its pod CIDR (a /24 of 10.128.0.0/9 per node id, as an IPAM that hands
+  // out one block per node would) and the keys it announces.
+  w.cfg.node = {"bench-1", 1, *IpAddr::parse("10.99.0.1"), std::nullopt, {*IpPrefix::parse("10.128.1.0/24")}};
   for (int i = 0; i < peers; ++i) {
-    PeerNode p;
+    config::Peer p;
     p.id = static_cast<uint16_t>(i + 2);
-    p.addr = *IpAddr::parse("10.100." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
-    for (int k = 1; k <= nkeys; ++k) p.keys.push_back(static_cast<uint8_t>(k));
-    // Its pod CIDR: a /24 of the cluster subnet per node id, as an IPAM that
-    // hands out one block per node would.
-    if (per_peer_selectors)
-      p.dsts = {*IpPrefix::parse("10." + std::to_string(128 + p.id / 256) + "." + std::to_string(p.id % 256) +
-                                 ".0/24")};
-    w.in.peers.push_back(std::move(p));
+    p.name = "bench-" + std::to_string(p.id);
+    p.ipv4 = *IpAddr::parse("10.100." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    p.pod_cidrs = {
+        *IpPrefix::parse("10." + std::to_string(128 + p.id / 256) + "." + std::to_string(p.id % 256) + ".0/24")};
+    p.keys.emplace();
+    for (int k = 1; k <= nkeys; ++k) p.keys->push_back(static_cast<uint8_t>(k));
+    w.cfg.peers.push_back(std::move(p));
   }
+  // One software slot (lo in each fresh namespace); no routes, so no peer has an
+  // arrival slot and there are no slot tables to time.
   w.modes.set_device({0, 1, "lo", xfrm::OffloadMode::none}, 0);
+  auto inputs = desired(w.cfg, w.keys, w.modes, kSlots, {}, {});
+  if (!inputs.problems.empty()) {
+    std::printf("bench: %s\n", inputs.problems.front().c_str());
+    return 1;
+  }
+  w.in = std::move(inputs.xfrm);
+  w.in.keys = &w.keys;
   auto set = plan(w.in.local, w.modes, w.in.peers, w.keys, w.in.opts);
   if (!set) return 1;
   w.set = std::move(*set);
@@ -308,8 +301,9 @@ int run(int argc, char** argv) {
   size_t sbytes = 0, pbytes = 0;
   for (const auto& d : w.set.states) sbytes += xfrm::encode_new_sa(d.spec).value_or(nl::Bytes{}).size();
   for (const auto& p : w.set.policies) pbytes += xfrm::encode_new_policy(p).value_or(nl::Bytes{}).size();
-  std::printf("bench: outbound policy selectors: %s\n",
-              per_peer_selectors ? "per peer (PeerNode::dsts: one /24 each)" : "cluster subnet (no dsts)");
+  std::printf("bench: the agent's layout: outbound policies select each peer's pod /24, in/fwd policies per "
+              "peer pod CIDR, inbound states for %d generations\n",
+              w.in.opts.inbound_generations);
   std::printf("bench: peers=%d keys=%d states=%zu policies=%zu (NEWSA %zu KiB, NEWPOLICY %zu KiB in all); "
               "batched transport: <= 1 MiB per sendmsg, acks for refusals only + one barrier per sendmsg\n",
               peers, nkeys, nstates, npolicies, sbytes / 1024, pbytes / 1024);
@@ -384,11 +378,11 @@ int run(int argc, char** argv) {
     join_objects = s.join_objects;
   }
   const double join_ms = joins.empty() ? 0 : median(joins);
-  std::printf("bench: peers=%d keys=%d objects=%zu rounds=%d selectors=%s batched_ms=%.0f ip_batch_ms=%.0f "
+  std::printf("bench: peers=%d keys=%d objects=%zu rounds=%d batched_ms=%.0f ip_batch_ms=%.0f "
               "ratio=%.2f join_ms=%.0f join_objects=%zu ok=%d\n",
-              peers, nkeys, objects, rounds, per_peer_selectors ? "per-peer" : "cluster", total_med[0], ip,
+              peers, nkeys, objects, rounds, total_med[0], ip,
               total_med[0] > 0 ? ip / total_med[0] : 0.0, join_ms, join_objects, ok ? 1 : 0);
   return ok ? 0 : 1;
 }
 
-}  // namespace sealnet::offload::cpbench
+}  // namespace sealnet::driver
