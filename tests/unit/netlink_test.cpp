@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "netlink/tc_codec.h"
 #include "netlink/transport.h"
 #include "tests/unit/probe_recorded_replies.h"
 
@@ -152,6 +153,22 @@ TEST(Genl, GetFamilyGoldenBytes) {
       0x20, 0x00, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00, 0,   0,   0,   0,    0, 0, 0, 0,  // GENL_ID_CTRL
       0x03, 0x01, 0x00, 0x00,                                               // CTRL_CMD_GETFAMILY, version 1
       0x0c, 0x00, 0x02, 0x00, 'e',  't',  'h',  't',  'o', 'o', 'l', 0x00,  // CTRL_ATTR_FAMILY_NAME
+  };
+  EXPECT_EQ(*m, golden);
+}
+
+TEST(TcCodec, FilterDumpGoldenBytes) {
+  EXPECT_EQ(tc::clsact_parent(true), 0xfffffff2u);
+  EXPECT_EQ(tc::clsact_parent(false), 0xfffffff3u);
+  auto m = tc::encode_filter_dump(7, tc::clsact_parent(true));
+  ASSERT_TRUE(m);
+  const Bytes golden = {
+      0x24, 0x00, 0x00, 0x00, 0x2e, 0x00, 0x01, 0x03, 0, 0, 0, 0, 0, 0, 0, 0,  // RTM_GETTFILTER dump
+      0x00, 0x00, 0x00, 0x00,                                                   // AF_UNSPEC, padding
+      0x07, 0x00, 0x00, 0x00,                                                   // tcm_ifindex 7
+      0x00, 0x00, 0x00, 0x00,                                                   // tcm_handle
+      0xf2, 0xff, 0xff, 0xff,                                                   // clsact ingress
+      0x00, 0x00, 0x00, 0x00,                                                   // tcm_info
   };
   EXPECT_EQ(*m, golden);
 }
