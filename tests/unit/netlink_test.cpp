@@ -111,6 +111,47 @@ TEST(AttrTable, ReadsScalarsStringsAndNestsAndRejectsOverruns) {
   EXPECT_FALSE(AttrTable::parse(bad));
 }
 
+TEST(AttrTable, IntegersMustHaveTheirExactSize) {
+  // mnl_attr_validate: a u32 read of an 8-byte attribute is refused, not truncated.
+  MessageBuilder b(RTM_NEWLINK, 0);
+  b.put_u64(1, 7).put_u32(2, 7).put_u16(3, 7);
+  const size_t n = b.begin_nest(4);
+  b.end_nest(n);
+  b.put_u8(5, 1);
+  auto bytes = std::move(b).finish();
+  ASSERT_TRUE(bytes);
+  auto t = AttrTable::parse(only_message(*bytes).payload());
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(t->u32(1));
+  EXPECT_EQ(t->u64(1), 7u);
+  EXPECT_FALSE(t->u64(2));
+  EXPECT_FALSE(t->u8(3));
+  EXPECT_EQ(t->u16(3), 7u);
+  auto empty = t->nested(4);  // an empty nest is a nest
+  ASSERT_TRUE(empty);
+  EXPECT_FALSE(empty->has(1));
+  EXPECT_FALSE(t->nested(5));  // one byte cannot hold attributes
+  EXPECT_EQ(t->nested(5).error().err, EBADMSG);
+}
+
+TEST(MessageBuilder, GrowingKeepsEveryByteAndReserveIsExact) {
+  MessageBuilder b(RTM_NEWLINK, 0);
+  Bytes big(3000, 0xa5);
+  b.put(1, big).put_u32(2, 9);
+  auto m = std::move(b).finish();
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->size(), NLMSG_HDRLEN + NLA_HDRLEN + 3000 + NLA_HDRLEN + 4);
+  auto t = AttrTable::parse(only_message(*m).payload());
+  ASSERT_TRUE(t);
+  EXPECT_TRUE(std::equal(big.begin(), big.end(), t->bytes(1)->begin(), t->bytes(1)->end()));
+  EXPECT_EQ(t->u32(2), 9u);
+  MessageBuilder reserved(RTM_NEWLINK, 0);
+  reserved.reserve(5000);
+  auto r = std::move(reserved).finish();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->capacity(), 5000u);
+}
+
 // Real refusals from the host kernel: the errno and the extack text.
 TEST(ParseAck, RecordedNewSaRefusalCarriesErrnoAndExtack) {
   auto msg = only_message(view(recorded::kNewSaAeadRefused_0));
@@ -235,6 +276,18 @@ TEST(SocketErrorsOnly, ARefusalInABigBatchIsReportedAtItsIndexAndNothingElseFail
   EXPECT_FALSE((*every)[0].status);
   EXPECT_TRUE((*every)[1].status);
   EXPECT_EQ((*every)[1].messages.size(), 1u);
+}
+
+TEST(Socket, RefusesARequestWhoseLengthIsNotItsSize) {
+  auto sock = Socket::open(NETLINK_ROUTE);
+  if (!sock) GTEST_SKIP() << sock.error().message();
+  Bytes m = get_lo();
+  m.resize(m.size() + 4, 0);  // nlmsg_len no longer covers the bytes
+  std::vector<Bytes> reqs;
+  reqs.push_back(std::move(m));
+  auto r = sock->transact(std::move(reqs));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().err, EINVAL);
 }
 
 TEST(SocketErrorsOnly, AnEmptyBatchAndASilentOneSucceed) {
