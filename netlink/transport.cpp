@@ -199,6 +199,45 @@ int walk_one(const nlattr* a, void* data) {
 
 }  // namespace
 
+Status walk_messages(ByteView buf, MessageVisitor visit, void* visit_ctx) {
+  struct Ctx {
+    MessageVisitor visit;
+    void* visit_ctx;
+    Status status;
+    const uint8_t* end;  // past the last message visited
+  } ctx{visit, visit_ctx, {}, buf.data()};
+  auto one = [](const nlmsghdr* h, void* data) -> int {
+    auto* c = static_cast<Ctx*>(data);
+    c->end = reinterpret_cast<const uint8_t*>(h) + NLMSG_ALIGN(h->nlmsg_len);
+    c->status = c->visit(c->visit_ctx, MessageView{h});
+    return c->status ? MNL_CB_OK : MNL_CB_ERROR;
+  };
+  mnl_cb_t control[NLMSG_MIN_TYPE];
+  std::fill(std::begin(control), std::end(control), +one);
+  size_t off = 0;
+  while (off < buf.size()) {
+    ctx.end = buf.data() + off;
+    errno = 0;
+    const int rc = mnl_cb_run2(buf.data() + off, buf.size() - off, 0, 0, one, &ctx, control, NLMSG_MIN_TYPE);
+    const int err = errno;
+    if (!ctx.status) return ctx.status;
+    const size_t done = std::min<size_t>(static_cast<size_t>(ctx.end - buf.data()), buf.size());
+    if (rc < 0 && err == EINTR && done < buf.size()) {
+      one(reinterpret_cast<const nlmsghdr*>(buf.data() + done), &ctx);  // the flagged message
+      if (!ctx.status) return ctx.status;
+      off = std::min<size_t>(static_cast<size_t>(ctx.end - buf.data()), buf.size());
+      continue;
+    }
+    if (done < buf.size()) {
+      auto rest = split_messages(buf.subspan(done));
+      if (!rest) return std::unexpected(rest.error());
+      return fail(rc < 0 ? err : EBADMSG, "parse netlink messages", {}, "a message was not processed");
+    }
+    break;
+  }
+  return {};
+}
+
 Status walk_attrs(ByteView payload, AttrVisitor visit, void* ctx) {
   Walk w{visit, ctx, payload.data()};
   mnl_attr_parse_payload(payload.data(), payload.size(), walk_one, &w);
@@ -518,18 +557,16 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
       if (!got) return std::unexpected(got.error());
       if (*got == 0)
         return fail(ETIMEDOUT, "netlink receive", {}, std::to_string(outstanding) + " answers missing");
-      auto msgs = split_messages(ByteView(rbuf.data(), *got));
-      if (!msgs) return std::unexpected(msgs.error());
-      for (const auto& m : *msgs) {
+      auto st = for_each_message(ByteView(rbuf.data(), *got), [&](const MessageView& m) -> Status {
         const uint32_t rel = m.seq() - first_seq;  // unsigned: seqs before the batch are large
         if (errors_only && m.seq() == barrier_seq) {
           if (m.type() == NLMSG_ERROR && barrier_open) {
             barrier_open = false;
             --outstanding;
           }
-          continue;
+          return {};
         }
-        if (rel >= count) continue;  // a late answer to an abandoned request
+        if (rel >= count) return {};  // a late answer to an abandoned request
         const size_t idx = begin + rel;
         if (m.type() == NLMSG_ERROR || m.type() == NLMSG_DONE) {
           auto ack = parse_ack(m);
@@ -545,12 +582,14 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
             awaiting[rel] = false;
             --outstanding;
           }
-          continue;
+          return {};
         }
-        if (m.type() == NLMSG_NOOP || m.type() == NLMSG_OVERRUN) continue;
+        if (m.type() == NLMSG_NOOP || m.type() == NLMSG_OVERRUN) return {};
         if (m.flags() & NLM_F_DUMP_INTR) interrupted[idx] = true;
         replies[idx].messages.emplace_back(m.bytes().begin(), m.bytes().end());
-      }
+        return {};
+      });
+      if (!st) return std::unexpected(st.error());
     }
     begin = end;
   }
@@ -580,31 +619,12 @@ Result<std::vector<Bytes>> Socket::receive_events(int timeout_ms) {
     auto got = receive(rbuf, wait);
     if (!got) return std::unexpected(got.error());
     if (*got == 0) return events;
-    // mnl_cb_run2, every message kept (control messages too: a subscriber sees
-    // what arrived); no sequence or port to match, events carry neither.
-    struct Collect {
-      std::vector<Bytes>* events;
-      const uint8_t* end;
-    } c{&events, rbuf.data()};
-    auto keep = [](const nlmsghdr* h, void* data) {
-      auto* c = static_cast<Collect*>(data);
-      const auto* p = reinterpret_cast<const uint8_t*>(h);
-      c->events->emplace_back(p, p + h->nlmsg_len);
-      c->end = p + NLMSG_ALIGN(h->nlmsg_len);
-      return MNL_CB_OK;
-    };
-    mnl_cb_t control[NLMSG_MIN_TYPE];
-    std::fill(std::begin(control), std::end(control), +keep);
-    if (mnl_cb_run2(rbuf.data(), *got, 0, 0, keep, &c, control, NLMSG_MIN_TYPE) < 0 && errno != EINTR)
-      return fail_errno("netlink receive", "events");
-    // mnl_cb_run2 stops quietly at a malformed message, and at one flagged
-    // NLM_F_DUMP_INTR: split the rest, which fails on the former.
-    const size_t done = std::min<size_t>(static_cast<size_t>(c.end - rbuf.data()), *got);
-    if (done < *got) {
-      auto rest = split_messages(ByteView(rbuf.data() + done, *got - done));
-      if (!rest) return std::unexpected(rest.error());
-      for (const auto& m : *rest) events.emplace_back(m.bytes().begin(), m.bytes().end());
-    }
+    // Every message kept, control messages too: a subscriber sees what arrived.
+    auto st = for_each_message(ByteView(rbuf.data(), *got), [&](const MessageView& m) -> Status {
+      events.emplace_back(m.bytes().begin(), m.bytes().end());
+      return {};
+    });
+    if (!st) return std::unexpected(st.error());
     wait = 0;  // drain what is queued, then return
   }
 }

@@ -112,6 +112,15 @@ struct MessageView {
 // Splits a buffer into its messages; fails on a truncated or malformed one.
 Result<std::vector<MessageView>> split_messages(ByteView buffer);
 
+// Calls fn(MessageView) -> Status for every message of a received buffer, in
+// order, through mnl_cb_run2: data and control messages alike, no sequence or
+// port check (one datagram answers many requests of a batch; the caller matches
+// each by its seq). A message flagged NLM_F_DUMP_INTR, where mnl_cb_run2 stops,
+// is handed to fn too and the walk goes on after it; a malformed message, where
+// it stops quietly, is an error. Stops at fn's first error.
+template <typename Fn>
+Status for_each_message(ByteView buffer, Fn&& fn);
+
 // The attributes of one level, indexed by type (nested flag and byte-order bit
 // masked off); a later attribute of the same type replaces an earlier one, use
 // for_each_attr for repeated ones.
@@ -294,6 +303,17 @@ Result<std::vector<Status>> statuses(Result<std::vector<Reply>> replies, NameFn&
 // attribute that runs past the payload.
 using AttrVisitor = void (*)(void* ctx, uint16_t type, ByteView payload);
 Status walk_attrs(ByteView payload, AttrVisitor visit, void* ctx);
+
+using MessageVisitor = Status (*)(void* ctx, const MessageView& msg);
+Status walk_messages(ByteView buffer, MessageVisitor visit, void* ctx);
+
+template <typename Fn>
+Status for_each_message(ByteView buffer, Fn&& fn) {
+  using F = std::remove_reference_t<Fn>;
+  return walk_messages(
+      buffer, [](void* ctx, const MessageView& m) -> Status { return (*static_cast<F*>(ctx))(m); },
+      const_cast<void*>(static_cast<const void*>(std::addressof(fn))));
+}
 
 template <typename Fn>
 Status for_each_attr(ByteView payload, Fn&& fn) {

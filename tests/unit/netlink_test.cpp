@@ -85,6 +85,45 @@ TEST(SplitMessages, RejectsTruncatedAndOverlongMessages) {
   EXPECT_EQ(m->size(), 2u);
 }
 
+TEST(ForEachMessage, VisitsDataControlAndInterruptedMessagesAndRejectsATruncatedOne) {
+  Bytes buf;
+  for (uint16_t flags : {uint16_t{0}, uint16_t{NLM_F_DUMP_INTR}, uint16_t{0}}) {
+    Bytes m = *MessageBuilder(RTM_NEWLINK, 0).finish();
+    reinterpret_cast<nlmsghdr*>(m.data())->nlmsg_flags |= flags;
+    buf.insert(buf.end(), m.begin(), m.end());
+  }
+  buf.insert(buf.end(), recorded::kDumpSaEmpty_0, recorded::kDumpSaEmpty_0 + sizeof recorded::kDumpSaEmpty_0);
+  std::vector<std::pair<uint16_t, uint16_t>> seen;  // type, flags
+  auto st = for_each_message(buf, [&](const MessageView& m) -> Status {
+    seen.emplace_back(m.type(), m.flags());
+    return {};
+  });
+  ASSERT_TRUE(st) << st.error().message();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_TRUE(seen[1].second & NLM_F_DUMP_INTR);
+  EXPECT_EQ(seen[2].first, RTM_NEWLINK);
+  EXPECT_EQ(seen[3].first, NLMSG_DONE);
+
+  int visited = 0;
+  auto stop = for_each_message(buf, [&](const MessageView&) -> Status {
+    return ++visited == 2 ? fail(EIO, "visit") : Status{};
+  });
+  ASSERT_FALSE(stop);
+  EXPECT_EQ(stop.error().err, EIO);
+  EXPECT_EQ(visited, 2);
+
+  Bytes truncated = buf;
+  truncated.resize(buf.size() - 4);
+  visited = 0;
+  auto bad = for_each_message(truncated, [&](const MessageView&) -> Status {
+    ++visited;
+    return {};
+  });
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().err, EBADMSG);
+  EXPECT_EQ(visited, 3);
+}
+
 TEST(AttrTable, ReadsScalarsStringsAndNestsAndRejectsOverruns) {
   MessageBuilder b(RTM_NEWLINK, 0);
   b.header(ifinfomsg{});
