@@ -614,6 +614,12 @@ Result<std::vector<Bytes>> Socket::request(Bytes message, std::string op, std::s
 Result<std::vector<Bytes>> Socket::receive_events(int timeout_ms) {
   std::vector<Bytes> events;
   Bytes rbuf;
+  // An XFRM subscriber's events (NEWSA, UPDSA) carry keys: the receive buffer
+  // is wiped as transact's is.
+  struct Wiper {
+    Bytes& rbuf;
+    ~Wiper() { wipe(rbuf); }
+  } wiper{rbuf};
   int wait = timeout_ms;
   for (;;) {
     auto got = receive(rbuf, wait);

@@ -247,6 +247,7 @@ class Socket {
   // Subscriptions (multicast) and their messages.
   Status join_group(uint32_t group);
   // Waits up to timeout_ms for events and returns what arrived (possibly none).
+  // The receive buffer is wiped before it returns (XFRM events carry keys).
   Result<std::vector<Bytes>> receive_events(int timeout_ms);
 
   int fd() const;
