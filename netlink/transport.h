@@ -1,5 +1,5 @@
-// Netlink for every sealnet component: message building and parsing as pure
-// functions over bytes (golden-byte tested, no root), and one socket per protocol
+// Netlink for every sealnet component, on libmnl: message building and parsing as
+// pure functions over bytes (golden-byte tested, no root), and one socket per protocol
 // that sends many requests in one sendmsg and matches each reply to its request.
 #pragma once
 
