@@ -125,7 +125,15 @@ TcAttachment::TcAttachment(TcAttachment&& o) noexcept
 
 TcAttachment& TcAttachment::operator=(TcAttachment&& o) noexcept {
   if (this != &o) {
-    if (ifindex_ && created_filter_ && !kept_) (void)detach();
+    // o replaced this filter's program in place: detaching here would remove o's
+    // program and leave the hook empty. o inherits what this one created.
+    const bool same_filter = ifindex_ && ifindex_ == o.ifindex_ && hook_ == o.hook_ && id_ == o.id_;
+    if (same_filter) {
+      o.created_filter_ = o.created_filter_ || created_filter_;
+      o.created_qdisc_ = o.created_qdisc_ || created_qdisc_;
+    } else if (ifindex_ && created_filter_ && !kept_) {
+      (void)detach();
+    }
     ifindex_ = std::exchange(o.ifindex_, 0);
     hook_ = o.hook_;
     id_ = o.id_;

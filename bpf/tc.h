@@ -19,6 +19,7 @@ inline constexpr uint32_t kTcPriority = 1;
 struct TcFilterId {
   uint32_t handle = kTcHandle;
   uint32_t priority = kTcPriority;
+  bool operator==(const TcFilterId&) const = default;
 };
 
 class TcAttachment {
@@ -34,6 +35,8 @@ class TcAttachment {
   static Result<TcAttachment> adopt(int ifindex, TcHook hook, TcFilterId id = {});
 
   TcAttachment(TcAttachment&& o) noexcept;
+  // Assigning an attachment of the same filter (re-attached in place) takes over
+  // what this one created instead of detaching it: the filter now runs o's program.
   TcAttachment& operator=(TcAttachment&& o) noexcept;
   TcAttachment(const TcAttachment&) = delete;
   TcAttachment& operator=(const TcAttachment&) = delete;
