@@ -1,15 +1,15 @@
 #include "bpf/tc.h"
 
 #include <bpf/libbpf.h>
-#include <libmnl/libmnl.h>
-#include <linux/pkt_sched.h>
-#include <linux/rtnetlink.h>
+#include <linux/netlink.h>
 #include <net/if.h>
 
 #include <cerrno>
 #include <string>
 #include <utility>
-#include <vector>
+
+#include "netlink/tc_codec.h"
+#include "netlink/transport.h"
 
 namespace sealnet::bpf {
 
@@ -56,42 +56,17 @@ Result<uint32_t> tc_query(int ifindex, TcHook hook, TcFilterId id) {
 
 Result<int> tc_filter_count(int ifindex, TcHook hook) {
   // libbpf can only query one (handle, priority); a dump answers "any filter".
-  mnl_socket* nl = mnl_socket_open(NETLINK_ROUTE);
-  if (!nl) return fail_errno("open rtnetlink socket");
-  struct Closer {
-    mnl_socket* s;
-    ~Closer() { mnl_socket_close(s); }
-  } closer{nl};
-  if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) return fail_errno("bind rtnetlink socket");
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-  nlh->nlmsg_type = RTM_GETTFILTER;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  const uint32_t seq = 1;
-  nlh->nlmsg_seq = seq;
-  auto* t = static_cast<tcmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(tcmsg)));
-  t->tcm_family = AF_UNSPEC;
-  t->tcm_ifindex = ifindex;
-  t->tcm_parent = TC_H_MAKE(TC_H_CLSACT, hook == TcHook::Ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return fail_errno("RTM_GETTFILTER", where(ifindex, hook));
-  const unsigned portid = mnl_socket_get_portid(nl);
-  int count = 0;
-  auto on_msg = [](const nlmsghdr*, void* data) {
-    ++*static_cast<int*>(data);
-    return MNL_CB_OK;
-  };
-  for (;;) {
-    const ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
-    if (n < 0) return fail_errno("RTM_GETTFILTER", where(ifindex, hook));
-    const int rc = mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, portid, on_msg, &count);
-    if (rc == MNL_CB_STOP) break;
-    if (rc < 0) {
-      // A device without a clsact qdisc answers the dump with an error.
-      if (errno == EINVAL || errno == ENOENT) return 0;
-      return fail_errno("RTM_GETTFILTER", where(ifindex, hook));
-    }
+  auto req = tc::encode_filter_dump(ifindex, tc::clsact_parent(hook == TcHook::Ingress));
+  if (!req) return std::unexpected(req.error());
+  auto sock = nl::Socket::open(NETLINK_ROUTE);
+  if (!sock) return std::unexpected(sock.error());
+  auto filters = sock->request(std::move(*req), "RTM_GETTFILTER", where(ifindex, hook));
+  if (!filters) {
+    // A device without a clsact qdisc answers the dump with an error.
+    if (filters.error().err == EINVAL || filters.error().err == ENOENT) return 0;
+    return std::unexpected(filters.error());
   }
-  return count;
+  return static_cast<int>(filters->size());
 }
 
 Result<TcAttachment> TcAttachment::attach(int ifindex, TcHook hook, int prog_fd, TcFilterId id) {
@@ -103,7 +78,8 @@ Result<TcAttachment> TcAttachment::attach(int ifindex, TcHook hook, int prog_fd,
 
   auto before = tc_query(ifindex, hook, id);
   if (!before) {
-    (void)a.detach();  // removes the qdisc if this call created it
+    if (a.created_qdisc_) (void)a.remove_qdisc_if_empty();
+    a.release();
     return std::unexpected(before.error());
   }
   a.created_filter_ = *before == 0;
@@ -113,12 +89,14 @@ Result<TcAttachment> TcAttachment::attach(int ifindex, TcHook hook, int prog_fd,
   o.flags = BPF_TC_F_REPLACE;
   rc = bpf_tc_attach(&h, &o);
   if (rc != 0) {
-    // Leave nothing behind that this call created: the destructor removes the
-    // qdisc if it is ours and empty.
-    a.created_filter_ = false;
+    // Leave nothing behind that this call created, and nothing else: a refused
+    // replace leaves the filter that was there (ours from before a restart, or
+    // somebody else's at this handle and priority) in force, so only the qdisc,
+    // if this call created it and it is empty, is removed.
     auto err = fail(-rc, "attach tc filter", where(ifindex, hook),
                     "handle " + std::to_string(id.handle) + " priority " + std::to_string(id.priority));
-    (void)a.detach();
+    if (a.created_qdisc_) (void)a.remove_qdisc_if_empty();
+    a.release();
     return err;
   }
   a.prog_id_ = o.prog_id;
@@ -147,7 +125,15 @@ TcAttachment::TcAttachment(TcAttachment&& o) noexcept
 
 TcAttachment& TcAttachment::operator=(TcAttachment&& o) noexcept {
   if (this != &o) {
-    if (ifindex_ && created_filter_ && !kept_) (void)detach();
+    // o replaced this filter's program in place: detaching here would remove o's
+    // program and leave the hook empty. o inherits what this one created.
+    const bool same_filter = ifindex_ && ifindex_ == o.ifindex_ && hook_ == o.hook_ && id_ == o.id_;
+    if (same_filter) {
+      o.created_filter_ = o.created_filter_ || created_filter_;
+      o.created_qdisc_ = o.created_qdisc_ || created_qdisc_;
+    } else if (ifindex_ && created_filter_ && !kept_) {
+      (void)detach();
+    }
     ifindex_ = std::exchange(o.ifindex_, 0);
     hook_ = o.hook_;
     id_ = o.id_;
@@ -172,19 +158,23 @@ Status TcAttachment::detach() {
   // ENOENT: already gone; ENODEV/EINVAL: the device (and its qdisc) is gone.
   if (rc != 0 && rc != -ENOENT && rc != -ENODEV && rc != -EINVAL)
     return fail(-rc, "detach tc filter", where(ifindex_, hook_));
-  if (created_qdisc_) {
-    // The clsact qdisc carries both hooks; remove it only when no filter of
-    // anybody's is left on either.
-    auto in = tc_filter_count(ifindex_, TcHook::Ingress);
-    auto out = tc_filter_count(ifindex_, TcHook::Egress);
-    if (in && out && *in == 0 && *out == 0) {
-      h.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
-      const int drc = bpf_tc_hook_destroy(&h);
-      if (drc != 0 && drc != -ENOENT && drc != -EINVAL && drc != -ENODEV)
-        return fail(-drc, "delete clsact qdisc", where(ifindex_, hook_));
-    }
-  }
+  if (created_qdisc_)
+    if (auto s = remove_qdisc_if_empty(); !s) return s;
   release();
+  return {};
+}
+
+Status TcAttachment::remove_qdisc_if_empty() {
+  // The clsact qdisc carries both hooks; remove it only when no filter of
+  // anybody's is left on either.
+  auto in = tc_filter_count(ifindex_, TcHook::Ingress);
+  auto out = tc_filter_count(ifindex_, TcHook::Egress);
+  if (!in || !out || *in != 0 || *out != 0) return {};
+  auto h = make_hook(ifindex_, hook_);
+  h.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+  const int rc = bpf_tc_hook_destroy(&h);
+  if (rc != 0 && rc != -ENOENT && rc != -EINVAL && rc != -ENODEV)
+    return fail(-rc, "delete clsact qdisc", where(ifindex_, hook_));
   return {};
 }
 

@@ -19,6 +19,7 @@ inline constexpr uint32_t kTcPriority = 1;
 struct TcFilterId {
   uint32_t handle = kTcHandle;
   uint32_t priority = kTcPriority;
+  bool operator==(const TcFilterId&) const = default;
 };
 
 class TcAttachment {
@@ -26,13 +27,16 @@ class TcAttachment {
   // Attaches prog_fd in direct-action mode. The clsact qdisc is created if the
   // device has none (an existing one is used: EEXIST is fine). A filter already
   // at this handle and priority (ours, from before a restart) is replaced in
-  // place, so there is no moment without a program.
+  // place, so there is no moment without a program; a refused attach or
+  // replace leaves whatever filter was there in force.
   static Result<TcAttachment> attach(int ifindex, TcHook hook, int prog_fd, TcFilterId id = {});
   // Takes over the filter at (ifindex, hook, id) that an earlier process left:
   // ENOENT when there is none. An adopted filter is not removed on destruction.
   static Result<TcAttachment> adopt(int ifindex, TcHook hook, TcFilterId id = {});
 
   TcAttachment(TcAttachment&& o) noexcept;
+  // Assigning an attachment of the same filter (re-attached in place) takes over
+  // what this one created instead of detaching it: the filter now runs o's program.
   TcAttachment& operator=(TcAttachment&& o) noexcept;
   TcAttachment(const TcAttachment&) = delete;
   TcAttachment& operator=(const TcAttachment&) = delete;
@@ -56,6 +60,8 @@ class TcAttachment {
  private:
   TcAttachment(int ifindex, TcHook hook, TcFilterId id) : ifindex_(ifindex), hook_(hook), id_(id) {}
   void release() { ifindex_ = 0; }
+  // Deletes the clsact qdisc when no filter is left at either hook.
+  Status remove_qdisc_if_empty();
 
   int ifindex_ = 0;  // 0: moved from or detached
   TcHook hook_ = TcHook::Ingress;

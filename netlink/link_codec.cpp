@@ -153,7 +153,15 @@ Result<StringSet> decode_strset(const nl::MessageView& msg, uint32_t set_id) {
   StringSet out;
   bool found = false;
   Status inner;
+  // The count and the indices come from the reply: bounded before they size
+  // anything, so a hostile or corrupt reply is refused instead of allocating
+  // gigabytes or writing past the vector (an index of 0xffffffff wraps *idx + 1).
+  auto too_many = [&](uint64_t n) {
+    return fail(EBADMSG, what, {},
+                "string set of " + std::to_string(n) + " entries, more than " + std::to_string(kMaxStrings));
+  };
   auto st = nl::for_each_attr(*sets, [&](uint16_t, nl::ByteView set_bytes) {
+    if (!inner) return;
     auto set = nl::AttrTable::parse(set_bytes);
     if (!set) {
       inner = std::unexpected(set.error());
@@ -161,19 +169,29 @@ Result<StringSet> decode_strset(const nl::MessageView& msg, uint32_t set_id) {
     }
     if (set->u32(ETHTOOL_A_STRINGSET_ID) != set_id) return;
     found = true;
-    out.resize(set->u32(ETHTOOL_A_STRINGSET_COUNT).value_or(0));
+    const uint32_t count = set->u32(ETHTOOL_A_STRINGSET_COUNT).value_or(0);
+    if (count > kMaxStrings) {
+      inner = too_many(count);
+      return;
+    }
+    out.resize(count);
     auto strings = set->bytes(ETHTOOL_A_STRINGSET_STRINGS);
     if (!strings) return;
     auto s2 = nl::for_each_attr(*strings, [&](uint16_t, nl::ByteView str_bytes) {
+      if (!inner) return;
       auto s = nl::AttrTable::parse(str_bytes);
       if (!s) return;
       auto idx = s->u32(ETHTOOL_A_STRING_INDEX);
       auto val = s->str(ETHTOOL_A_STRING_VALUE);
       if (!idx || !val) return;
-      if (*idx >= out.size()) out.resize(*idx + 1);
+      if (*idx >= kMaxStrings) {
+        inner = too_many(uint64_t{*idx} + 1);
+        return;
+      }
+      if (*idx >= out.size()) out.resize(size_t{*idx} + 1);
       out[*idx] = *val;
     });
-    if (!s2) inner = std::unexpected(s2.error());
+    if (!s2 && inner) inner = std::unexpected(s2.error());
   });
   if (!st) return std::unexpected(st.error());
   if (!inner) return std::unexpected(inner.error());

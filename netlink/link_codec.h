@@ -66,6 +66,10 @@ struct FeatureSet {
 
 // Bit index -> name for a compact bitset (ETH_SS_FEATURES: netdev feature names).
 using StringSet = std::vector<std::string>;
+// The most entries a decoded string set may have: ETH_SS_FEATURES has
+// NETDEV_FEATURE_COUNT (under 100), the link modes about 100; a reply that
+// claims more (its count or an index) is refused.
+inline constexpr uint32_t kMaxStrings = 4096;
 
 // ETHTOOL_MSG_FEATURES_GET for one device; compact bitsets need a StringSet to
 // decode, verbose ones name their bits.

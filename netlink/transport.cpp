@@ -32,71 +32,129 @@ constexpr int kReplyTimeoutMs = 10000;
 // request is capped by wmem_max / rmem_max.
 constexpr int kSocketBuffer = 8 * 1024 * 1024;
 
-void pad4(Bytes& b) { b.resize(NLMSG_ALIGN(b.size()), 0); }
-
 nlmsghdr* hdr_of(Bytes& b) { return reinterpret_cast<nlmsghdr*>(b.data()); }
 
 }  // namespace
 
 // ---------------------------------------------------------------- building --
 
-MessageBuilder::MessageBuilder(uint16_t type, uint16_t flags) {
-  buf_.resize(NLMSG_HDRLEN, 0);
-  nlmsghdr h{};
-  h.nlmsg_type = type;
-  h.nlmsg_flags = flags | NLM_F_REQUEST;
-  std::memcpy(buf_.data(), &h, sizeof h);
+namespace {
+// Most requests fit; an SA reserves what its keys need.
+constexpr size_t kInitialRoom = 256;
+}  // namespace
+
+MessageBuilder::MessageBuilder(uint16_t type, uint16_t flags) : buf_(kInitialRoom, 0) {
+  nlmsghdr* h = mnl_nlmsg_put_header(buf_.data());
+  h->nlmsg_type = type;
+  h->nlmsg_flags = flags | NLM_F_REQUEST;
+}
+
+MessageBuilder::~MessageBuilder() {
+  if (!buf_.empty()) wipe(buf_);
+}
+
+MessageBuilder& MessageBuilder::operator=(MessageBuilder&& o) noexcept {
+  if (this != &o) {
+    if (!buf_.empty()) wipe(buf_);
+    buf_ = std::move(o.buf_);
+    o.buf_.clear();
+    overflow_ = o.overflow_;
+  }
+  return *this;
+}
+
+void MessageBuilder::grow_to(size_t capacity) {
+  const size_t used = nlh()->nlmsg_len;
+  Bytes bigger(capacity, 0);
+  std::memcpy(bigger.data(), buf_.data(), used);
+  wipe(buf_);
+  buf_.swap(bigger);
+}
+
+void MessageBuilder::room(size_t more) {
+  const size_t used = nlh()->nlmsg_len;
+  if (used + more > buf_.size()) grow_to(std::max(buf_.size() * 2, used + more));
+}
+
+MessageBuilder& MessageBuilder::reserve(size_t bytes) {
+  if (bytes > buf_.size()) grow_to(bytes);
+  return *this;
 }
 
 MessageBuilder& MessageBuilder::raw(ByteView bytes) {
-  buf_.insert(buf_.end(), bytes.begin(), bytes.end());
-  pad4(buf_);
+  room(MNL_ALIGN(bytes.size()));
+  void* p = mnl_nlmsg_put_extra_header(nlh(), bytes.size());  // zeroed, padded to 4
+  if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
   return *this;
 }
 
 MessageBuilder& MessageBuilder::put(uint16_t type, ByteView payload) {
-  const size_t len = NLA_HDRLEN + payload.size();
-  if (len > UINT16_MAX) {
+  // nla_len is 16 bits; libmnl would truncate it silently.
+  if (MNL_ATTR_HDRLEN + payload.size() > UINT16_MAX) {
     overflow_ = true;
     return *this;
   }
-  nlattr a{static_cast<uint16_t>(len), type};
-  const auto* p = reinterpret_cast<const uint8_t*>(&a);
-  buf_.insert(buf_.end(), p, p + sizeof a);
-  buf_.insert(buf_.end(), payload.begin(), payload.end());
-  pad4(buf_);
+  room(MNL_ATTR_HDRLEN + MNL_ALIGN(payload.size()));
+  static const uint8_t kNone = 0;
+  if (!mnl_attr_put_check(nlh(), buf_.size(), type, payload.size(), payload.empty() ? &kNone : payload.data()))
+    overflow_ = true;
+  return *this;
+}
+
+MessageBuilder& MessageBuilder::put_u8(uint16_t type, uint8_t v) {
+  room(MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof v));
+  if (!mnl_attr_put_u8_check(nlh(), buf_.size(), type, v)) overflow_ = true;
+  return *this;
+}
+MessageBuilder& MessageBuilder::put_u16(uint16_t type, uint16_t v) {
+  room(MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof v));
+  if (!mnl_attr_put_u16_check(nlh(), buf_.size(), type, v)) overflow_ = true;
+  return *this;
+}
+MessageBuilder& MessageBuilder::put_u32(uint16_t type, uint32_t v) {
+  room(MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof v));
+  if (!mnl_attr_put_u32_check(nlh(), buf_.size(), type, v)) overflow_ = true;
+  return *this;
+}
+MessageBuilder& MessageBuilder::put_u64(uint16_t type, uint64_t v) {
+  room(MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof v));
+  if (!mnl_attr_put_u64_check(nlh(), buf_.size(), type, v)) overflow_ = true;
   return *this;
 }
 
 MessageBuilder& MessageBuilder::put_str(uint16_t type, std::string_view s) {
-  Bytes b(s.begin(), s.end());
-  b.push_back(0);
-  return put(type, b);
+  // mnl_attr_put_strz would stop at an embedded NUL; the whole view and one NUL
+  // is what was asked for.
+  const std::string z(s);
+  return put(type, ByteView(reinterpret_cast<const uint8_t*>(z.c_str()), z.size() + 1));
 }
 
 size_t MessageBuilder::begin_nest(uint16_t type) {
-  const size_t token = buf_.size();
-  nlattr a{NLA_HDRLEN, static_cast<uint16_t>(type | NLA_F_NESTED)};
-  const auto* p = reinterpret_cast<const uint8_t*>(&a);
-  buf_.insert(buf_.end(), p, p + sizeof a);
+  room(MNL_ATTR_HDRLEN);
+  // An offset, not the nlattr pointer: the buffer may move while the nest fills.
+  const size_t token = nlh()->nlmsg_len;
+  if (!mnl_attr_nest_start_check(nlh(), buf_.size(), type)) overflow_ = true;
   return token;
 }
 
 MessageBuilder& MessageBuilder::end_nest(size_t token) {
-  const size_t len = buf_.size() - token;
-  if (len > UINT16_MAX) {
+  if (overflow_ || token < MNL_NLMSG_HDRLEN || token > nlh()->nlmsg_len) {
     overflow_ = true;
     return *this;
   }
-  const auto l = static_cast<uint16_t>(len);
-  std::memcpy(buf_.data() + token, &l, sizeof l);
+  if (nlh()->nlmsg_len - token > UINT16_MAX) {
+    overflow_ = true;
+    return *this;
+  }
+  mnl_attr_nest_end(nlh(), reinterpret_cast<nlattr*>(buf_.data() + token));
   return *this;
 }
 
 Result<Bytes> MessageBuilder::finish() && {
-  if (overflow_ || buf_.size() > UINT32_MAX)
+  if (overflow_)
     return fail(EMSGSIZE, "encode netlink message", {}, "an attribute is longer than 64 KiB");
-  hdr_of(buf_)->nlmsg_len = static_cast<uint32_t>(buf_.size());
+  // Shrinking keeps the allocation: nothing is copied, the tail is zeros.
+  buf_.resize(nlh()->nlmsg_len);
   return std::move(buf_);
 }
 
@@ -111,18 +169,88 @@ void set_seq(Bytes& message, uint32_t seq, uint32_t portid) {
 
 Result<std::vector<MessageView>> split_messages(ByteView buffer) {
   std::vector<MessageView> out;
-  size_t off = 0;
-  while (off < buffer.size()) {
-    if (buffer.size() - off < NLMSG_HDRLEN)
-      return fail(EBADMSG, "parse netlink messages", {}, "truncated header");
-    const auto* h = reinterpret_cast<const nlmsghdr*>(buffer.data() + off);
-    if (h->nlmsg_len < NLMSG_HDRLEN || h->nlmsg_len > buffer.size() - off)
-      return fail(EBADMSG, "parse netlink messages", {},
-                  "message length " + std::to_string(h->nlmsg_len) + " does not fit");
-    out.push_back({h});
-    off += NLMSG_ALIGN(h->nlmsg_len);
-  }
+  int left = static_cast<int>(std::min<size_t>(buffer.size(), INT32_MAX));
+  const auto* h = reinterpret_cast<const nlmsghdr*>(buffer.data());
+  for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) out.push_back({h});
+  // mnl_nlmsg_ok stops quietly at a bad message; a buffer must end at a message's end.
+  if (left > 0 && static_cast<size_t>(left) < NLMSG_HDRLEN)
+    return fail(EBADMSG, "parse netlink messages", {}, "truncated header");
+  if (left > 0)
+    return fail(EBADMSG, "parse netlink messages", {},
+                "message length " + std::to_string(h->nlmsg_len) + " does not fit");
   return out;
+}
+
+namespace {
+
+struct Walk {
+  AttrVisitor visit;
+  void* ctx;
+  const uint8_t* end = nullptr;  // past the last attribute mnl_attr_parse_payload accepted
+};
+
+int walk_one(const nlattr* a, void* data) {
+  auto* w = static_cast<Walk*>(data);
+  const auto* payload = static_cast<const uint8_t*>(mnl_attr_get_payload(a));
+  w->visit(w->ctx, mnl_attr_get_type(a), ByteView(payload, mnl_attr_get_payload_len(a)));
+  w->end = reinterpret_cast<const uint8_t*>(a) + MNL_ALIGN(a->nla_len);
+  return MNL_CB_OK;
+}
+
+}  // namespace
+
+Status walk_messages(ByteView buf, MessageVisitor visit, void* visit_ctx) {
+  struct Ctx {
+    MessageVisitor visit;
+    void* visit_ctx;
+    Status status;
+    const uint8_t* end;  // past the last message visited
+  } ctx{visit, visit_ctx, {}, buf.data()};
+  auto one = [](const nlmsghdr* h, void* data) -> int {
+    auto* c = static_cast<Ctx*>(data);
+    c->end = reinterpret_cast<const uint8_t*>(h) + NLMSG_ALIGN(h->nlmsg_len);
+    c->status = c->visit(c->visit_ctx, MessageView{h});
+    return c->status ? MNL_CB_OK : MNL_CB_ERROR;
+  };
+  mnl_cb_t control[NLMSG_MIN_TYPE];
+  std::fill(std::begin(control), std::end(control), +one);
+  size_t off = 0;
+  while (off < buf.size()) {
+    ctx.end = buf.data() + off;
+    errno = 0;
+    const int rc = mnl_cb_run2(buf.data() + off, buf.size() - off, 0, 0, one, &ctx, control, NLMSG_MIN_TYPE);
+    const int err = errno;
+    if (!ctx.status) return ctx.status;
+    const size_t done = std::min<size_t>(static_cast<size_t>(ctx.end - buf.data()), buf.size());
+    if (rc < 0 && err == EINTR && done < buf.size()) {
+      one(reinterpret_cast<const nlmsghdr*>(buf.data() + done), &ctx);  // the flagged message
+      if (!ctx.status) return ctx.status;
+      off = std::min<size_t>(static_cast<size_t>(ctx.end - buf.data()), buf.size());
+      continue;
+    }
+    if (done < buf.size()) {
+      auto rest = split_messages(buf.subspan(done));
+      if (!rest) return std::unexpected(rest.error());
+      return fail(rc < 0 ? err : EBADMSG, "parse netlink messages", {}, "a message was not processed");
+    }
+    break;
+  }
+  return {};
+}
+
+Status walk_attrs(ByteView payload, AttrVisitor visit, void* ctx) {
+  Walk w{visit, ctx, payload.data()};
+  mnl_attr_parse_payload(payload.data(), payload.size(), walk_one, &w);
+  // mnl_attr_parse_payload stops quietly at an attribute that does not fit; fewer
+  // bytes than an attribute header at the end are padding.
+  const size_t done = std::min<size_t>(static_cast<size_t>(w.end - payload.data()), payload.size());
+  if (payload.size() - done >= MNL_ATTR_HDRLEN) {
+    nlattr bad;
+    std::memcpy(&bad, payload.data() + done, sizeof bad);
+    return fail(EBADMSG, "parse netlink attributes", {},
+                "attribute " + std::to_string(bad.nla_type & NLA_TYPE_MASK) + " runs past its message");
+  }
+  return {};
 }
 
 Result<AttrTable> AttrTable::parse(ByteView payload, size_t offset) {
@@ -130,22 +258,42 @@ Result<AttrTable> AttrTable::parse(ByteView payload, size_t offset) {
   if (offset > payload.size())
     return fail(EBADMSG, "parse netlink attributes", {}, "message shorter than its header");
   const size_t start = std::min<size_t>(NLMSG_ALIGN(offset), payload.size());
-  auto st =
-      for_each_attr(payload.subspan(start), [&](uint16_t type, ByteView data) { t.attrs_[type] = data; });
+  // A later attribute of a type replaces an earlier one, as before.
+  auto st = for_each_attr(payload.subspan(start), [&](uint16_t type, ByteView data) {
+    t.attrs_[type] = reinterpret_cast<const nlattr*>(data.data() - MNL_ATTR_HDRLEN);
+  });
   if (!st) return std::unexpected(st.error());
   return t;
+}
+
+const nlattr* AttrTable::valid(uint16_t type, int kind) const {
+  auto it = attrs_.find(type);
+  if (it == attrs_.end()) return nullptr;
+  if (mnl_attr_validate(it->second, static_cast<mnl_attr_data_type>(kind)) < 0) return nullptr;
+  return it->second;
 }
 
 std::optional<ByteView> AttrTable::bytes(uint16_t type) const {
   auto it = attrs_.find(type);
   if (it == attrs_.end()) return std::nullopt;
-  return it->second;
+  return ByteView(static_cast<const uint8_t*>(mnl_attr_get_payload(it->second)),
+                  mnl_attr_get_payload_len(it->second));
 }
 
-std::optional<uint8_t> AttrTable::u8(uint16_t type) const { return as<uint8_t>(type); }
-std::optional<uint16_t> AttrTable::u16(uint16_t type) const { return as<uint16_t>(type); }
-std::optional<uint32_t> AttrTable::u32(uint16_t type) const { return as<uint32_t>(type); }
-std::optional<uint64_t> AttrTable::u64(uint16_t type) const { return as<uint64_t>(type); }
+// Exact sizes (mnl_attr_validate); read with memcpy, a recorded reply in a test
+// need not be aligned.
+std::optional<uint8_t> AttrTable::u8(uint16_t type) const {
+  return valid(type, MNL_TYPE_U8) ? as<uint8_t>(type) : std::nullopt;
+}
+std::optional<uint16_t> AttrTable::u16(uint16_t type) const {
+  return valid(type, MNL_TYPE_U16) ? as<uint16_t>(type) : std::nullopt;
+}
+std::optional<uint32_t> AttrTable::u32(uint16_t type) const {
+  return valid(type, MNL_TYPE_U32) ? as<uint32_t>(type) : std::nullopt;
+}
+std::optional<uint64_t> AttrTable::u64(uint16_t type) const {
+  return valid(type, MNL_TYPE_U64) ? as<uint64_t>(type) : std::nullopt;
+}
 
 std::optional<std::string> AttrTable::str(uint16_t type) const {
   auto b = bytes(type);
@@ -156,11 +304,13 @@ std::optional<std::string> AttrTable::str(uint16_t type) const {
 }
 
 Result<AttrTable> AttrTable::nested(uint16_t type) const {
-  auto b = bytes(type);
-  if (!b)
+  if (!attrs_.contains(type))
     return fail(ENOENT, "parse netlink attributes", {},
                 "nested attribute " + std::to_string(type) + " is missing");
-  return parse(*b);
+  if (!valid(type, MNL_TYPE_NESTED))
+    return fail(EBADMSG, "parse netlink attributes", {},
+                "attribute " + std::to_string(type) + " is too short to nest attributes");
+  return parse(*bytes(type));
 }
 
 Result<Ack> parse_ack(const MessageView& msg) {
@@ -336,8 +486,15 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
   // of what it holds unwiped), and it and every request are wiped on return.
   size_t largest = 0;
   for (const Bytes& m : requests) largest = std::max(largest, m.size());
-  Bytes batch;
-  batch.reserve(std::max(max_bytes, largest) + sizeof barrier_hdr);
+  // mnl_nlmsg_batch over it: each request is copied to the batch's current end
+  // and mnl_nlmsg_batch_next takes it in; the limits above are checked before a
+  // request is copied, so the batch's own limit (the whole buffer) never refuses one.
+  Bytes batch(std::max(max_bytes, largest) + sizeof barrier_hdr, 0);
+  struct BatchStop {
+    void operator()(mnl_nlmsg_batch* b) const { mnl_nlmsg_batch_stop(b); }
+  };
+  std::unique_ptr<mnl_nlmsg_batch, BatchStop> nb(mnl_nlmsg_batch_start(batch.data(), batch.size()));
+  if (!nb) return fail_errno("netlink send", "batch");
   // The receive buffer too: GETSA replies and SA dumps carry the keys.
   Bytes rbuf;
   struct Wiper {
@@ -345,7 +502,7 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
     Bytes& batch;
     Bytes& rbuf;
     ~Wiper() {
-      wipe(batch);  // beyond size: wiped before each clear()
+      wipe(batch);
       wipe(rbuf);
       for (Bytes& m : requests) wipe(m);
     }
@@ -354,16 +511,16 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
   while (begin < requests.size()) {
     // One batch: requests up to the limits; a dump ends its batch because the
     // kernel runs one dump per socket at a time.
-    explicit_bzero(batch.data(), batch.size());
-    batch.clear();
+    explicit_bzero(batch.data(), mnl_nlmsg_batch_size(nb.get()));
+    mnl_nlmsg_batch_reset(nb.get());
     const uint32_t first_seq = seq_room(requests.size() - begin + 1);
     size_t end = begin, outstanding = 0;  // answers that end a request (or the batch)
     std::vector<bool> awaiting;           // per request of the batch: its end is still to come
     while (end < requests.size() && end - begin < max_count) {
       Bytes& m = requests[end];
-      if (m.size() < NLMSG_HDRLEN)
+      if (m.size() < NLMSG_HDRLEN || hdr_of(m)->nlmsg_len != m.size())
         return fail(EINVAL, "netlink send", {}, "request " + std::to_string(end) + " is not a message");
-      if (!batch.empty() && batch.size() + m.size() > max_bytes) break;
+      if (!mnl_nlmsg_batch_is_empty(nb.get()) && mnl_nlmsg_batch_size(nb.get()) + m.size() > max_bytes) break;
       const bool dump = (hdr_of(m)->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
       // A dump always ends with NLMSG_DONE (or its error); anything else is
       // answered only when it asks, or when it fails.
@@ -375,7 +532,8 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
       awaiting.push_back(awaited);
       outstanding += awaited;
       set_seq(m, first_seq + static_cast<uint32_t>(end - begin), 0);
-      batch.insert(batch.end(), m.begin(), m.end());
+      std::memcpy(mnl_nlmsg_batch_current(nb.get()), m.data(), m.size());
+      mnl_nlmsg_batch_next(nb.get());
       ++end;
       if (dump) break;
     }
@@ -386,12 +544,12 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
     if (errors_only) {
       nlmsghdr h = barrier_hdr;
       h.nlmsg_seq = barrier_seq;
-      const auto* p = reinterpret_cast<const uint8_t*>(&h);
-      batch.insert(batch.end(), p, p + sizeof h);
+      std::memcpy(mnl_nlmsg_batch_current(nb.get()), &h, sizeof h);
+      mnl_nlmsg_batch_next(nb.get());
       barrier_open = true;
       ++outstanding;
     }
-    if (mnl_socket_sendto(sock_.get(), batch.data(), batch.size()) < 0)
+    if (mnl_socket_sendto(sock_.get(), mnl_nlmsg_batch_head(nb.get()), mnl_nlmsg_batch_size(nb.get())) < 0)
       return fail_errno("netlink send", std::to_string(count) + " requests");
 
     while (outstanding > 0) {
@@ -399,18 +557,16 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
       if (!got) return std::unexpected(got.error());
       if (*got == 0)
         return fail(ETIMEDOUT, "netlink receive", {}, std::to_string(outstanding) + " answers missing");
-      auto msgs = split_messages(ByteView(rbuf.data(), *got));
-      if (!msgs) return std::unexpected(msgs.error());
-      for (const auto& m : *msgs) {
+      auto st = for_each_message(ByteView(rbuf.data(), *got), [&](const MessageView& m) -> Status {
         const uint32_t rel = m.seq() - first_seq;  // unsigned: seqs before the batch are large
         if (errors_only && m.seq() == barrier_seq) {
           if (m.type() == NLMSG_ERROR && barrier_open) {
             barrier_open = false;
             --outstanding;
           }
-          continue;
+          return {};
         }
-        if (rel >= count) continue;  // a late answer to an abandoned request
+        if (rel >= count) return {};  // a late answer to an abandoned request
         const size_t idx = begin + rel;
         if (m.type() == NLMSG_ERROR || m.type() == NLMSG_DONE) {
           auto ack = parse_ack(m);
@@ -426,12 +582,14 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
             awaiting[rel] = false;
             --outstanding;
           }
-          continue;
+          return {};
         }
-        if (m.type() == NLMSG_NOOP || m.type() == NLMSG_OVERRUN) continue;
+        if (m.type() == NLMSG_NOOP || m.type() == NLMSG_OVERRUN) return {};
         if (m.flags() & NLM_F_DUMP_INTR) interrupted[idx] = true;
         replies[idx].messages.emplace_back(m.bytes().begin(), m.bytes().end());
-      }
+        return {};
+      });
+      if (!st) return std::unexpected(st.error());
     }
     begin = end;
   }
@@ -456,14 +614,23 @@ Result<std::vector<Bytes>> Socket::request(Bytes message, std::string op, std::s
 Result<std::vector<Bytes>> Socket::receive_events(int timeout_ms) {
   std::vector<Bytes> events;
   Bytes rbuf;
+  // An XFRM subscriber's events (NEWSA, UPDSA) carry keys: the receive buffer
+  // is wiped as transact's is.
+  struct Wiper {
+    Bytes& rbuf;
+    ~Wiper() { wipe(rbuf); }
+  } wiper{rbuf};
   int wait = timeout_ms;
   for (;;) {
     auto got = receive(rbuf, wait);
     if (!got) return std::unexpected(got.error());
     if (*got == 0) return events;
-    auto msgs = split_messages(ByteView(rbuf.data(), *got));
-    if (!msgs) return std::unexpected(msgs.error());
-    for (const auto& m : *msgs) events.emplace_back(m.bytes().begin(), m.bytes().end());
+    // Every message kept, control messages too: a subscriber sees what arrived.
+    auto st = for_each_message(ByteView(rbuf.data(), *got), [&](const MessageView& m) -> Status {
+      events.emplace_back(m.bytes().begin(), m.bytes().end());
+      return {};
+    });
+    if (!st) return std::unexpected(st.error());
     wait = 0;  // drain what is queued, then return
   }
 }

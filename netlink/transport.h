@@ -1,5 +1,5 @@
-// Netlink for every sealnet component: message building and parsing as pure
-// functions over bytes (golden-byte tested, no root), and one socket per protocol
+// Netlink for every sealnet component, on libmnl: message building and parsing as
+// pure functions over bytes (golden-byte tested, no root), and one socket per protocol
 // that sends many requests in one sendmsg and matches each reply to its request.
 #pragma once
 
@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -26,12 +27,17 @@ using ByteView = std::span<const uint8_t>;
 
 // ---------------------------------------------------------------- building --
 
-// One netlink message under construction. The bytes are what goes on the wire,
-// except nlmsg_seq and nlmsg_pid: the socket assigns those when it sends, so an
+// One netlink message under construction, built with libmnl (mnl_nlmsg_put_*,
+// mnl_attr_put*, mnl_attr_nest_*). The bytes are what goes on the wire, except
+// nlmsg_seq and nlmsg_pid: the socket assigns those when it sends, so an
 // encoder's output is the same on every call and can be compared to golden bytes.
 class MessageBuilder {
  public:
   MessageBuilder(uint16_t type, uint16_t flags);
+  MessageBuilder(MessageBuilder&&) noexcept = default;
+  MessageBuilder& operator=(MessageBuilder&& o) noexcept;
+  // Wipes what was built and not taken by finish().
+  ~MessageBuilder();
 
   // The family header (ifinfomsg, genlmsghdr, xfrm_usersa_info...), padded to 4.
   template <typename T>
@@ -45,10 +51,10 @@ class MessageBuilder {
   MessageBuilder& put_struct(uint16_t type, const T& v) {
     return put(type, ByteView(reinterpret_cast<const uint8_t*>(&v), sizeof v));
   }
-  MessageBuilder& put_u8(uint16_t type, uint8_t v) { return put_struct(type, v); }
-  MessageBuilder& put_u16(uint16_t type, uint16_t v) { return put_struct(type, v); }
-  MessageBuilder& put_u32(uint16_t type, uint32_t v) { return put_struct(type, v); }
-  MessageBuilder& put_u64(uint16_t type, uint64_t v) { return put_struct(type, v); }
+  MessageBuilder& put_u8(uint16_t type, uint8_t v);
+  MessageBuilder& put_u16(uint16_t type, uint16_t v);
+  MessageBuilder& put_u32(uint16_t type, uint32_t v);
+  MessageBuilder& put_u64(uint16_t type, uint64_t v);
   MessageBuilder& put_flag(uint16_t type) { return put(type, {}); }
   // NUL-terminated, as the kernel's NLA_NUL_STRING and NLA_STRING policies accept.
   MessageBuilder& put_str(uint16_t type, std::string_view s);
@@ -57,19 +63,23 @@ class MessageBuilder {
   size_t begin_nest(uint16_t type);
   MessageBuilder& end_nest(size_t token);
 
-  // Room for `bytes` in all: a message that carries key material reserves its
-  // size up front, so no reallocation leaves a copy of the key in freed memory.
-  MessageBuilder& reserve(size_t bytes) {
-    buf_.reserve(bytes);
-    return *this;
-  }
+  // Room for `bytes` in all, up front. The buffer grows by copying into a new
+  // one and wiping the old, so no copy of a key is left in freed memory either
+  // way; a message that carries key material reserves its size so it never has to.
+  MessageBuilder& reserve(size_t bytes);
 
   // The finished message; fails when an attribute or the message outgrew what
   // netlink lengths can express (attributes are limited to 64 KiB).
   Result<Bytes> finish() &&;
 
  private:
-  Bytes buf_;
+  nlmsghdr* nlh() { return reinterpret_cast<nlmsghdr*>(buf_.data()); }
+  // Makes room for `more` bytes after the message's current end.
+  void room(size_t more);
+  // Moves the message into a buffer of `capacity` bytes, wiping the old one.
+  void grow_to(size_t capacity);
+
+  Bytes buf_;  // the message's capacity; nlmsg_len says how much of it is used
   bool overflow_ = false;
 };
 
@@ -102,6 +112,15 @@ struct MessageView {
 // Splits a buffer into its messages; fails on a truncated or malformed one.
 Result<std::vector<MessageView>> split_messages(ByteView buffer);
 
+// Calls fn(MessageView) -> Status for every message of a received buffer, in
+// order, through mnl_cb_run2: data and control messages alike, no sequence or
+// port check (one datagram answers many requests of a batch; the caller matches
+// each by its seq). A message flagged NLM_F_DUMP_INTR, where mnl_cb_run2 stops,
+// is handed to fn too and the walk goes on after it; a malformed message, where
+// it stops quietly, is an error. Stops at fn's first error.
+template <typename Fn>
+Status for_each_message(ByteView buffer, Fn&& fn);
+
 // The attributes of one level, indexed by type (nested flag and byte-order bit
 // masked off); a later attribute of the same type replaces an earlier one, use
 // for_each_attr for repeated ones.
@@ -118,7 +137,8 @@ class AttrTable {
   std::optional<uint64_t> u64(uint16_t type) const;
   // Up to the first NUL.
   std::optional<std::string> str(uint16_t type) const;
-  // A fixed struct, when the attribute holds at least sizeof(T) bytes.
+  // A fixed struct, when the attribute holds at least sizeof(T) bytes (a kernel
+  // struct may grow; the fields this T knows stay where they are).
   template <typename T>
   std::optional<T> as(uint16_t type) const {
     auto b = bytes(type);
@@ -130,7 +150,11 @@ class AttrTable {
   Result<AttrTable> nested(uint16_t type) const;
 
  private:
-  std::map<uint16_t, ByteView> attrs_;
+  // The attribute when it is there and mnl_attr_validate accepts it as `kind`
+  // (an enum mnl_attr_data_type: exact size for the integers).
+  const nlattr* valid(uint16_t type, int kind) const;
+
+  std::map<uint16_t, const nlattr*> attrs_;
 };
 
 // Calls fn(type, payload) for every attribute of one level, in order.
@@ -223,6 +247,7 @@ class Socket {
   // Subscriptions (multicast) and their messages.
   Status join_group(uint32_t group);
   // Waits up to timeout_ms for events and returns what arrived (possibly none).
+  // The receive buffer is wiped before it returns (XFRM events carry keys).
   Result<std::vector<Bytes>> receive_events(int timeout_ms);
 
   int fd() const;
@@ -274,20 +299,29 @@ Result<std::vector<Status>> statuses(Result<std::vector<Reply>> replies, NameFn&
 
 // ------------------------------------------------------- implementation --
 
+// mnl_attr_parse_payload over one level, each attribute's type (nested flag and
+// byte-order bit masked off) and payload handed to visit(ctx, ...); fails on an
+// attribute that runs past the payload.
+using AttrVisitor = void (*)(void* ctx, uint16_t type, ByteView payload);
+Status walk_attrs(ByteView payload, AttrVisitor visit, void* ctx);
+
+using MessageVisitor = Status (*)(void* ctx, const MessageView& msg);
+Status walk_messages(ByteView buffer, MessageVisitor visit, void* ctx);
+
+template <typename Fn>
+Status for_each_message(ByteView buffer, Fn&& fn) {
+  using F = std::remove_reference_t<Fn>;
+  return walk_messages(
+      buffer, [](void* ctx, const MessageView& m) -> Status { return (*static_cast<F*>(ctx))(m); },
+      const_cast<void*>(static_cast<const void*>(std::addressof(fn))));
+}
+
 template <typename Fn>
 Status for_each_attr(ByteView payload, Fn&& fn) {
-  size_t off = 0;
-  while (off + NLA_HDRLEN <= payload.size()) {
-    nlattr a;
-    std::memcpy(&a, payload.data() + off, sizeof a);
-    if (a.nla_len < NLA_HDRLEN || off + a.nla_len > payload.size())
-      return fail(EBADMSG, "parse netlink attributes", {},
-                  "attribute " + std::to_string(a.nla_type) + " runs past its message");
-    fn(static_cast<uint16_t>(a.nla_type & NLA_TYPE_MASK),
-       payload.subspan(off + NLA_HDRLEN, a.nla_len - NLA_HDRLEN));
-    off += NLA_ALIGN(a.nla_len);
-  }
-  return {};
+  using F = std::remove_reference_t<Fn>;
+  return walk_attrs(
+      payload, [](void* ctx, uint16_t type, ByteView data) { (*static_cast<F*>(ctx))(type, data); },
+      const_cast<void*>(static_cast<const void*>(std::addressof(fn))));
 }
 
 }  // namespace sealnet::nl

@@ -206,15 +206,16 @@ Result<nl::Bytes> encode_new_sa(const SaSpec& sa, bool update) {
     if (!ae.enc_key.empty()) std::memcpy(enc.data() + sizeof ehead, ae.enc_key.data(), ae.enc_key.size());
     b.put(XFRMA_ALG_CRYPT, enc);
   } else {
-    std::vector<uint8_t> algo(sizeof(xfrm_algo) + sa.cipher->key.size(), 0);
+    SecretBytes algo(sizeof(xfrm_algo) + sa.cipher->key.size(), 0);
     xfrm_algo head{};
     std::memcpy(head.alg_name, sa.cipher->name.data(), sa.cipher->name.size());
     head.alg_key_len = static_cast<unsigned>(sa.cipher->key.size() * 8);
     std::memcpy(algo.data(), &head, sizeof head);
     if (!sa.cipher->key.empty())
       std::memcpy(algo.data() + sizeof head, sa.cipher->key.data(), sa.cipher->key.size());
+    // SecretBytes: a memset before the vector's free is a dead store the
+    // optimiser may drop.
     b.put(XFRMA_ALG_CRYPT, algo);
-    std::memset(algo.data(), 0, algo.size());
   }
 
   if (esn_attr) {

@@ -175,6 +175,49 @@ TEST_F(BpfAttach, ReattachReplacesInPlaceAndDetachRemovesOnlyWhatItCreated) {
   EXPECT_NE(cluster_.node().must("tc qdisc show dev lxc1p").find("clsact"), std::string::npos);
 }
 
+// A replace the kernel refuses (here: the fd is a map, not a program) leaves
+// the program that was there attached, and an attach refused on a device
+// without a qdisc leaves no qdisc behind.
+TEST_F(BpfAttach, ARefusedReplaceLeavesThePreviousProgramAttached) {
+  const int not_a_prog = bpf_map_create(BPF_MAP_TYPE_ARRAY, "not_a_prog", 4, 4, 1, nullptr);
+  ASSERT_GE(not_a_prog, 0) << std::strerror(errno);
+  const int lxc0 = static_cast<int>(cluster_.ifindex("lxc0"));
+  auto first = TcAttachment::attach(lxc0, TcHook::Ingress, dp_->prog_fd(Program::FromPod));
+  ASSERT_TRUE(first) << first.error().message();
+  auto refused = TcAttachment::attach(lxc0, TcHook::Ingress, not_a_prog);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(tc_query(lxc0, TcHook::Ingress).value_or(0), first->prog_id()) << "the old program was detached";
+  EXPECT_NE(cluster_.node().must("tc qdisc show dev lxc0").find("clsact"), std::string::npos);
+
+  const int lxc1 = static_cast<int>(cluster_.ifindex("lxc1"));
+  auto none = TcAttachment::attach(lxc1, TcHook::Ingress, not_a_prog);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(cluster_.node().must("tc qdisc show dev lxc1").find("clsact"), std::string::npos);
+  ::close(not_a_prog);
+  ASSERT_TRUE(first->detach());
+  EXPECT_EQ(tc_query(lxc0, TcHook::Ingress).value_or(1), 0u);
+}
+
+// Re-attaching by assignment (a = attach(same hook, new program)) keeps the new
+// program attached: the old object must not detach the filter the new one
+// replaced in place.
+TEST_F(BpfAttach, AssigningAReattachmentKeepsTheNewProgram) {
+  const int lxc0 = static_cast<int>(cluster_.ifindex("lxc0"));
+  auto first = TcAttachment::attach(lxc0, TcHook::Ingress, dp_->prog_fd(Program::FromPod));
+  ASSERT_TRUE(first) << first.error().message();
+  TcAttachment a = std::move(*first);
+  auto second = TcAttachment::attach(lxc0, TcHook::Ingress, dp_->prog_fd(Program::FromHost));
+  ASSERT_TRUE(second) << second.error().message();
+  const uint32_t new_prog = second->prog_id();
+  a = std::move(*second);
+  EXPECT_EQ(tc_query(lxc0, TcHook::Ingress).value_or(0), new_prog) << "the hook lost its program";
+  EXPECT_TRUE(a.created_filter());
+  EXPECT_TRUE(a.created_qdisc());
+  ASSERT_TRUE(a.detach());
+  EXPECT_EQ(tc_query(lxc0, TcHook::Ingress).value_or(1), 0u);
+  EXPECT_EQ(cluster_.node().must("tc qdisc show dev lxc0").find("clsact"), std::string::npos);
+}
+
 // The agent stops (programs and maps closed, attachment kept), traffic stays
 // encrypted-or-dropped; the next agent finds its maps and filter again.
 TEST_F(BpfAttach, KeptAttachmentAndPinnedMapsOutliveTheAgent) {

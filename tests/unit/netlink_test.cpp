@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "netlink/tc_codec.h"
 #include "netlink/transport.h"
 #include "tests/unit/probe_recorded_replies.h"
 
@@ -84,6 +85,45 @@ TEST(SplitMessages, RejectsTruncatedAndOverlongMessages) {
   EXPECT_EQ(m->size(), 2u);
 }
 
+TEST(ForEachMessage, VisitsDataControlAndInterruptedMessagesAndRejectsATruncatedOne) {
+  Bytes buf;
+  for (uint16_t flags : {uint16_t{0}, uint16_t{NLM_F_DUMP_INTR}, uint16_t{0}}) {
+    Bytes m = *MessageBuilder(RTM_NEWLINK, 0).finish();
+    reinterpret_cast<nlmsghdr*>(m.data())->nlmsg_flags |= flags;
+    buf.insert(buf.end(), m.begin(), m.end());
+  }
+  buf.insert(buf.end(), recorded::kDumpSaEmpty_0, recorded::kDumpSaEmpty_0 + sizeof recorded::kDumpSaEmpty_0);
+  std::vector<std::pair<uint16_t, uint16_t>> seen;  // type, flags
+  auto st = for_each_message(buf, [&](const MessageView& m) -> Status {
+    seen.emplace_back(m.type(), m.flags());
+    return {};
+  });
+  ASSERT_TRUE(st) << st.error().message();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_TRUE(seen[1].second & NLM_F_DUMP_INTR);
+  EXPECT_EQ(seen[2].first, RTM_NEWLINK);
+  EXPECT_EQ(seen[3].first, NLMSG_DONE);
+
+  int visited = 0;
+  auto stop = for_each_message(buf, [&](const MessageView&) -> Status {
+    return ++visited == 2 ? fail(EIO, "visit") : Status{};
+  });
+  ASSERT_FALSE(stop);
+  EXPECT_EQ(stop.error().err, EIO);
+  EXPECT_EQ(visited, 2);
+
+  Bytes truncated = buf;
+  truncated.resize(buf.size() - 4);
+  visited = 0;
+  auto bad = for_each_message(truncated, [&](const MessageView&) -> Status {
+    ++visited;
+    return {};
+  });
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().err, EBADMSG);
+  EXPECT_EQ(visited, 3);
+}
+
 TEST(AttrTable, ReadsScalarsStringsAndNestsAndRejectsOverruns) {
   MessageBuilder b(RTM_NEWLINK, 0);
   b.header(ifinfomsg{});
@@ -108,6 +148,47 @@ TEST(AttrTable, ReadsScalarsStringsAndNestsAndRejectsOverruns) {
 
   Bytes bad = {0x08, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0x10, 0x00, 0x02, 0x00};  // second runs past
   EXPECT_FALSE(AttrTable::parse(bad));
+}
+
+TEST(AttrTable, IntegersMustHaveTheirExactSize) {
+  // mnl_attr_validate: a u32 read of an 8-byte attribute is refused, not truncated.
+  MessageBuilder b(RTM_NEWLINK, 0);
+  b.put_u64(1, 7).put_u32(2, 7).put_u16(3, 7);
+  const size_t n = b.begin_nest(4);
+  b.end_nest(n);
+  b.put_u8(5, 1);
+  auto bytes = std::move(b).finish();
+  ASSERT_TRUE(bytes);
+  auto t = AttrTable::parse(only_message(*bytes).payload());
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(t->u32(1));
+  EXPECT_EQ(t->u64(1), 7u);
+  EXPECT_FALSE(t->u64(2));
+  EXPECT_FALSE(t->u8(3));
+  EXPECT_EQ(t->u16(3), 7u);
+  auto empty = t->nested(4);  // an empty nest is a nest
+  ASSERT_TRUE(empty);
+  EXPECT_FALSE(empty->has(1));
+  EXPECT_FALSE(t->nested(5));  // one byte cannot hold attributes
+  EXPECT_EQ(t->nested(5).error().err, EBADMSG);
+}
+
+TEST(MessageBuilder, GrowingKeepsEveryByteAndReserveIsExact) {
+  MessageBuilder b(RTM_NEWLINK, 0);
+  Bytes big(3000, 0xa5);
+  b.put(1, big).put_u32(2, 9);
+  auto m = std::move(b).finish();
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->size(), NLMSG_HDRLEN + NLA_HDRLEN + 3000 + NLA_HDRLEN + 4);
+  auto t = AttrTable::parse(only_message(*m).payload());
+  ASSERT_TRUE(t);
+  EXPECT_TRUE(std::equal(big.begin(), big.end(), t->bytes(1)->begin(), t->bytes(1)->end()));
+  EXPECT_EQ(t->u32(2), 9u);
+  MessageBuilder reserved(RTM_NEWLINK, 0);
+  reserved.reserve(5000);
+  auto r = std::move(reserved).finish();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->capacity(), 5000u);
 }
 
 // Real refusals from the host kernel: the errno and the extack text.
@@ -152,6 +233,22 @@ TEST(Genl, GetFamilyGoldenBytes) {
       0x20, 0x00, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00, 0,   0,   0,   0,    0, 0, 0, 0,  // GENL_ID_CTRL
       0x03, 0x01, 0x00, 0x00,                                               // CTRL_CMD_GETFAMILY, version 1
       0x0c, 0x00, 0x02, 0x00, 'e',  't',  'h',  't',  'o', 'o', 'l', 0x00,  // CTRL_ATTR_FAMILY_NAME
+  };
+  EXPECT_EQ(*m, golden);
+}
+
+TEST(TcCodec, FilterDumpGoldenBytes) {
+  EXPECT_EQ(tc::clsact_parent(true), 0xfffffff2u);
+  EXPECT_EQ(tc::clsact_parent(false), 0xfffffff3u);
+  auto m = tc::encode_filter_dump(7, tc::clsact_parent(true));
+  ASSERT_TRUE(m);
+  const Bytes golden = {
+      0x24, 0x00, 0x00, 0x00, 0x2e, 0x00, 0x01, 0x03, 0, 0, 0, 0, 0, 0, 0, 0,  // RTM_GETTFILTER dump
+      0x00, 0x00, 0x00, 0x00,                                                   // AF_UNSPEC, padding
+      0x07, 0x00, 0x00, 0x00,                                                   // tcm_ifindex 7
+      0x00, 0x00, 0x00, 0x00,                                                   // tcm_handle
+      0xf2, 0xff, 0xff, 0xff,                                                   // clsact ingress
+      0x00, 0x00, 0x00, 0x00,                                                   // tcm_info
   };
   EXPECT_EQ(*m, golden);
 }
@@ -218,6 +315,18 @@ TEST(SocketErrorsOnly, ARefusalInABigBatchIsReportedAtItsIndexAndNothingElseFail
   EXPECT_FALSE((*every)[0].status);
   EXPECT_TRUE((*every)[1].status);
   EXPECT_EQ((*every)[1].messages.size(), 1u);
+}
+
+TEST(Socket, RefusesARequestWhoseLengthIsNotItsSize) {
+  auto sock = Socket::open(NETLINK_ROUTE);
+  if (!sock) GTEST_SKIP() << sock.error().message();
+  Bytes m = get_lo();
+  m.resize(m.size() + 4, 0);  // nlmsg_len no longer covers the bytes
+  std::vector<Bytes> reqs;
+  reqs.push_back(std::move(m));
+  auto r = sock->transact(std::move(reqs));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().err, EINVAL);
 }
 
 TEST(SocketErrorsOnly, AnEmptyBatchAndASilentOneSucceed) {

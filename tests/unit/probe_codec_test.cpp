@@ -7,6 +7,8 @@
 #include <linux/rtnetlink.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <optional>
 
 #include "netlink/link_codec.h"
 #include "tests/unit/probe_recorded_replies.h"
@@ -161,6 +163,51 @@ TEST(EthtoolCodec, CompactBitsetShorterThanItsSizeIsAnError) {
   b.put_u32(ETHTOOL_A_BITSET_VALUE, 1);
   auto msg = std::move(b).finish();
   EXPECT_FALSE(decode_bitset(nl::ByteView(*msg).subspan(NLMSG_HDRLEN), nullptr));
+}
+
+// A string set reply built by hand, as a hostile or corrupt kernel could send it.
+nl::Bytes strset_reply(std::optional<uint32_t> count, uint32_t index) {
+  auto b = nl::genl::message(kEthtoolFamily, ETHTOOL_MSG_STRSET_GET_REPLY, ETHTOOL_GENL_VERSION, 0);
+  const size_t sets = b.begin_nest(ETHTOOL_A_STRSET_STRINGSETS);
+  const size_t set = b.begin_nest(ETHTOOL_A_STRINGSETS_STRINGSET);
+  b.put_u32(ETHTOOL_A_STRINGSET_ID, ETH_SS_FEATURES);
+  if (count) b.put_u32(ETHTOOL_A_STRINGSET_COUNT, *count);
+  const size_t strings = b.begin_nest(ETHTOOL_A_STRINGSET_STRINGS);
+  const size_t str = b.begin_nest(ETHTOOL_A_STRINGS_STRING);
+  b.put_u32(ETHTOOL_A_STRING_INDEX, index);
+  b.put_str(ETHTOOL_A_STRING_VALUE, "esp-hw-offload");
+  b.end_nest(str);
+  b.end_nest(strings);
+  b.end_nest(set);
+  b.end_nest(sets);
+  auto m = std::move(b).finish();
+  EXPECT_TRUE(m);
+  return m ? *m : nl::Bytes{};
+}
+
+TEST(EthtoolCodec, HostileStringSetCountsAndIndicesAreRefused) {
+  auto decode = [](const nl::Bytes& m) {
+    auto v = nl::split_messages(m);
+    EXPECT_TRUE(v && v->size() == 1);
+    return decode_strset(v->front(), ETH_SS_FEATURES);
+  };
+  // A count of 4 billion would allocate 128 GiB of strings.
+  auto huge = decode(strset_reply(0xffffffffu, 0));
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().err, EBADMSG);
+  // Index 0xffffffff: *idx + 1 wraps to 0 in 32 bits, then out[*idx] writes past the end.
+  auto wrap = decode(strset_reply(2, 0xffffffffu));
+  ASSERT_FALSE(wrap);
+  EXPECT_EQ(wrap.error().err, EBADMSG);
+  EXPECT_FALSE(decode(strset_reply(std::nullopt, kMaxStrings)));
+  // Within the bound, an index past the count still grows the set, as before.
+  auto ok = decode(strset_reply(1, 3));
+  ASSERT_TRUE(ok) << ok.error().message();
+  ASSERT_EQ(ok->size(), 4u);
+  EXPECT_EQ((*ok)[3], "esp-hw-offload");
+  auto last = decode(strset_reply(kMaxStrings, kMaxStrings - 1));
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->size(), kMaxStrings);
 }
 
 TEST(EthtoolCodec, DecodesRecordedLinkModes) {
