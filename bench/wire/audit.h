@@ -1,9 +1,8 @@
-#pragma once
-
 // The capture's judgement, independent of how frames are read or decrypted:
 // which SA an ESP frame belongs to (SaCatalog), and what each frame and each
 // decrypted packet means for the report (WireAudit). The DPDK capture feeds it
 // frames from a port and packets from its decryptor; unit tests feed it bytes.
+#pragma once
 
 #include <cstdint>
 #include <map>

@@ -1,9 +1,8 @@
-#pragma once
-
 // One received burst of `sealnet-wire capture`: every frame judged by the
 // audit, ESP frames batched per SA, decrypted, and each inner packet checked
 // against what was sent. The capture loop and bench_crypto's esp_capture run
 // this same code, so the bench measures what a capture does per frame.
+#pragma once
 
 #include <rte_mbuf.h>
 

@@ -1,6 +1,5 @@
-#pragma once
-
 // What a captured frame is, as far as "did anything cross in clear" goes.
+#pragma once
 
 #include <span>
 #include <string>

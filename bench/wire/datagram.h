@@ -1,5 +1,3 @@
-#pragma once
-
 // The payload of every UDP datagram the harness sends: which flow, which
 // sequence number, when it left, and the addresses it left with, followed by a
 // filler derived from (flow, seq). A receiver rebuilds the whole datagram from
@@ -11,6 +9,7 @@
 //   8 flow (u32)    12 reserved (u32)  16 seq (u64)  24 tx time, CLOCK_MONOTONIC ns (u64)
 //  32 src IPv4     36 dst IPv4      40 src port (u16)  42 dst port (u16)
 //  44.. filler[i] = (flow * 131 + seq * 7 + i) & 0xff
+#pragma once
 
 #include <cstdint>
 #include <span>

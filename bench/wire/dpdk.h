@@ -1,10 +1,9 @@
-#pragma once
-
 // The thin DPDK layer of the wire harness: EAL without hugepages, a port on a
 // kernel interface through a virtual device (net_af_packet or net_af_xdp), and
 // ESP decryption through rte_ipsec on a software cryptodev (crypto_aesni_gcm,
 // i.e. intel-ipsec-mb, or crypto_openssl). Everything that decides anything
 // lives in the pure parts (audit.h, esp.h); this only moves mbufs.
+#pragma once
 
 #include <rte_crypto.h>
 #include <rte_mbuf.h>

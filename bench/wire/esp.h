@@ -1,11 +1,10 @@
-#pragma once
-
 // Tunnel-mode ESP with AES-GCM (RFC 4303 + RFC 4106) as Linux's esp4 writes it:
 //   outer IPv4 | SPI | seq | IV (8) | enc(inner IPv4 | pad 1,2,.. | pad len | 4) | ICV
 // AAD = SPI || seq (no ESN), nonce = the key's 4-byte salt || IV, padding to a
 // multiple of 4 (GCM's block size is 1; ESP aligns the trailer to 4 bytes).
 // Pure functions over bytes with OpenSSL: the host tier has no kernel ESP, so
 // tests make the kernel's frames here, and the DPDK path is checked against them.
+#pragma once
 
 #include <array>
 #include <cstdint>

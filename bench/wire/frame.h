@@ -1,8 +1,7 @@
-#pragma once
-
 // Ethernet, IPv4 and UDP as the wire harness builds and reads them: pure
 // functions over bytes, no sockets. IPv4 only: every wire the harness watches
 // (node-to-node ESP, pod traffic in all test tiers) is IPv4.
+#pragma once
 
 #include <array>
 #include <cstdint>

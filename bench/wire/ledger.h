@@ -1,8 +1,7 @@
-#pragma once
-
 // Counting what arrived: per flow, which sequence numbers came, in which order,
 // how late; and per capture, what kinds of frames crossed the wire. The JSON
 // summary and the pass/fail verdict of `sealnet-wire capture` come from here.
+#pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>

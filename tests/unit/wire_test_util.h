@@ -1,6 +1,6 @@
+// Shared by the wire harness unit tests: hex helpers and the test key.
 #pragma once
 
-// Shared by the wire harness unit tests: hex helpers and the test key.
 #include <cstdint>
 #include <string>
 #include <string_view>
