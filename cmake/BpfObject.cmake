@@ -5,8 +5,13 @@ find_program(BPF_CLANG NAMES clang REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 
 # Debian keeps asm/ headers under the multiarch directory.
-execute_process(COMMAND ${CMAKE_C_COMPILER} -print-multiarch
-                OUTPUT_VARIABLE SEALNET_MULTIARCH OUTPUT_STRIP_TRAILING_WHITESPACE)
+# Asked of the BPF clang: a newer clang as the C/C++ compiler (clang-19) no longer
+# has -print-multiarch.
+execute_process(COMMAND ${BPF_CLANG} -print-multiarch
+                OUTPUT_VARIABLE SEALNET_MULTIARCH OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+if(NOT SEALNET_MULTIARCH)
+  message(FATAL_ERROR "${BPF_CLANG} -print-multiarch printed nothing: cannot find the asm/ headers")
+endif()
 
 function(sealnet_bpf_object name src)
   cmake_parse_arguments(ARG "" "" "DEPENDS" ${ARGN})
