@@ -21,7 +21,7 @@ PACKAGES=(
   # the wire harness and crypto baselines
   dpdk-dev libdpdk-dev libipsec-mb-dev
   # the Debian package and its test in a fresh root (host.Package), the image's root file system
-  dpkg-dev mmdebstrap
+  dpkg-dev mmdebstrap podman
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

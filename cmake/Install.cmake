@@ -4,30 +4,39 @@
 # With the default prefix /usr everything lands in its FHS place: /usr/sbin/sealnet,
 # /lib/systemd/system/sealnet-agent.service, /etc/sealnet/agent.yaml,
 # /usr/share/man/man8/sealnet.8, /usr/share/doc/sealnet/. Another prefix P puts
-# the unit under P/lib/systemd/system and the config under P/etc/sealnet.
+# the unit under P/lib/systemd/system and the config under P/etc/sealnet, and the
+# unit's ExecStart names P/sbin/sealnet and that config.
 include(GNUInstallDirs)
 
 install(TARGETS sealnet RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 
-if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-  set(SEALNET_UNITDIR /lib/systemd/system)
-else()
-  set(SEALNET_UNITDIR ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
-endif()
-set(SEALNET_CONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/sealnet)
-
-# The unit as deploy/ has it, pointed at this prefix's binary and config.
-file(READ ${CMAKE_SOURCE_DIR}/deploy/systemd/sealnet-agent.service _unit)
-string(REPLACE "/usr/sbin/sealnet" "${CMAKE_INSTALL_FULL_SBINDIR}/sealnet" _unit "${_unit}")
-string(REPLACE "/etc/sealnet" "${SEALNET_CONFDIR}" _unit "${_unit}")
-file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/generated/sealnet-agent.service CONTENT "${_unit}")
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/deploy/systemd/sealnet-agent.service)
-install(FILES ${CMAKE_BINARY_DIR}/generated/sealnet-agent.service DESTINATION ${SEALNET_UNITDIR})
-
-# The default config (an example to edit: the agent refuses to start on it until
-# the node and key file are real); root-only, like the keys it names.
-install(FILES ${CMAKE_SOURCE_DIR}/deploy/agent.yaml DESTINATION ${SEALNET_CONFDIR}
-        PERMISSIONS OWNER_READ OWNER_WRITE)
+# The unit and the config go where the prefix chosen at *install* time says
+# (`cmake --install --prefix P` as well as -DCMAKE_INSTALL_PREFIX), so their
+# places and the unit's paths are worked out when installing.
+install(CODE "set(SEALNET_SRC \"${CMAKE_SOURCE_DIR}\")\nset(SEALNET_SBINDIR \"${CMAKE_INSTALL_SBINDIR}\")")
+install(CODE [[
+  if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+    set(_unitdir /lib/systemd/system)
+    set(_confdir /etc/sealnet)
+  else()
+    set(_unitdir ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
+    set(_confdir ${CMAKE_INSTALL_PREFIX}/etc/sealnet)
+  endif()
+  # The unit as deploy/ has it, pointed at this prefix's binary and config
+  # (file(INSTALL) adds DESTDIR by itself).
+  file(READ ${SEALNET_SRC}/deploy/systemd/sealnet-agent.service _unit)
+  string(REPLACE "/usr/sbin/sealnet" "${CMAKE_INSTALL_PREFIX}/${SEALNET_SBINDIR}/sealnet" _unit "${_unit}")
+  string(REPLACE "/etc/sealnet" "${_confdir}" _unit "${_unit}")
+  set(_gen ${CMAKE_CURRENT_BINARY_DIR}/generated/unit)
+  file(MAKE_DIRECTORY ${_gen})
+  file(WRITE ${_gen}/sealnet-agent.service "${_unit}")
+  file(INSTALL ${_gen}/sealnet-agent.service DESTINATION "${_unitdir}"
+       FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+  # The default config (an example to edit: the agent refuses to start on it
+  # until the node and key file are real); root-only, like the keys it names.
+  file(INSTALL ${SEALNET_SRC}/deploy/agent.yaml DESTINATION "${_confdir}"
+       FILE_PERMISSIONS OWNER_READ OWNER_WRITE)
+]])
 install(FILES ${CMAKE_SOURCE_DIR}/docs/sealnet.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/agent-config.md
               ${CMAKE_SOURCE_DIR}/docs/status.md ${CMAKE_SOURCE_DIR}/docs/probe-json.md

@@ -6,7 +6,7 @@
 # is the same image for those who have a registry.
 #   deploy/image.sh PACKAGE.deb OUT.tar [SOURCES]
 #     SOURCES: apt sources for mmdebstrap (default: this host's debian.sources)
-#   podman import --change 'ENTRYPOINT ["/usr/sbin/sealnet"]' \
+#   podman import --change 'ENTRYPOINT ["/usr/sbin/sealnet"]' --change 'LABEL org.opencontainers.image.version=VERSION' \
 #     --change 'CMD ["agent","--config","/etc/sealnet/config/agent.yaml"]' OUT.tar sealnet/agent:VERSION
 set -euo pipefail
 usage="usage: $0 PACKAGE.deb OUT.tar [SOURCES]"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # host.Package: the Debian package and the container image, as an operator gets them.
 #   package_test.sh BUILD_DIR SOURCE_DIR
+# 0. cmake --install honours DESTDIR and --prefix (the unit's paths follow).
 # 1. cpack builds the .deb; its control data: Depends computed by dpkg-shlibdeps,
 #    the version `sealnet --version` prints, the config a conffile.
 # 2. A fresh Debian 12 root (mmdebstrap minbase, cached) installs it with apt:
@@ -29,6 +30,21 @@ sources=/etc/apt/sources.list.d/debian.sources
 
 tmp=$(mktemp -d /var/tmp/sealnet-package.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+
+# ---- 0. cmake --install, with DESTDIR and with another prefix -------------------
+DESTDIR=$tmp/d1 cmake --install "$build" >"$tmp/install1.log" 2>&1 || { cat "$tmp/install1.log"; fail "cmake --install"; }
+DESTDIR=$tmp/d2 cmake --install "$build" --prefix /opt/sealnet >"$tmp/install2.log" 2>&1 ||
+  { cat "$tmp/install2.log"; fail "cmake --install --prefix"; }
+for f in d1/usr/sbin/sealnet d1/lib/systemd/system/sealnet-agent.service d1/etc/sealnet/agent.yaml \
+         d1/usr/share/man/man8/sealnet.8 d1/usr/share/doc/sealnet/README.md \
+         d2/opt/sealnet/sbin/sealnet d2/opt/sealnet/lib/systemd/system/sealnet-agent.service \
+         d2/opt/sealnet/etc/sealnet/agent.yaml; do
+  [ -e "$tmp/$f" ] || fail "cmake --install did not put ${f#*/} (DESTDIR $tmp/${f%%/*})"
+done
+grep -qx 'ExecStart=/opt/sealnet/sbin/sealnet agent --config /opt/sealnet/etc/sealnet/agent.yaml' \
+  "$tmp/d2/opt/sealnet/lib/systemd/system/sealnet-agent.service" || fail "the unit does not follow --prefix"
+[ "$(stat -c %a "$tmp/d1/etc/sealnet/agent.yaml")" = 600 ] || fail "the installed config is not 0600"
+ok "cmake --install: FHS places under DESTDIR; --prefix /opt/sealnet moves the unit's paths with it"
 
 # ---- 1. the package -----------------------------------------------------------
 cpack --config "$build/CPackConfig.cmake" -B "$tmp/pkg" >"$tmp/cpack.log" 2>&1 ||
@@ -118,12 +134,15 @@ img=$tmp/img
 mkdir "$img" && tar -xf "$tmp/image.tar" -C "$img"
 [ "$(chroot "$img" /usr/sbin/sealnet --version)" = "sealnet $version" ] || fail "the image's sealnet --version"
 if chroot "$img" /lib64/ld-linux-x86-64.so.2 --list /usr/sbin/sealnet | grep -q 'not found'; then fail "image lacks libraries"; fi
-[ -z "$(ls -A "$img/var/lib/apt/lists")" ] || fail "the image keeps apt lists"
+[ -z "$(find "$img/var/lib/apt/lists" "$img/var/cache/apt" -type f ! -name lock)" ] || fail "the image keeps apt lists or caches"
 ok "image: sealnet $version, its libraries resolved by the loader alone (no shell), no apt lists"
 if command -v podman >/dev/null && podman info >/dev/null 2>&1; then
   tag=localhost/sealnet-test:$$
-  podman import --change 'ENTRYPOINT ["/usr/sbin/sealnet"]' "$tmp/image.tar" "$tag" >/dev/null
-  ok "podman imported the image as $tag"
+  podman import --change 'ENTRYPOINT ["/usr/sbin/sealnet"]' \
+    --change "LABEL org.opencontainers.image.version=$version" "$tmp/image.tar" "$tag" >/dev/null
+  label=$(podman image inspect --format '{{ index .Labels "org.opencontainers.image.version" }}' "$tag")
+  [ "$label" = "$version" ] || { podman rmi -f "$tag" >/dev/null; fail "the image's version label is $label"; }
+  ok "podman imported the image as $tag, labelled with version $label"
   rc=0; got=$(podman run --rm --network host --cap-drop all --cap-add NET_ADMIN,BPF,PERFMON "$tag" --version 2>&1) || rc=$?
   podman rmi -f "$tag" >/dev/null
   if [ "$rc" = 0 ]; then
