@@ -25,6 +25,7 @@
 #include "datapath/desired.h"
 #include "datapath/discovery/registry.h"
 #include "datapath/effectors.h"
+#include "datapath/state_file.h"
 #include "fallback/modes.h"
 #include "fallback/verdict.h"
 #include "keys/keys.h"
@@ -91,6 +92,8 @@ class Agent {
   bool drain_inotify();
 
   void add_slot_device(int ifindex, uint8_t slot);
+  Status open_state();
+  Status save_generation(uint8_t slot, uint8_t generation);
   std::vector<uint8_t> peer_keys(const config::Peer& p, std::string* source) const;
   void note_error(const std::string& what);
   void adopt_peer(const config::Peer& p);
@@ -140,6 +143,11 @@ class Agent {
   // Restart: per slot, the generation our outbound states in the kernel carry;
   // taken by the slot when its device joins.
   std::map<uint8_t, uint8_t> kernel_generations_;
+  // What survives a reboot (datapath/state_file.h): written before a slot uses
+  // a generation; the receive window bases of each peer slot.
+  std::string state_path_;
+  SavedState saved_;
+  RxBases rx_bases_;
   std::set<int> pod_devices_;
   Written written_;                         // what this process wrote; the send key per peer
   std::map<uint16_t, uint8_t> route_slot_;  // peer -> slot its route leaves by
@@ -217,6 +225,8 @@ Status Agent::start() {
                 "the pinned maps there belong to node id " + std::to_string(pinned->local_node_id) +
                     ", not " + std::to_string(cfg_.node.id) + ": use another bpffs_dir or remove them");
 
+  if (auto s = open_state(); !s) return s;
+
   // Adoption: what the previous agent had told the datapath about each peer,
   // and the generation each slot's outbound states are at.
   const bool restarted = pinned->local_node_id != 0;
@@ -249,6 +259,41 @@ Status Agent::start() {
     server_ = std::move(*srv);
     say("status and metrics on http://%s (/status, /metrics)", listen.c_str());
   }
+  return {};
+}
+
+// The state file: read strictly (a corrupt one stops the start), then written
+// back at once, so an unwritable state directory fails here, not at the first
+// generation move.
+Status Agent::open_state() {
+  std::error_code ec;
+  std::filesystem::create_directories(cfg_.state_dir, ec);
+  if (ec) return fail(ec.value(), "create the state directory", cfg_.state_dir);
+  state_path_ = (std::filesystem::path(cfg_.state_dir) / kStateFileName).string();
+  auto loaded = load_state(state_path_);
+  if (!loaded) return std::unexpected(loaded.error());
+  if (*loaded) {
+    if ((*loaded)->node != cfg_.node.id)
+      return fail(EEXIST, "start agent", state_path_,
+                  "the state there belongs to node id " + std::to_string((*loaded)->node) + ", not " +
+                      std::to_string(cfg_.node.id) + ": use another state_dir or remove it");
+    saved_ = std::move(**loaded);
+    say("state %s: %zu slot generation(s), %zu peer window(s)", state_path_.c_str(), saved_.slots.size(),
+        saved_.peers.size());
+  }
+  saved_.node = cfg_.node.id;
+  rx_bases_ = saved_.peers;
+  if (auto s = save_state(state_path_, saved_); !s) return s;
+  modes_.set_guard([this](uint8_t slot, uint8_t g) { return save_generation(slot, g); });
+  return {};
+}
+
+Status Agent::save_generation(uint8_t slot, uint8_t generation) {
+  auto next = saved_;
+  next.slots[slot] = generation;
+  if (next == saved_) return {};
+  if (auto s = save_state(state_path_, next); !s) return s;
+  saved_ = std::move(next);
   return {};
 }
 
@@ -368,9 +413,13 @@ void Agent::add_slot_device(int ifindex, uint8_t slot) {
   modes_.set_device(probed.device, now, probed.decision.detail);
   say("uplink %s: slot %u, %s (%s)", dev->name.c_str(), slot, probe::to_string(dev->verdict),
       dev->reason.c_str());
-  if (auto g = continue_generation(modes_, slot, kernel_generations_))
-    say("uplink %s: slot %u continues at generation %u, as its states in the kernel", dev->name.c_str(), slot,
-        *g);
+  const bool in_kernel = kernel_generations_.contains(slot);
+  if (auto g = continue_generation(modes_, slot, kernel_generations_, saved_.slots))
+    say("uplink %s: slot %u continues at generation %u (%s)", dev->name.c_str(), slot, *g,
+        in_kernel ? "its states in the kernel" : "the state file: the kernel has none");
+  // Before any state carries it (docs/xfrm-design.md "Generations", rule 3).
+  if (auto s = save_generation(slot, modes_.slot(slot)->generation); !s)
+    note_error("uplink " + dev->name + ": " + s.error().message());
   report_.update(std::move(*dev));
 }
 
@@ -569,6 +618,7 @@ Status Agent::sync() {
     if (auto g = peer_generations_.find(p.id); g != peer_generations_.end())
       in.peer_generations[p.id] = g->second;
   }
+  in.rx_bases = rx_bases_;
   in.send_keys = written_.send_keys;
   const DesiredState desired = compute(in);
   route_slot_ = desired.route_slot;
@@ -576,6 +626,7 @@ Status Agent::sync() {
 
   Effectors fx{*maps_, *tc_, *reconciler_, *route_reconciler_,
                [](const std::string& line) { say("%s", line.c_str()); }};
+  if (auto e = modes_.take_guard_error(); !e.empty()) problems.push_back(e);
   auto applied = apply(desired, fx, written_, now_s, std::move(problems));
   if (!applied) return std::unexpected(applied.error());
   last_ = std::move(applied->xfrm);
@@ -692,6 +743,17 @@ void Agent::refresh_status() {
       // A peer that sends under a key holds it (rotation evidence).
       if (!out && ps.counters.packets > 0) evidence_.observed[pid].insert(ps.key);
       it->second.sas.push_back(std::move(ps));
+    }
+    // A sender's traffic on a newer generation slides our window (rule 4).
+    const bool seen = follow_generations(*states, rx_bases_);
+    if (follow_announced(peer_generations_, rx_bases_) || seen) {
+      auto next = saved_;
+      next.peers = rx_bases_;
+      if (auto w = save_state(state_path_, next); w)
+        saved_ = std::move(next);
+      else
+        last_error_ = "save the receive windows: " + w.error().message();
+      dirty_ = true;
     }
   } else {
     last_error_ = "dump XFRM states for status: " + states.error().message();
