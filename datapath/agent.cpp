@@ -149,6 +149,9 @@ class Agent {
   SavedState saved_;
   RxBases rx_bases_;
   std::set<int> pod_devices_;
+  // Restart: the pinned maps' entries are adopted (and the stale ones swept) at
+  // the first sync whose peers are complete (with etcd: once it answered).
+  bool sweep_pending_ = false;
   Written written_;                         // what this process wrote; the send key per peer
   std::map<uint16_t, uint8_t> route_slot_;  // peer -> slot its route leaves by
   offload::ReconcileResult last_;
@@ -159,6 +162,7 @@ class Agent {
 
   uint64_t started_at_ = unix_s();
   uint64_t reconciles_ = 0, failures_ = 0;
+  status::AgentStatus::Loop pulse_;  // /healthz: syncs finished, failures in a row
   std::string last_error_;
   bool ready_ = false;
 
@@ -238,6 +242,7 @@ Status Agent::start() {
     // the activation delay.
     evidence_.loaded_at[key.id] =
         restarted ? now : now - static_cast<uint64_t>(opts_.key_activation.count()) * 1000;
+  sweep_pending_ = restarted;
   if (restarted) {
     // Each slot continues at the generation its outbound states carry: a new
     // generation 0 would re-install every state (and re-use SPIs whose
@@ -624,6 +629,15 @@ Status Agent::sync() {
   route_slot_ = desired.route_slot;
   pod_devices_ = desired.from_pod;
 
+  if (sweep_pending_ && (!registry_ || registry_->synced())) {
+    auto nodes = dp_->nodes();
+    if (!nodes) return std::unexpected(nodes.error());
+    auto ipcache = dp_->ipcache_entries();
+    if (!ipcache) return std::unexpected(ipcache.error());
+    if (const size_t stale = adopt_pinned(written_, *nodes, *ipcache, desired))
+      say("pinned maps: %zu entr%s of peers no longer in force: deleted", stale, stale == 1 ? "y" : "ies");
+    sweep_pending_ = false;
+  }
   Effectors fx{*maps_, *tc_, *reconciler_, *route_reconciler_,
                [](const std::string& line) { say("%s", line.c_str()); }};
   if (auto e = modes_.take_guard_error(); !e.empty()) problems.push_back(e);
@@ -653,6 +667,7 @@ void Agent::refresh_status() {
   s.last_error = last_error_;
   s.reconciles = reconciles_;
   s.reconcile_failures = failures_;
+  s.loop = pulse_;
   s.tx_key = keys_.newest() ? keys_.newest()->id : 0;
   const uint64_t mono = mono_ms();
   for (const auto& k : keys_.keys) {
@@ -830,11 +845,19 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
         last_error_.clear();
       }
       ready_ = ready_ || s.has_value();
+      pulse_.last_sync = unix_s();
+      if (s) {
+        pulse_.failures_in_a_row = 0;
+        pulse_.failing_since = 0;
+      } else if (pulse_.failures_in_a_row++ == 0) {
+        pulse_.failing_since = pulse_.last_sync;
+      }
       for (const auto* d : log_.since(logged)) say("decision: %s", d->str().c_str());  // as they happen
       // A big node's reconcile (5,000 peers: a dump of 30,000 objects) costs
       // real time: the periodic one never takes more than a fifth of the loop.
       const uint64_t done = mono_ms();
       next_sync = done + std::max<uint64_t>(static_cast<uint64_t>(opts_.resync.count()), 4 * (done - now));
+      pulse_.sync_every = (next_sync - done + 999) / 1000;
       next_status = 0;
       if (opts_.once) {
         refresh_status();

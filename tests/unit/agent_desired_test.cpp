@@ -231,6 +231,8 @@ struct Agent {
   // The state file (its contents; save_state itself is tested apart), the receive windows.
   SavedState* saved = nullptr;
   RxBases rx;
+  bool sweep = false;  // a restart's first sync adopts the pinned maps (adopt_pinned)
+  size_t swept = 0;
   KeyEvidence ev;
   Written w;
   uint64_t now_s = 1000;  // unix seconds
@@ -307,6 +309,7 @@ struct Agent {
     if (saved) saved->peers = rx;
     in.rx_bases = rx;
     last = compute(in);
+    if (std::exchange(sweep, false)) swept = adopt_pinned(w, k.maps.nodes, k.maps.ipcache, last);
     Effectors fx{k.maps, k.tc, xr, rr, [this](const std::string& l) { notes.push_back(l); }};
     auto r = apply(last, fx, w, now_s, problems);
     EXPECT_TRUE(r) << r.error().message();
@@ -1008,6 +1011,52 @@ TEST(StateFile, AbsentIsAFirstStartCorruptIsAnError) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().object, path + ":3");
   std::filesystem::remove_all(tmpl);
+}
+
+
+// ---- stale state (issue 14, item 4).
+
+TEST(AgentStaleState, APeerThatLeftWhileTheAgentWasDownIsSweptAtStart) {
+  Kernel k;
+  {
+    Agent a(k);
+    a.peers.push_back(peer("c", 3, "10.1.3.0/24"));
+    a.sync();
+    a.sync();
+    ASSERT_TRUE(k.maps.nodes.contains(3));
+    ASSERT_TRUE(k.maps.ipcache.contains(pfx("10.1.3.0/24")));
+  }
+  k.maps.take();
+  // c left while no agent ran: the restarted one has only b.
+  Agent b(k, true);
+  b.adopt_peers();
+  b.sweep = true;
+  b.sync();
+  EXPECT_EQ(b.swept, 3u);  // c's node and its two ipcache entries
+  // What was right stays unwritten; c's entries go, ipcache before the node.
+  EXPECT_EQ(k.maps.take(), (std::vector<std::string>{"device 2 slot 0 mode 0", "-ipcache 10.0.0.3/32",
+                                                     "-ipcache 10.1.3.0/24", "-node 3"}));
+  EXPECT_FALSE(k.maps.nodes.contains(3));
+  EXPECT_EQ(view(k.maps.ipcache), view(b.last.ipcache));
+  // Its XFRM objects retire after the key grace period, and nothing of it stays.
+  auto has_c = [&] {
+    for (const auto& [key, st] : k.xfrm.states_)
+      if (st.id.daddr == ip("10.0.0.3") || st.saddr == ip("10.0.0.3")) return true;
+    for (const auto& [key, p] : k.xfrm.policies_)
+      if (p.selector.dst == pfx("10.1.3.0/24") || p.selector.src == pfx("10.1.3.0/24")) return true;
+    return false;
+  };
+  EXPECT_TRUE(has_c());
+  b.pass(29);
+  b.sync();
+  EXPECT_TRUE(has_c());
+  b.pass(2);
+  b.sync();
+  EXPECT_FALSE(has_c());
+  expect_safe_send_keys(b);
+  // A second sync sweeps nothing more and writes nothing.
+  b.sync();
+  EXPECT_TRUE(k.maps.take().empty());
 }
 
 }  // namespace
