@@ -375,10 +375,10 @@ void Agent::reload_config() {
     return;
   }
   if (!same_identity(c->node, cfg_.node) || c->bpffs_dir != cfg_.bpffs_dir || c->key_file != cfg_.key_file ||
-      c->metrics_listen != cfg_.metrics_listen) {
+      c->metrics_listen != cfg_.metrics_listen || c->state_dir != cfg_.state_dir) {
     note_error(
-        "config changes this node's identity, key file, bpffs_dir or metrics address: restart the agent "
-        "to apply it; the running config stays in force");
+        "config changes this node's identity, key file, bpffs_dir, state_dir or metrics address: restart the "
+        "agent to apply it; the running config stays in force");
     return;
   }
   if (c->etcd.has_value() != cfg_.etcd.has_value() ||
