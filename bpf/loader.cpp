@@ -242,6 +242,66 @@ Result<std::optional<sealnet_ipcache_value>> Datapath::ipcache(const IpPrefix& p
   return std::nullopt;
 }
 
+namespace {
+
+// Walks a map's keys (get_next_key) and reads each value; an entry deleted
+// between the two calls is skipped.
+template <typename K, typename V, typename F>
+Status for_each(const bpf_map* m, F&& f) {
+  K key{}, next{};
+  const void* cur = nullptr;
+  for (;;) {
+    const int rc = bpf_map__get_next_key(m, cur, &next, sizeof next);
+    if (rc == -ENOENT) return {};
+    if (rc != 0) return map_status(rc, "iterate", m);
+    auto v = lookup<V>(m, &next, sizeof next);
+    if (!v) return std::unexpected(v.error());
+    if (*v) f(next, **v);
+    key = next;
+    cur = &key;
+  }
+}
+
+}  // namespace
+
+Result<std::map<uint32_t, sealnet_node_value>> Datapath::nodes() const {
+  std::map<uint32_t, sealnet_node_value> out;
+  auto s = for_each<uint32_t, sealnet_node_value>(skel_->maps.sealnet_nodes, [&](uint32_t id, sealnet_node_value v) {
+    if (!(v.flags & SEALNET_NODE_PRESENT)) return;
+    v.flags &= static_cast<uint16_t>(~SEALNET_NODE_PRESENT);
+    out[id] = v;
+  });
+  if (!s) return std::unexpected(s.error());
+  return out;
+}
+
+Result<std::map<IpPrefix, sealnet_ipcache_value>> Datapath::ipcache_entries() const {
+  std::map<IpPrefix, sealnet_ipcache_value> out;
+  auto prefix = [](int family, const uint8_t* bytes, int len) {
+    IpPrefix p;
+    p.addr.family = static_cast<uint8_t>(family);
+    std::memcpy(p.addr.bytes.data(), bytes, family == AF_INET ? 4 : 16);
+    p.len = static_cast<uint8_t>(len);
+    return p;
+  };
+  auto s = for_each<uint32_t, sealnet_ipcache_value>(
+      skel_->maps.sealnet_exact4, [&](uint32_t k, const sealnet_ipcache_value& v) {
+        out[prefix(AF_INET, reinterpret_cast<const uint8_t*>(&k), 32)] = v;
+      });
+  if (!s) return std::unexpected(s.error());
+  s = for_each<sealnet_exact6_key, sealnet_ipcache_value>(
+      skel_->maps.sealnet_exact6,
+      [&](const sealnet_exact6_key& k, const sealnet_ipcache_value& v) { out[prefix(AF_INET6, k.addr, 128)] = v; });
+  if (!s) return std::unexpected(s.error());
+  s = for_each<sealnet_ipcache_key, sealnet_ipcache_value>(
+      skel_->maps.sealnet_ipcache, [&](const sealnet_ipcache_key& k, const sealnet_ipcache_value& v) {
+        if ((k.family != AF_INET && k.family != AF_INET6) || k.prefixlen < SEALNET_IPCACHE_FAMILY_BITS) return;
+        out[prefix(k.family, k.addr, static_cast<int>(k.prefixlen - SEALNET_IPCACHE_FAMILY_BITS))] = v;
+      });
+  if (!s) return std::unexpected(s.error());
+  return out;
+}
+
 Result<std::optional<sealnet_node_value>> Datapath::node(uint32_t node_id) const {
   auto v = lookup<sealnet_node_value>(skel_->maps.sealnet_nodes, &node_id, sizeof node_id);
   if (!v || !v->has_value()) return v;  // an id beyond the array: absent too

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -68,6 +69,11 @@ class Datapath {
   Result<std::optional<sealnet_ipcache_value>> ipcache(const IpPrefix& prefix) const;
   Result<std::optional<sealnet_node_value>> node(uint32_t node_id) const;
   Result<std::optional<sealnet_device_value>> device(uint32_t ifindex) const;
+  // Every entry the maps hold, by iteration (what a previous agent left: the
+  // agent sweeps what no peer in force claims). Node ids without the presence
+  // bit are not entries; the ipcache's three maps read as one.
+  Result<std::map<uint32_t, sealnet_node_value>> nodes() const;
+  Result<std::map<IpPrefix, sealnet_ipcache_value>> ipcache_entries() const;
   // Summed over all CPUs.
   Result<Metrics> metrics() const;
 

@@ -25,6 +25,7 @@
 #include "datapath/desired.h"
 #include "datapath/discovery/registry.h"
 #include "datapath/effectors.h"
+#include "datapath/state_file.h"
 #include "fallback/modes.h"
 #include "fallback/verdict.h"
 #include "keys/keys.h"
@@ -91,6 +92,8 @@ class Agent {
   bool drain_inotify();
 
   void add_slot_device(int ifindex, uint8_t slot);
+  Status open_state();
+  Status save_generation(uint8_t slot, uint8_t generation);
   std::vector<uint8_t> peer_keys(const config::Peer& p, std::string* source) const;
   void note_error(const std::string& what);
   void adopt_peer(const config::Peer& p);
@@ -140,7 +143,15 @@ class Agent {
   // Restart: per slot, the generation our outbound states in the kernel carry;
   // taken by the slot when its device joins.
   std::map<uint8_t, uint8_t> kernel_generations_;
+  // What survives a reboot (datapath/state_file.h): written before a slot uses
+  // a generation; the receive window bases of each peer slot.
+  std::string state_path_;
+  SavedState saved_;
+  RxBases rx_bases_;
   std::set<int> pod_devices_;
+  // Restart: the pinned maps' entries are adopted (and the stale ones swept) at
+  // the first sync whose peers are complete (with etcd: once it answered).
+  bool sweep_pending_ = false;
   Written written_;                         // what this process wrote; the send key per peer
   std::map<uint16_t, uint8_t> route_slot_;  // peer -> slot its route leaves by
   offload::ReconcileResult last_;
@@ -151,6 +162,7 @@ class Agent {
 
   uint64_t started_at_ = unix_s();
   uint64_t reconciles_ = 0, failures_ = 0;
+  status::AgentStatus::Loop pulse_;  // /healthz: syncs finished, failures in a row
   std::string last_error_;
   bool ready_ = false;
 
@@ -217,6 +229,8 @@ Status Agent::start() {
                 "the pinned maps there belong to node id " + std::to_string(pinned->local_node_id) +
                     ", not " + std::to_string(cfg_.node.id) + ": use another bpffs_dir or remove them");
 
+  if (auto s = open_state(); !s) return s;
+
   // Adoption: what the previous agent had told the datapath about each peer,
   // and the generation each slot's outbound states are at.
   const bool restarted = pinned->local_node_id != 0;
@@ -228,6 +242,7 @@ Status Agent::start() {
     // the activation delay.
     evidence_.loaded_at[key.id] =
         restarted ? now : now - static_cast<uint64_t>(opts_.key_activation.count()) * 1000;
+  sweep_pending_ = restarted;
   if (restarted) {
     // Each slot continues at the generation its outbound states carry: a new
     // generation 0 would re-install every state (and re-use SPIs whose
@@ -249,6 +264,41 @@ Status Agent::start() {
     server_ = std::move(*srv);
     say("status and metrics on http://%s (/status, /metrics)", listen.c_str());
   }
+  return {};
+}
+
+// The state file: read strictly (a corrupt one stops the start), then written
+// back at once, so an unwritable state directory fails here, not at the first
+// generation move.
+Status Agent::open_state() {
+  std::error_code ec;
+  std::filesystem::create_directories(cfg_.state_dir, ec);
+  if (ec) return fail(ec.value(), "create the state directory", cfg_.state_dir);
+  state_path_ = (std::filesystem::path(cfg_.state_dir) / kStateFileName).string();
+  auto loaded = load_state(state_path_);
+  if (!loaded) return std::unexpected(loaded.error());
+  if (*loaded) {
+    if ((*loaded)->node != cfg_.node.id)
+      return fail(EEXIST, "start agent", state_path_,
+                  "the state there belongs to node id " + std::to_string((*loaded)->node) + ", not " +
+                      std::to_string(cfg_.node.id) + ": use another state_dir or remove it");
+    saved_ = std::move(**loaded);
+    say("state %s: %zu slot generation(s), %zu peer window(s)", state_path_.c_str(), saved_.slots.size(),
+        saved_.peers.size());
+  }
+  saved_.node = cfg_.node.id;
+  rx_bases_ = saved_.peers;
+  if (auto s = save_state(state_path_, saved_); !s) return s;
+  modes_.set_guard([this](uint8_t slot, uint8_t g) { return save_generation(slot, g); });
+  return {};
+}
+
+Status Agent::save_generation(uint8_t slot, uint8_t generation) {
+  auto next = saved_;
+  next.slots[slot] = generation;
+  if (next == saved_) return {};
+  if (auto s = save_state(state_path_, next); !s) return s;
+  saved_ = std::move(next);
   return {};
 }
 
@@ -325,10 +375,10 @@ void Agent::reload_config() {
     return;
   }
   if (!same_identity(c->node, cfg_.node) || c->bpffs_dir != cfg_.bpffs_dir || c->key_file != cfg_.key_file ||
-      c->metrics_listen != cfg_.metrics_listen) {
+      c->metrics_listen != cfg_.metrics_listen || c->state_dir != cfg_.state_dir) {
     note_error(
-        "config changes this node's identity, key file, bpffs_dir or metrics address: restart the agent "
-        "to apply it; the running config stays in force");
+        "config changes this node's identity, key file, bpffs_dir, state_dir or metrics address: restart the "
+        "agent to apply it; the running config stays in force");
     return;
   }
   if (c->etcd.has_value() != cfg_.etcd.has_value() ||
@@ -368,9 +418,13 @@ void Agent::add_slot_device(int ifindex, uint8_t slot) {
   modes_.set_device(probed.device, now, probed.decision.detail);
   say("uplink %s: slot %u, %s (%s)", dev->name.c_str(), slot, probe::to_string(dev->verdict),
       dev->reason.c_str());
-  if (auto g = continue_generation(modes_, slot, kernel_generations_))
-    say("uplink %s: slot %u continues at generation %u, as its states in the kernel", dev->name.c_str(), slot,
-        *g);
+  const bool in_kernel = kernel_generations_.contains(slot);
+  if (auto g = continue_generation(modes_, slot, kernel_generations_, saved_.slots))
+    say("uplink %s: slot %u continues at generation %u (%s)", dev->name.c_str(), slot, *g,
+        in_kernel ? "its states in the kernel" : "the state file: the kernel has none");
+  // Before any state carries it (docs/xfrm-design.md "Generations", rule 3).
+  if (auto s = save_generation(slot, modes_.slot(slot)->generation); !s)
+    note_error("uplink " + dev->name + ": " + s.error().message());
   report_.update(std::move(*dev));
 }
 
@@ -569,13 +623,24 @@ Status Agent::sync() {
     if (auto g = peer_generations_.find(p.id); g != peer_generations_.end())
       in.peer_generations[p.id] = g->second;
   }
+  in.rx_bases = rx_bases_;
   in.send_keys = written_.send_keys;
   const DesiredState desired = compute(in);
   route_slot_ = desired.route_slot;
   pod_devices_ = desired.from_pod;
 
+  if (sweep_pending_ && (!registry_ || registry_->synced())) {
+    auto nodes = dp_->nodes();
+    if (!nodes) return std::unexpected(nodes.error());
+    auto ipcache = dp_->ipcache_entries();
+    if (!ipcache) return std::unexpected(ipcache.error());
+    if (const size_t stale = adopt_pinned(written_, *nodes, *ipcache, desired))
+      say("pinned maps: %zu entr%s of peers no longer in force: deleted", stale, stale == 1 ? "y" : "ies");
+    sweep_pending_ = false;
+  }
   Effectors fx{*maps_, *tc_, *reconciler_, *route_reconciler_,
                [](const std::string& line) { say("%s", line.c_str()); }};
+  if (auto e = modes_.take_guard_error(); !e.empty()) problems.push_back(e);
   auto applied = apply(desired, fx, written_, now_s, std::move(problems));
   if (!applied) return std::unexpected(applied.error());
   last_ = std::move(applied->xfrm);
@@ -602,6 +667,7 @@ void Agent::refresh_status() {
   s.last_error = last_error_;
   s.reconciles = reconciles_;
   s.reconcile_failures = failures_;
+  s.loop = pulse_;
   s.tx_key = keys_.newest() ? keys_.newest()->id : 0;
   const uint64_t mono = mono_ms();
   for (const auto& k : keys_.keys) {
@@ -693,6 +759,17 @@ void Agent::refresh_status() {
       if (!out && ps.counters.packets > 0) evidence_.observed[pid].insert(ps.key);
       it->second.sas.push_back(std::move(ps));
     }
+    // A sender's traffic on a newer generation slides our window (rule 4).
+    const bool seen = follow_generations(*states, rx_bases_);
+    if (follow_announced(peer_generations_, rx_bases_) || seen) {
+      auto next = saved_;
+      next.peers = rx_bases_;
+      if (auto w = save_state(state_path_, next); w)
+        saved_ = std::move(next);
+      else
+        last_error_ = "save the receive windows: " + w.error().message();
+      dirty_ = true;
+    }
   } else {
     last_error_ = "dump XFRM states for status: " + states.error().message();
   }
@@ -768,11 +845,19 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
         last_error_.clear();
       }
       ready_ = ready_ || s.has_value();
+      pulse_.last_sync = unix_s();
+      if (s) {
+        pulse_.failures_in_a_row = 0;
+        pulse_.failing_since = 0;
+      } else if (pulse_.failures_in_a_row++ == 0) {
+        pulse_.failing_since = pulse_.last_sync;
+      }
       for (const auto* d : log_.since(logged)) say("decision: %s", d->str().c_str());  // as they happen
       // A big node's reconcile (5,000 peers: a dump of 30,000 objects) costs
       // real time: the periodic one never takes more than a fifth of the loop.
       const uint64_t done = mono_ms();
       next_sync = done + std::max<uint64_t>(static_cast<uint64_t>(opts_.resync.count()), 4 * (done - now));
+      pulse_.sync_every = (next_sync - done + 999) / 1000;
       next_status = 0;
       if (opts_.once) {
         refresh_status();

@@ -22,8 +22,10 @@
 // volumes), device add/remove/up/down/feature changes (probe::Monitor), a
 // periodic resync as the safety net. Stop (SIGTERM/SIGINT) leaves everything in
 // force; a restart loads the pinned maps (each peer keeps the send key in force,
-// each uplink its slot), replaces the tc programs in place and continues each
-// slot at the generation its outbound states in the kernel carry.
+// each uplink its slot; entries of peers no longer in force are swept),
+// replaces the tc programs in place and continues each slot at the generation
+// its outbound states in the kernel carry, or after a reboot past the one the
+// state file (state_dir) saved (docs/xfrm-design.md "Generations").
 #pragma once
 
 #include <signal.h>

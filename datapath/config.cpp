@@ -404,6 +404,11 @@ Status read_settings(const Ctx& ctx, const Fields& f, AgentConfig& cfg) {
     if (!v) return std::unexpected(v.error());
     cfg.bpffs_dir = *v;
   }
+  if (const At* d = f.get("state_dir")) {
+    auto v = as_abs_path(ctx, *d);
+    if (!v) return std::unexpected(v.error());
+    cfg.state_dir = *v;
+  }
   if (const At* d = f.get("discovery")) {
     auto df = Fields::read(ctx, *d, {"etcd"});
     if (!df) return std::unexpected(df.error());
@@ -466,7 +471,8 @@ Result<AgentConfig> build(const Ctx& ctx, const YAML::Node& root, const ParseOpt
   if (root.IsNull()) return ctx.fail_at(1, "", "empty config (node and peers are required)");
   auto f = Fields::read(
       ctx, root_at,
-      {"node", "peers", "keys", "uplinks", "fail_closed", "encrypt_host", "metrics", "bpffs_dir", "discovery"});
+      {"node", "peers", "keys", "uplinks", "fail_closed", "encrypt_host", "metrics", "bpffs_dir", "state_dir",
+       "discovery"});
   if (!f) return std::unexpected(f.error());
   AgentConfig cfg;
 

@@ -60,6 +60,9 @@ struct AgentConfig {
   bool encrypt_host = false;         // host-to-remote-pod and host-to-host traffic too
   std::string metrics_listen = "127.0.0.1:9962";
   std::string bpffs_dir = "/sys/fs/bpf/sealnet";
+  // What survives a reboot: each slot's generation, each peer's receive window
+  // (datapath/state_file.h, docs/xfrm-design.md "Generations").
+  std::string state_dir = "/var/lib/sealnet";
   // Set: peers come from etcd (and `peers` may be left out: a static list is
   // then only a seed kept until etcd answers).
   std::optional<EtcdDiscovery> etcd;

@@ -113,14 +113,56 @@ std::map<uint8_t, uint8_t> kernel_generations(const std::vector<xfrm::SaInfo>& s
   return out;
 }
 
+bool generation_ahead(uint8_t a, uint8_t b) {
+  const auto d = static_cast<uint8_t>(a - b);
+  return d >= 1 && d <= 127;
+}
+
+std::optional<uint8_t> start_generation(std::optional<uint8_t> kernel, std::optional<uint8_t> saved) {
+  if (saved && (!kernel || generation_ahead(*saved, *kernel))) return static_cast<uint8_t>(*saved + 1);
+  return kernel;
+}
+
 std::optional<uint8_t> continue_generation(fallback::ModeBook& modes, uint8_t slot,
-                                           std::map<uint8_t, uint8_t>& kernel_generations) {
-  auto g = kernel_generations.find(slot);
-  if (g == kernel_generations.end() || !modes.slot(slot)) return std::nullopt;
-  const uint8_t gen = g->second;
-  modes.adopt_generation(slot, gen);
-  kernel_generations.erase(g);
+                                           std::map<uint8_t, uint8_t>& kernel_generations,
+                                           const std::map<uint8_t, uint8_t>& saved) {
+  if (!modes.slot(slot)) return std::nullopt;
+  std::optional<uint8_t> kernel, file;
+  if (auto g = kernel_generations.find(slot); g != kernel_generations.end()) {
+    kernel = g->second;
+    kernel_generations.erase(g);
+  }
+  if (auto g = saved.find(slot); g != saved.end()) file = g->second;
+  const auto gen = start_generation(kernel, file);
+  if (gen) modes.adopt_generation(slot, *gen);
   return gen;
+}
+
+namespace {
+bool advance(RxBases& bases, uint16_t peer, uint8_t slot, uint8_t g) {
+  auto [it, fresh] = bases[peer].try_emplace(slot, g);
+  if (fresh) return g != 0;
+  if (!generation_ahead(g, it->second)) return false;
+  it->second = g;
+  return true;
+}
+}  // namespace
+
+bool follow_generations(const std::vector<xfrm::SaInfo>& states, RxBases& bases) {
+  bool moved = false;
+  for (const auto& sa : states) {
+    if (sa.reqid != offload::kReqidIn || sa.current.packets == 0) continue;
+    const auto parts = offload::split_spi(sa.id.spi);
+    moved = advance(bases, parts.node, parts.slot, parts.generation) || moved;
+  }
+  return moved;
+}
+
+bool follow_announced(const std::map<uint16_t, std::vector<uint8_t>>& announced, RxBases& bases) {
+  bool moved = false;
+  for (const auto& [peer, gens] : announced)
+    for (size_t s = 0; s < gens.size(); ++s) moved = advance(bases, peer, static_cast<uint8_t>(s), gens[s]) || moved;
+  return moved;
 }
 
 std::set<uint8_t> adopted_keys(const keys::KeySet& keys, uint8_t pinned_send_key) {
@@ -244,6 +286,11 @@ DesiredState compute(const DesiredInput& in) {
     for (uint8_t s = 0; s < p.uplinks; ++s) pn.slots.push_back(s);
     if (auto g = in.peer_generations.find(p.id); g != in.peer_generations.end())
       for (size_t s = 0; s < g->second.size(); ++s) pn.generations[static_cast<uint8_t>(s)] = g->second[s];
+    if (auto b = in.rx_bases.find(p.id); b != in.rx_bases.end())
+      for (const auto& [s, base] : b->second) {
+        auto [it, fresh] = pn.generations.try_emplace(s, base);
+        if (!fresh && generation_ahead(base, it->second)) it->second = base;
+      }
     if (auto k = in.peer_keys.find(p.id); k != in.peer_keys.end()) pn.keys = k->second;
     if (auto rs = d.route_slot.find(p.id); rs != d.route_slot.end()) pn.rx_slot = rs->second;
     pn.dsts = p.pod_cidrs;
@@ -251,6 +298,7 @@ DesiredState compute(const DesiredInput& in) {
     d.xfrm.peers.push_back(std::move(pn));
   }
   d.xfrm.opts.subnets.assign(subnets.begin(), subnets.end());
+  d.xfrm.opts.inbound_generations = kRxWindow;
 
   // Slot routes.
   d.routes.modes = in.modes;

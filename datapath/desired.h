@@ -77,10 +77,31 @@ void observe_links(fallback::ModeBook& modes, const std::map<int, uint8_t>& slot
 // generation retires after the grace period). ModeBook::adopt_generation takes it.
 std::map<uint8_t, uint8_t> kernel_generations(const std::vector<xfrm::SaInfo>& states, uint16_t local_id);
 
-// A slot whose device just joined the ModeBook continues at the generation the
-// kernel's states carry (kernel_generations), once: the entry is taken. Returns it.
+// `a` is 1..127 steps ahead of `b` on the 8-bit generation ring.
+bool generation_ahead(uint8_t a, uint8_t b);
+
+// Where a slot starts (docs/xfrm-design.md "Generations", rule 3): the kernel's
+// generation (its states continue), the saved one + 1 when the kernel has none
+// or the file is ahead of it (that generation may have sent packets), nullopt
+// when neither knows the slot (a first start: 0).
+std::optional<uint8_t> start_generation(std::optional<uint8_t> kernel, std::optional<uint8_t> saved);
+
+// A slot whose device just joined the ModeBook continues where start_generation
+// says, once: the kernel's entry is taken. Returns the generation adopted.
 std::optional<uint8_t> continue_generation(fallback::ModeBook& modes, uint8_t slot,
-                                           std::map<uint8_t, uint8_t>& kernel_generations);
+                                           std::map<uint8_t, uint8_t>& kernel_generations,
+                                           const std::map<uint8_t, uint8_t>& saved = {});
+
+// ---- following a sender's generations (rule 4).
+
+// Inbound states per (peer, peer slot): generations base .. base + kRxWindow - 1.
+inline constexpr int kRxWindow = 4;
+using RxBases = std::map<uint16_t, std::map<uint8_t, uint8_t>>;  // peer id -> peer slot -> base
+// Moves each base to the newest generation ahead of it among our inbound
+// states that counted packets (and, `announced`, what discovery says). True
+// when a base moved.
+bool follow_generations(const std::vector<xfrm::SaInfo>& states, RxBases& bases);
+bool follow_announced(const std::map<uint16_t, std::vector<uint8_t>>& announced, RxBases& bases);
 
 // The keys a peer held under the previous agent: the send key the pinned nodes
 // map carries, and those of ours up to half the key ring behind it.
@@ -116,6 +137,9 @@ struct DesiredInput {
   // per slot (discovery; absent = 0), the send key in force now (nodes map).
   std::map<uint16_t, std::vector<uint8_t>> peer_keys;
   std::map<uint16_t, std::vector<uint8_t>> peer_generations;
+  // Per peer slot, the base of the receive window (follow_generations); the
+  // window starts at the newer of it and the announced generation.
+  RxBases rx_bases;
   std::map<uint16_t, uint8_t> send_keys;
 };
 

@@ -33,6 +33,22 @@ bool same_node(const sealnet_node_value& a, const sealnet_node_value& b) {
 
 }  // namespace
 
+size_t adopt_pinned(Written& w, const std::map<uint32_t, sealnet_node_value>& nodes,
+                    const std::map<IpPrefix, sealnet_ipcache_value>& ipcache, const DesiredState& d) {
+  size_t stale = 0;
+  for (const auto& [id, v] : nodes) {
+    if (id == 0 || id > SEALNET_MAX_NODE_ID) continue;
+    const auto nid = static_cast<uint16_t>(id);
+    w.nodes.try_emplace(nid, v);
+    stale += d.nodes.contains(nid) ? 0 : 1;
+  }
+  for (const auto& [p, v] : ipcache) {
+    w.ipcache.try_emplace(p, v);
+    stale += d.ipcache.contains(p) ? 0 : 1;
+  }
+  return stale;
+}
+
 Result<Applied> apply(const DesiredState& d, Effectors& fx, Written& w, uint64_t now_s,
                       std::vector<std::string> problems) {
   Applied out;

@@ -90,6 +90,13 @@ struct Written {
   std::map<uint16_t, uint8_t> send_keys;
 };
 
+// A restart: what the pinned maps hold counts as written (nodes not adopted
+// yet, every ipcache entry), so the next apply deletes what no peer in force
+// claims (peers that left while the agent was down) and re-writes nothing that
+// is right already. Returns how many entries no desired state claims (`d`).
+size_t adopt_pinned(Written& w, const std::map<uint32_t, sealnet_node_value>& nodes,
+                    const std::map<IpPrefix, sealnet_ipcache_value>& ipcache, const DesiredState& d);
+
 struct Applied {
   offload::ReconcileResult xfrm;
   offload::RouteReconcileResult routes;

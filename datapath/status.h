@@ -4,6 +4,7 @@
 #pragma once
 
 #include "datapath/status/client.h"      // `sealnet status`: fetch and print
+#include "datapath/status/health.h"      // /healthz, /readyz
 #include "datapath/status/model.h"       // the snapshot and its JSON
 #include "datapath/status/prometheus.h"  // /metrics
 #include "datapath/status/server.h"      // the HTTP endpoint

@@ -72,7 +72,17 @@ const SlotState* ModeBook::slot(uint8_t s) const {
   return it == slots_.end() ? nullptr : &it->second;
 }
 
-void ModeBook::bump(SlotState& st) { st.generation = static_cast<uint8_t>(st.generation + 1); }
+bool ModeBook::bump(SlotState& st) {
+  const auto next = static_cast<uint8_t>(st.generation + 1);
+  if (guard_)
+    if (auto s = guard_(st.dev.slot, next); !s) {
+      guard_error_ = "slot " + std::to_string(st.dev.slot) + " stays at generation " +
+                     std::to_string(st.generation) + ": " + s.error().message();
+      return false;
+    }
+  st.generation = next;
+  return true;
+}
 
 void ModeBook::set_device(const SlotDevice& dev, uint64_t now, const std::string& why) {
   SlotState& st = slots_[dev.slot];
@@ -128,12 +138,14 @@ bool ModeBook::no_offload_readback(uint8_t s, uint32_t spi, const std::string& d
   return true;
 }
 
-bool ModeBook::link_down(uint8_t s, uint64_t now) {
+bool ModeBook::link_down(uint8_t s, uint64_t now, bool flushed) {
   SlotState* st = find(s);
   if (!st || !st->up) return false;
   st->up = false;
+  st->flushed = flushed || st->mode != OffloadMode::none;
   log_.record({now, s, st->dev.name, std::nullopt, {}, st->mode, OffloadMode::none, Reason::link_down,
-               "the kernel flushed the device's offloaded states and routes"});
+               st->flushed ? "the kernel flushed the device's offloaded states and routes"
+                           : "the kernel flushed the device's routes; its software states stay"});
   return true;
 }
 
@@ -141,11 +153,18 @@ bool ModeBook::link_up(uint8_t s, uint64_t now) {
   SlotState* st = find(s);
   if (!st || st->up) return false;
   st->up = true;
+  if (!std::exchange(st->flushed, false)) {
+    // Nothing was flushed: the software states kept their sequence numbers.
+    log_.record({now, s, st->dev.name, std::nullopt, {}, OffloadMode::none, st->mode, Reason::link_up,
+                 "software states kept under generation " + std::to_string(st->generation)});
+    return true;
+  }
   // Table-full overrides belonged to the flushed table: the device is empty now.
   std::erase_if(overrides_, [](const auto& kv) { return kv.second == Reason::table_full; });
-  bump(*st);
+  const bool moved = bump(*st);
   log_.record({now, s, st->dev.name, std::nullopt, {}, OffloadMode::none, st->mode, Reason::link_up,
-               "re-install under generation " + std::to_string(st->generation)});
+               moved ? "re-install under generation " + std::to_string(st->generation)
+                     : "re-install refused: " + guard_error_});
   return true;
 }
 

@@ -12,9 +12,13 @@
 //  (c) ENOSPC (the device's SA table is full): that state alone goes software.
 //  (d) link down flushed the device's offloaded states: on link up the slot
 //      moves to its next generation (fresh SPIs, fresh sequence numbers) and
-//      re-installs in its probed mode.
+//      re-installs in its probed mode. A software slot lost nothing: its
+//      states and its generation stay.
 //  (e) the offload feature switched off / on: next generation, software /
 //      probed mode.
+// Every move to a next generation first asks the generation guard (the agent
+// persists it there, docs/xfrm-design.md "Generations"); a move it refuses does
+// not happen, and guard_error() says why.
 // A generation bump never deletes first: the new states are added under new SPIs
 // and the old ones retire after the grace period.
 #pragma once
@@ -22,11 +26,14 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/error.h"
 #include "netlink/xfrm_codec.h"
 
 namespace sealnet::fallback {
@@ -94,7 +101,12 @@ struct SlotState {
   bool up = true;
   bool feature_on = true;
   uint8_t generation = 0;  // low byte of the SPI of this slot's outbound states
+  bool flushed = false;    // down while offloaded: the kernel flushed its states
 };
+
+// Called with (slot, next generation) before a slot moves there; an error
+// keeps the slot where it is.
+using GenerationGuard = std::function<Status(uint8_t slot, uint8_t generation)>;
 
 class ModeBook {
  public:
@@ -116,7 +128,8 @@ class ModeBook {
                        const std::string& extack, uint64_t now);  // (a)/(c)
   bool no_offload_readback(uint8_t slot, uint32_t spi, const std::string& dst, OffloadMode asked,
                            uint64_t now);                     // (b)
-  bool link_down(uint8_t slot, uint64_t now);                 // (d)
+  // `flushed`: the caller saw offloaded states vanish (whatever the mode is now).
+  bool link_down(uint8_t slot, uint64_t now, bool flushed = false);  // (d)
   bool link_up(uint8_t slot, uint64_t now);                   // (d)
   bool feature_changed(uint8_t slot, bool on, uint64_t now);  // (e)
   bool sequence_exhausting(uint8_t slot, uint32_t spi, uint64_t packets, uint64_t now);
@@ -126,15 +139,21 @@ class ModeBook {
   // sequence numbers a peer has already seen). Records nothing.
   void adopt_generation(uint8_t slot, uint8_t generation);
 
+  void set_guard(GenerationGuard g) { guard_ = std::move(g); }
+  // The last refusal of the guard (empty: none since the last take).
+  std::string take_guard_error() { return std::exchange(guard_error_, {}); }
+
   // States forced to software one by one (reason c), by SPI.
   const std::map<uint32_t, Reason>& state_overrides() const { return overrides_; }
 
  private:
   SlotState* find(uint8_t s);
-  void bump(SlotState& st);
+  bool bump(SlotState& st);
   DecisionLog& log_;
   std::map<uint8_t, SlotState> slots_;
   std::map<uint32_t, Reason> overrides_;
+  GenerationGuard guard_;
+  std::string guard_error_;
 };
 
 // The next mode down: packet -> crypto -> none.

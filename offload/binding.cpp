@@ -121,7 +121,9 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
               p.offload = xfrm::OffloadRequest{slot.dev.ifindex, slot.mode, xfrm::Direction::out};
             out.policies.push_back(std::move(p));
           }
-          if (!slot.up) continue;
+          // Down: offloaded states were flushed; software ones stay (a flap
+          // that flushed nothing moves nothing, docs/xfrm-design.md).
+          if (!slot.up && slot.mode != xfrm::OffloadMode::none) continue;
           DesiredState st;
           st.dir = xfrm::Direction::out;
           st.peer = peer.id;

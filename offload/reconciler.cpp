@@ -127,7 +127,7 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   for (uint8_t s : flushed_slots) {
     const auto* st = modes_.slot(s);
     if (st && st->up) {
-      modes_.link_down(s, now);
+      modes_.link_down(s, now, true);
       modes_.link_up(s, now);
     }
   }

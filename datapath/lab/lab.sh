@@ -77,6 +77,8 @@ write_config() {  # write_config N NODES: node N's agent config
     echo "fail_closed: true"
     echo "metrics: {listen: 127.0.0.1:9962}"
     echo "bpffs_dir: $STATE/bpf/lab-$n"
+    # Per node: a shared /var/lib/sealnet would hold one node's generations only.
+    echo "state_dir: $STATE/state/lab-$n"
   } >"$STATE/lab-$n.yaml.tmp" && mv "$STATE/lab-$n.yaml.tmp" "$STATE/lab-$n.yaml"
 }
 

@@ -118,6 +118,15 @@ struct AgentStatus {
   std::map<std::string, uint64_t> fallback_counts;
   std::vector<std::string> decisions;
   DiscoveryStatus discovery;
+  // The event loop's pulse, for /healthz (datapath/status/health.h). Not in the
+  // JSON or the metrics: their bytes stay as they were.
+  struct Loop {
+    uint64_t last_sync = 0;          // unix seconds a sync last finished, passed or failed (0: none yet)
+    uint64_t failing_since = 0;      // unix seconds of the first of the failures in a row (0: the last passed)
+    uint64_t failures_in_a_row = 0;
+    uint64_t sync_every = 0;         // seconds between periodic syncs
+    bool operator==(const Loop&) const = default;
+  } loop;
 
   bool operator==(const AgentStatus&) const = default;
 };

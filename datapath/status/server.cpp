@@ -18,6 +18,7 @@
 
 #include "core/fd.h"
 #include "datapath/host_port.h"
+#include "datapath/status/health.h"
 #include "datapath/status/prometheus.h"
 #include "datapath/status/text.h"
 
@@ -157,24 +158,25 @@ class HttpServer final : public Server {
     svr_.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
       if (auto s = snapshot(res)) res.set_content(to_json(*s) + "\n", "application/json");
     });
-    // Alive: the server answers and the agent hands out a snapshot (the
-    // provider would block if the agent's loop held its state forever).
+    // Alive: the agent hands out a snapshot (the provider would block if the
+    // loop held its state forever), its loop finishes syncs, and reconciles do
+    // not keep failing (datapath/status/health.h).
     svr_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-      if (snapshot(res)) res.set_content("ok\n", "text/plain");
+      auto s = snapshot(res);
+      if (!s) return;
+      const auto now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                                 std::chrono::system_clock::now().time_since_epoch())
+                                                 .count());
+      const Probe p = healthz(*s, now);
+      if (!p.ok) res.status = 503;
+      res.set_content(p.body, "text/plain");
     });
     svr_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
       auto s = snapshot(res);
       if (!s) return;
-      if (s->ready) {
-        res.set_content("ready\n", "text/plain");
-      } else {
-        res.status = 503;
-        res.set_content("not ready: " +
-                            (s->last_error.empty() ? std::string("first reconcile not complete")
-                                                   : printable(s->last_error)) +
-                            "\n",
-                        "text/plain");
-      }
+      const Probe p = readyz(*s);
+      if (!p.ok) res.status = 503;
+      res.set_content(p.body, "text/plain");
     });
     svr_.Get(".*", [](const httplib::Request&, httplib::Response& res) {
       res.status = 404;

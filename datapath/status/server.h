@@ -11,7 +11,7 @@
 
 namespace sealnet::status {
 
-// /healthz is 200 while the loop runs, /readyz 200 once ready. `provider` is
+// /healthz and /readyz: datapath/status/health.h (503 with the reason when not). `provider` is
 // called on the server's thread and must return a consistent snapshot.
 class Server {
  public:

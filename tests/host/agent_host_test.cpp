@@ -34,7 +34,8 @@ struct AgentFiles {
           "peers: [{name: b, id: 2, addresses: [192.0.2.2], pod_cidrs: [10.2.0.0/24]}]\n"
           "keys: {file: " + keys + "}\n"
           "metrics: {listen: 127.0.0.1:9962}\n"
-          "bpffs_dir: " + dir + "/bpf\n");
+          "bpffs_dir: " + dir + "/bpf\n"
+          "state_dir: " + dir + "/state\n");
   }
   ~AgentFiles() { testing::shell("umount " + dir + "/bpf 2>/dev/null; rm -rf " + dir); }
 };

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iterator>
+#include <map>
 
 #include "bpf/packet.h"
 #include "bpf/programs.h"
@@ -84,6 +85,49 @@ TEST(BpfMaps, IpcacheRoutesEachPrefixToItsMap) {
   EXPECT_TRUE(dp->delete_ipcache(*IpPrefix::parse("fd01:2::/64")));
   EXPECT_TRUE(dp->ipcache(*IpPrefix::parse("fd01:2::7/128"))->has_value());
   EXPECT_FALSE(dp->ipcache(*IpPrefix::parse("fd01:2::/64"))->has_value());
+}
+
+// Iteration (the agent's sweep of a previous agent's entries at start): every
+// entry of the three ipcache maps as one table, the nodes with their presence
+// bit only, and what was deleted is gone from both.
+TEST(BpfMaps, IterationListsEveryEntry) {
+  auto dp = Datapath::load({});
+  ASSERT_TRUE(dp) << dp.error().message();
+  auto empty = dp->ipcache_entries();
+  ASSERT_TRUE(empty) << empty.error().message();
+  EXPECT_TRUE(empty->empty());
+  const char* prefixes[] = {"10.1.2.0/24", "10.1.2.7/32", "fd01:2::/64", "fd01:2::7/128", "0.0.0.0/0"};
+  std::map<IpPrefix, uint32_t> want;
+  for (uint32_t i = 0; i < std::size(prefixes); ++i) {
+    auto p = IpPrefix::parse(prefixes[i]);
+    ASSERT_TRUE(p) << prefixes[i];
+    ASSERT_TRUE(dp->upsert_ipcache(*p, {i + 1, SEALNET_IPCACHE_POD_CIDR}));
+    want[*p] = i + 1;
+  }
+  ASSERT_TRUE(dp->delete_ipcache(*IpPrefix::parse("10.1.2.7/32")));
+  want.erase(*IpPrefix::parse("10.1.2.7/32"));
+  auto all = dp->ipcache_entries();
+  ASSERT_TRUE(all) << all.error().message();
+  std::map<IpPrefix, uint32_t> got;
+  for (const auto& [p, v] : *all) {
+    got[p] = v.node_id;
+    EXPECT_EQ(v.flags, SEALNET_IPCACHE_POD_CIDR) << p.str();
+  }
+  EXPECT_EQ(got, want);
+
+  auto none = dp->nodes();
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_TRUE(none->empty());
+  const sealnet_node_value v{.ipv4 = {192, 0, 2, 9}, .ipv6 = {}, .peer_key_id = 4, .pad = 0,
+                             .flags = SEALNET_NODE_HAS_IPV4};
+  for (uint32_t id : {2u, 9u, 0xFFFEu}) ASSERT_TRUE(dp->upsert_node(id, v));
+  ASSERT_TRUE(dp->delete_node(9));
+  auto nodes = dp->nodes();
+  ASSERT_TRUE(nodes) << nodes.error().message();
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_TRUE(nodes->contains(2) && nodes->contains(0xFFFE));
+  EXPECT_EQ(nodes->at(2).flags, SEALNET_NODE_HAS_IPV4);  // the presence bit stays inside
+  EXPECT_EQ(nodes->at(2).peer_key_id, 4);
 }
 
 // `nodes` is an array: an id nobody wrote reads as absent, the loader's

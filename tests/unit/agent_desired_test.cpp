@@ -8,11 +8,16 @@
 #include <gtest/gtest.h>
 #include <net/if.h>
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "datapath/desired.h"
 #include "datapath/effectors.h"
+#include "datapath/state_file.h"
 #include "tests/unit/offload_fake_kernel.h"
 #include "tests/unit/offload_fake_route_kernel.h"
 #include "tests/unit/test_keys.h"
@@ -198,6 +203,11 @@ struct Kernel {
         out.insert(s.id.spi);
     return out;
   }
+  // Packets counted on a state (what a peer's traffic does to an inbound one).
+  void traffic(uint32_t spi, uint64_t packets) {
+    for (auto& [k, st] : xfrm.states_)
+      if (st.id.spi == spi) st.current.packets += packets;
+  }
   const xfrm::SaInfo* state(uint32_t spi) const {
     for (const auto& [k, s] : xfrm.states_)
       if (s.id.spi == spi) return &s;
@@ -218,6 +228,11 @@ struct Agent {
   std::map<int, uint8_t> slot_of;
   std::map<int, OffloadMode> capability;  // what the probe says per ifindex
   std::map<uint8_t, uint8_t> kernel_gens;
+  // The state file (its contents; save_state itself is tested apart), the receive windows.
+  SavedState* saved = nullptr;
+  RxBases rx;
+  bool sweep = false;  // a restart's first sync adopts the pinned maps (adopt_pinned)
+  size_t swept = 0;
   KeyEvidence ev;
   Written w;
   uint64_t now_s = 1000;  // unix seconds
@@ -225,7 +240,14 @@ struct Agent {
   DesiredState last;
   std::vector<std::string> notes;
 
-  explicit Agent(Kernel& kernel, bool restarted = false) : k(kernel) {
+  explicit Agent(Kernel& kernel, bool restarted = false, SavedState* state = nullptr) : k(kernel), saved(state) {
+    if (saved) {
+      rx = saved->peers;
+      modes.set_guard([this](uint8_t slot, uint8_t g) -> Status {
+        saved->slots[slot] = g;
+        return {};
+      });
+    }
     cfg.node.name = "a";
     cfg.node.id = 1;
     cfg.node.ipv4 = ip("10.0.0.1");
@@ -269,7 +291,8 @@ struct Agent {
     auto problems =
         join_uplinks(cfg, peers, k.links, k.main, slot_of, pinned_slot, [this](int ifx, uint8_t slot) {
           modes.set_device({slot, ifx, k.links.at(ifx).name, capability[ifx]}, now_s);  // the probe's verdict
-          continue_generation(modes, slot, kernel_gens);
+          continue_generation(modes, slot, kernel_gens, saved ? saved->slots : std::map<uint8_t, uint8_t>{});
+          if (saved) saved->slots[slot] = modes.slot(slot)->generation;
         });
     observe_links(modes, slot_of, k.links, now_s);
     DesiredInput in;
@@ -282,7 +305,11 @@ struct Agent {
     in.main = &k.main;
     for (const auto& p : peers) in.peer_keys[p.id] = peer_key_ids(p, keys, ev, now_ms);
     in.send_keys = w.send_keys;
+    follow_generations(*k.xfrm.states(), rx);
+    if (saved) saved->peers = rx;
+    in.rx_bases = rx;
     last = compute(in);
+    if (std::exchange(sweep, false)) swept = adopt_pinned(w, k.maps.nodes, k.maps.ipcache, last);
     Effectors fx{k.maps, k.tc, xr, rr, [this](const std::string& l) { notes.push_back(l); }};
     auto r = apply(last, fx, w, now_s, problems);
     EXPECT_TRUE(r) << r.error().message();
@@ -304,6 +331,16 @@ struct Agent {
 
 uint32_t spi(uint16_t node, uint8_t key, uint8_t slot, uint8_t gen) {
   return offload::make_spi(node, key, slot, gen);
+}
+// The inbound SPIs of one (peer, key, peer slot) window: base .. base + 3.
+std::set<uint32_t> window(uint16_t node, uint8_t key, uint8_t slot, uint8_t base) {
+  std::set<uint32_t> out;
+  for (int i = 0; i < kRxWindow; ++i) out.insert(spi(node, key, slot, static_cast<uint8_t>(base + i)));
+  return out;
+}
+std::set<uint32_t> operator|(std::set<uint32_t> a, const std::set<uint32_t>& b) {
+  a.insert(b.begin(), b.end());
+  return a;
 }
 
 using IpcacheView = std::map<IpPrefix, std::pair<uint32_t, uint32_t>>;  // node id, flags
@@ -375,7 +412,7 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   EXPECT_EQ(pn.dsts, (std::vector<IpPrefix>{pfx("10.1.2.0/24")}));
   EXPECT_EQ(a.last.xfrm.opts.subnets, (std::vector<IpPrefix>{pfx("10.1.2.0/24")}));
   EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0)}));
-  EXPECT_EQ(a.planned_spis(xfrm::Direction::in), (std::set<uint32_t>{spi(2, 1, 0, 0), spi(2, 1, 0, 1)}));
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::in), window(2, 1, 0, 0));
   auto routes = offload::plan_slot_routes(a.last.routes);
   ASSERT_EQ(routes.rules.size(), 1u);
   EXPECT_EQ(routes.rules[0].fwmark, sealnet_mark_encrypted(0));
@@ -396,7 +433,7 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   // routes, and only then the send key.
   EXPECT_EQ(k.timeline, (Timeline{"device 2 slot 0 mode 0", "node 2 key 0", "ipcache 10.0.0.1/32 node 1",
                                   "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
-                                  "ipcache 10.1.2.0/24 node 2", "to_wire 2", "from_pod 5", "xfrm 3", "xfrm 3",
+                                  "ipcache 10.1.2.0/24 node 2", "to_wire 2", "from_pod 5", "xfrm 5", "xfrm 3",
                                   "routes 2", "node 2 key 1"}));
   EXPECT_EQ(k.spis(xfrm::Direction::out), a.planned_spis(xfrm::Direction::out));
   EXPECT_EQ(k.spis(xfrm::Direction::in), a.planned_spis(xfrm::Direction::in));
@@ -417,8 +454,8 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
                                                      "ipcache 10.1.3.0/24 node 3", "node 3 key 1"}));
   EXPECT_EQ(a.planned_spis(xfrm::Direction::out),
             (std::set<uint32_t>{spi(1, 1, 0, 0)}));  // one SPI, two daddrs
-  EXPECT_EQ(a.plan().states.size(), 6u);
-  EXPECT_EQ(r.xfrm.states_added, 3u);
+  EXPECT_EQ(a.plan().states.size(), 10u);  // per peer: 1 out, 4 in (the receive window)
+  EXPECT_EQ(r.xfrm.states_added, 5u);
   EXPECT_EQ(a.last.xfrm.opts.subnets, (std::vector<IpPrefix>{pfx("10.1.2.0/24"), pfx("10.1.3.0/24")}));
   expect_safe_send_keys(a);
 
@@ -430,10 +467,10 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
             (std::vector<std::string>{"-ipcache 10.0.0.2/32", "-ipcache 10.1.2.0/24", "-node 2"}));
   EXPECT_FALSE(a.w.send_keys.contains(2));
   EXPECT_EQ(r.xfrm.states_deleted, 0u);
-  EXPECT_EQ(r.xfrm.retiring, 3u + 3u);  // 3 states; b's out policy and the in/fwd pair of its subnet
+  EXPECT_EQ(r.xfrm.retiring, 5u + 3u);  // 5 states; b's out policy and the in/fwd pair of its subnet
   a.pass(31);
   r = a.sync();
-  EXPECT_EQ(r.xfrm.states_deleted, 3u);
+  EXPECT_EQ(r.xfrm.states_deleted, 5u);
   for (const auto& [key, s] : k.xfrm.states_)
     EXPECT_NE(s.id.daddr == ip("10.0.0.2") || s.saddr == ip("10.0.0.2"), true);
   expect_safe_send_keys(a);
@@ -454,8 +491,7 @@ TEST(AgentDesired, RotationNeverSendsWithAKeyThePeerLacks) {
   EXPECT_EQ(a.last.config.key_id, 2);
   EXPECT_EQ(a.last.xfrm.peers[0].keys, (std::vector<uint8_t>{1}));
   EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0)}));
-  EXPECT_EQ(a.planned_spis(xfrm::Direction::in),
-            (std::set<uint32_t>{spi(2, 1, 0, 0), spi(2, 1, 0, 1), spi(2, 2, 0, 0), spi(2, 2, 0, 1)}));
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::in), window(2, 1, 0, 0) | window(2, 2, 0, 0));
   EXPECT_EQ(a.w.send_keys.at(2), 1);
   EXPECT_TRUE(k.maps.take().empty());  // the send key did not move
   expect_safe_send_keys(a);
@@ -655,11 +691,12 @@ TEST(AgentDesired, AnUplinkRemovedAndBack) {
   EXPECT_TRUE(offload::plan_slot_routes(a.last.routes).routes.empty());
   EXPECT_EQ(a.w.send_keys.at(2), 1);  // software states need no device
 
-  // Back under the same ifindex: same slot, next generation, to_wire again.
+  // Back under the same ifindex: same slot, to_wire again; a software slot lost
+  // no state, so it keeps its generation (and its states' sequence numbers).
   k.eth0_up();
   a.sync();
   EXPECT_EQ(a.slot_of, (std::map<int, uint8_t>{{2, 0}}));
-  EXPECT_EQ(a.modes.slot(0)->generation, 1);
+  EXPECT_EQ(a.modes.slot(0)->generation, 0);
   EXPECT_EQ(k.tc.log, (std::vector<std::string>{"to_wire 2"}));
   EXPECT_EQ(a.last.route_slot, (std::map<uint16_t, uint8_t>{{2, 0}}));
   expect_safe_send_keys(a);
@@ -750,6 +787,276 @@ TEST(AgentDesired, AConfigChange) {
   EXPECT_EQ(a.last.xfrm.peers.size(), 1u);
   EXPECT_TRUE(a.last.nodes.contains(6));
   EXPECT_FALSE(a.w.send_keys.contains(6));
+}
+
+
+// ---- generations (docs/xfrm-design.md "Generations: never a blackhole, never a replay").
+
+TEST(AgentGenerations, ThreeFlapsOfACryptoSlotMoveOneGenerationEach) {
+  Kernel k;
+  k.xfrm.devices[2].refuse_crypto.reset();
+  SavedState saved{1, {}, {}};
+  Agent a(k, false, &saved);
+  a.capability[2] = OffloadMode::crypto;
+  a.sync();
+  EXPECT_EQ(k.spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0)}));
+  EXPECT_EQ(saved.slots, (std::map<uint8_t, uint8_t>{{0, 0}}));
+  for (uint8_t g = 1; g <= 3; ++g) {
+    k.eth0_down();
+    a.sync();
+    EXPECT_TRUE(a.planned_spis(xfrm::Direction::out).empty());
+    k.eth0_up();
+    a.sync();
+    EXPECT_EQ(a.modes.slot(0)->generation, g);
+    EXPECT_EQ(saved.slots.at(0), g);  // the guard saw it before the plan used it
+    EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, g)}));
+    ASSERT_TRUE(k.state(spi(1, 1, 0, g)));
+    EXPECT_TRUE(k.state(spi(1, 1, 0, g))->offload);
+    // Our receive window for the static peer does not move with our flaps.
+    EXPECT_EQ(a.planned_spis(xfrm::Direction::in), window(2, 1, 0, 0));
+    expect_safe_send_keys(a);
+  }
+  a.pass(31);
+  a.sync();
+  EXPECT_EQ(k.spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 3)}));
+}
+
+TEST(AgentGenerations, ThreeFlapsOfASoftwareSlotMoveNothing) {
+  Kernel k;
+  SavedState saved{1, {}, {}};
+  Agent a(k, false, &saved);
+  a.sync();
+  const size_t ops = k.xfrm.ops.size();
+  for (int i = 0; i < 3; ++i) {
+    k.eth0_down();  // flushes offloaded states only: ours are software
+    a.sync();
+    a.pass(31);  // down beyond the grace period: the software state is still wanted
+    a.sync();
+    EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0)}));
+    k.eth0_up();
+    a.sync();
+    EXPECT_EQ(a.modes.slot(0)->generation, 0);
+    EXPECT_EQ(k.spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0)}));
+  }
+  EXPECT_EQ(saved.slots, (std::map<uint8_t, uint8_t>{{0, 0}}));
+  EXPECT_EQ(k.xfrm.ops.size(), ops);  // not one state or policy touched
+  EXPECT_EQ(a.log.count(fallback::Reason::link_up), 3u);
+}
+
+TEST(AgentGenerations, RestartAfterAFlapContinuesAtTheFlappedGeneration) {
+  Kernel k;
+  k.xfrm.devices[2].refuse_crypto.reset();
+  SavedState saved{1, {}, {}};
+  {
+    Agent a(k, false, &saved);
+    a.capability[2] = OffloadMode::crypto;
+    a.sync();
+    k.eth0_down();
+    a.sync();
+    k.eth0_up();
+    a.sync();
+    EXPECT_EQ(saved.slots.at(0), 1);
+  }
+  const size_t ops = k.xfrm.ops.size();
+  Agent b(k, true, &saved);
+  b.capability[2] = OffloadMode::crypto;
+  b.adopt_peers();
+  EXPECT_EQ(b.kernel_gens, (std::map<uint8_t, uint8_t>{{0, 1}}));
+  auto r = b.sync();
+  EXPECT_EQ(b.modes.slot(0)->generation, 1);
+  EXPECT_EQ(b.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 1)}));
+  EXPECT_EQ(k.xfrm.ops.size(), ops);  // the kernel's states continue
+  EXPECT_EQ(saved.slots.at(0), 1);
+  // The state file ahead of the kernel (a generation reserved, then flushed
+  // while the agent was down): the next one, never the kernel's.
+  EXPECT_EQ(start_generation(1, 2), std::optional<uint8_t>(3));
+  EXPECT_EQ(start_generation(1, 1), std::optional<uint8_t>(1));
+  EXPECT_EQ(start_generation(1, 0), std::optional<uint8_t>(1));
+  EXPECT_EQ(start_generation(0, 255), std::optional<uint8_t>(0));  // 255 is behind 0 on the ring
+  EXPECT_EQ(start_generation(std::nullopt, 255), std::optional<uint8_t>(0));
+  EXPECT_EQ(start_generation(std::nullopt, std::nullopt), std::nullopt);
+}
+
+TEST(AgentGenerations, ARebootStartsAfterTheSavedGeneration) {
+  SavedState saved{1, {}, {}};
+  {
+    Kernel k;
+    k.xfrm.devices[2].refuse_crypto.reset();
+    Agent a(k, false, &saved);
+    a.capability[2] = OffloadMode::crypto;
+    a.sync();
+    k.eth0_down();
+    a.sync();
+    k.eth0_up();
+    a.sync();
+    EXPECT_EQ(k.spis(xfrm::Direction::out).count(spi(1, 1, 0, 1)), 1u);
+  }
+  // Reboot: XFRM, maps and pins are gone, the state directory is kept. Generation
+  // 1 sent packets a peer may still count: the agent starts at 2.
+  for (uint8_t expect : {2, 3}) {
+    Kernel k;
+    k.xfrm.devices[2].refuse_crypto.reset();
+    Agent a(k, false, &saved);
+    a.capability[2] = OffloadMode::crypto;
+    a.sync();
+    EXPECT_EQ(a.modes.slot(0)->generation, expect);
+    EXPECT_EQ(saved.slots.at(0), expect);
+    EXPECT_EQ(k.spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, expect)}));
+    expect_safe_send_keys(a);
+  }
+}
+
+TEST(AgentGenerations, AStaticPeerIsFollowedThroughItsGenerations) {
+  Kernel k;
+  SavedState saved{1, {}, {}};
+  Agent a(k, false, &saved);
+  a.sync();
+  EXPECT_EQ(k.spis(xfrm::Direction::in), window(2, 1, 0, 0));
+  // b sends on generation 0, then flaps to 1, 2 and 3 (3 is inside 0..3 already).
+  k.traffic(spi(2, 1, 0, 0), 10);
+  a.sync();
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::in), window(2, 1, 0, 0));
+  k.traffic(spi(2, 1, 0, 1), 10);
+  a.sync();
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::in), window(2, 1, 0, 1));
+  EXPECT_EQ(k.spis(xfrm::Direction::in), window(2, 1, 0, 0) | window(2, 1, 0, 1));  // 0 retires later
+  k.traffic(spi(2, 1, 0, 3), 10);  // two generations at once: a flap without traffic between
+  a.sync();
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::in), window(2, 1, 0, 3));
+  EXPECT_EQ(saved.peers, (RxBases{{2, {{0, 3}}}}));
+  a.pass(31);
+  a.sync();
+  EXPECT_EQ(k.spis(xfrm::Direction::in), window(2, 1, 0, 3));  // 3, 4, 5, 6
+  // Traffic on an older generation (in flight) never moves the window back.
+  RxBases bases{{2, {{0, 3}}}};
+  xfrm::SaInfo old;
+  old.reqid = offload::kReqidIn;
+  old.id.spi = spi(2, 1, 0, 2);
+  old.current.packets = 1;
+  EXPECT_FALSE(follow_generations({old}, bases));
+  EXPECT_EQ(bases.at(2).at(0), 3);
+  // Around the ring: 255 -> 1.
+  bases = {{2, {{0, 255}}}};
+  old.id.spi = spi(2, 1, 0, 1);
+  EXPECT_TRUE(follow_generations({old}, bases));
+  EXPECT_EQ(bases.at(2).at(0), 1);
+
+  // A restart (or a reboot: the state file kept) holds the same window.
+  Kernel k2;
+  Agent b(k2, false, &saved);
+  b.sync();
+  EXPECT_EQ(b.planned_spis(xfrm::Direction::in), window(2, 1, 0, 3));
+}
+
+TEST(StateFile, RoundTripsAndParsesStrictly) {
+  SavedState s{7, {{0, 5}, {3, 255}}, {{2, {{0, 3}, {1, 0}}}, {9, {{0, 200}}}}};
+  const std::string text = format_state(s);
+  EXPECT_EQ(text,
+            "# sealnet agent state: docs/xfrm-design.md \"Generations\"\nversion 1\nnode 7\n"
+            "slot 0 generation 5\nslot 3 generation 255\npeer 2 slot 0 generation 3\n"
+            "peer 2 slot 1 generation 0\npeer 9 slot 0 generation 200\n");
+  auto back = parse_state(text, "f");
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(*back, s);
+
+  struct Bad {
+    const char* text;
+    const char* object;
+    const char* starts;
+  };
+  for (const Bad& b : {
+           Bad{"", "f:0", "empty: no \"version 1\""},
+           Bad{"version 1\n", "f:1", "no \"node\" line"},
+           Bad{"node 1\n", "f:1", "expected \"version 1\" first"},
+           Bad{"version 2\nnode 1\n", "f:1", "expected \"version 1\" first"},
+           Bad{"version 1\nnode 1\nslot 0 generation 5", "f:3", "the last line has no newline"},
+           Bad{"version 1\nnode 1\nslot 0 generation 256\n", "f:3", "generation: not a number 0..255"},
+           Bad{"version 1\nnode 1\nslot 16 generation 1\n", "f:3", "slot: not a slot 0..15"},
+           Bad{"version 1\nnode 1\nslot 0 generation -1\n", "f:3", "generation: not a number"},
+           Bad{"version 1\nnode 1\nslot 0 generation 0x5\n", "f:3", "generation: not a number"},
+           Bad{"version 1\nnode 1\nslot 0 generation 05\n", "f:3", "generation: not a number"},
+           Bad{"version 1\nnode 1\nslot 0  generation 5\n", "f:3", "not a state line"},
+           Bad{"version 1\nnode 1\nslot 0 generation 5\nslot 0 generation 6\n", "f:4", "slot 0: given twice"},
+           Bad{"version 1\nnode 0\n", "f:2", "node: not a node id"},
+           Bad{"version 1\nnode 1\nnode 1\n", "f:3", "node: given twice"},
+           Bad{"version 1\nnode 1\npeer 2 slot 0 generation 1\npeer 2 slot 0 generation 2\n", "f:4",
+               "peer 2 slot 0: given twice"},
+           Bad{"version 1\nnode 1\ngeneration 5\n", "f:3", "not a state line"},
+       }) {
+    auto r = parse_state(b.text, "f");
+    ASSERT_FALSE(r) << b.text;
+    EXPECT_EQ(r.error().object, b.object) << b.text;
+    EXPECT_TRUE(r.error().detail.starts_with(b.starts)) << b.text << ": " << r.error().detail;
+  }
+}
+
+TEST(StateFile, AbsentIsAFirstStartCorruptIsAnError) {
+  char tmpl[] = "/tmp/sealnet-state-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(tmpl));
+  const std::string path = std::string(tmpl) + "/" + kStateFileName;
+  auto none = load_state(path);
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_FALSE(none->has_value());
+  SavedState s{1, {{0, 9}}, {}};
+  ASSERT_TRUE(save_state(path, s));
+  auto back = load_state(path);
+  ASSERT_TRUE(back && back->has_value());
+  EXPECT_EQ(**back, s);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << "version 1\nnode 1\nslot 0 gen";  // a torn write
+  }
+  auto bad = load_state(path);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().object, path + ":3");
+  std::filesystem::remove_all(tmpl);
+}
+
+
+// ---- stale state (issue 14, item 4).
+
+TEST(AgentStaleState, APeerThatLeftWhileTheAgentWasDownIsSweptAtStart) {
+  Kernel k;
+  {
+    Agent a(k);
+    a.peers.push_back(peer("c", 3, "10.1.3.0/24"));
+    a.sync();
+    a.sync();
+    ASSERT_TRUE(k.maps.nodes.contains(3));
+    ASSERT_TRUE(k.maps.ipcache.contains(pfx("10.1.3.0/24")));
+  }
+  k.maps.take();
+  // c left while no agent ran: the restarted one has only b.
+  Agent b(k, true);
+  b.adopt_peers();
+  b.sweep = true;
+  b.sync();
+  EXPECT_EQ(b.swept, 3u);  // c's node and its two ipcache entries
+  // What was right stays unwritten; c's entries go, ipcache before the node.
+  EXPECT_EQ(k.maps.take(), (std::vector<std::string>{"device 2 slot 0 mode 0", "-ipcache 10.0.0.3/32",
+                                                     "-ipcache 10.1.3.0/24", "-node 3"}));
+  EXPECT_FALSE(k.maps.nodes.contains(3));
+  EXPECT_EQ(view(k.maps.ipcache), view(b.last.ipcache));
+  // Its XFRM objects retire after the key grace period, and nothing of it stays.
+  auto has_c = [&] {
+    for (const auto& [key, st] : k.xfrm.states_)
+      if (st.id.daddr == ip("10.0.0.3") || st.saddr == ip("10.0.0.3")) return true;
+    for (const auto& [key, p] : k.xfrm.policies_)
+      if (p.selector.dst == pfx("10.1.3.0/24") || p.selector.src == pfx("10.1.3.0/24")) return true;
+    return false;
+  };
+  EXPECT_TRUE(has_c());
+  b.pass(29);
+  b.sync();
+  EXPECT_TRUE(has_c());
+  b.pass(2);
+  b.sync();
+  EXPECT_FALSE(has_c());
+  expect_safe_send_keys(b);
+  // A second sync sweeps nothing more and writes nothing.
+  b.sync();
+  EXPECT_TRUE(k.maps.take().empty());
 }
 
 }  // namespace

@@ -142,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(
         // Unknown fields: typos never pass.
         Bad{"UnknownTopLevel", "fail_closed: false", "fail_close: false",
             "agent.yaml:21: fail_close: unknown field (known here: node, peers, keys, uplinks, fail_closed, "
-            "encrypt_host, metrics, bpffs_dir, discovery)"},
+            "encrypt_host, metrics, bpffs_dir, state_dir, discovery)"},
         Bad{"UnknownPeerField", "    uplinks: 2", "    uplink: 2",
             "agent.yaml:11: peers[0].uplink: unknown field (known here: name, id, addresses, pod_cidrs, "
             "uplinks, "
@@ -239,7 +239,7 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"MissingPeers", "peers:", "peer:",
             "agent.yaml:6: peer: unknown field (known here: node, peers, keys, uplinks, fail_closed, "
             "encrypt_host, "
-            "metrics, bpffs_dir, discovery)"},
+            "metrics, bpffs_dir, state_dir, discovery)"},
         // Paths.
         Bad{"RelativeKeyFile", "file: /etc/sealnet/keys", "file: etc/sealnet/keys",
             "agent.yaml:18: keys.file: etc/sealnet/keys is not an absolute path"},

@@ -114,6 +114,10 @@ TEST_F(Manifests, VolumesConfigSecretAndProbesAgreeWithTheAgentConfig) {
   const YAML::Node bpffs = named(pod["volumes"], "bpffs");
   EXPECT_EQ(bpffs["hostPath"]["path"].as<std::string>(), "/sys/fs/bpf");
   EXPECT_EQ(mount_of(c, "bpffs")["mountPath"].as<std::string>(), "/sys/fs/bpf");
+  // The state directory from the host: the generations outlive a reboot, not only the pod.
+  const YAML::Node state = named(pod["volumes"], "state");
+  EXPECT_EQ(state["hostPath"]["path"].as<std::string>(), "/var/lib/sealnet");
+  EXPECT_EQ(mount_of(c, "state")["mountPath"].as<std::string>(), "/var/lib/sealnet");
 
   // The key Secret, owner-only (the key loader refuses anything looser).
   const YAML::Node keys = named(pod["volumes"], "keys");
@@ -156,6 +160,7 @@ TEST_F(Manifests, VolumesConfigSecretAndProbesAgreeWithTheAgentConfig) {
   }
   EXPECT_TRUE(cfg.fail_closed);
   EXPECT_TRUE(cfg.bpffs_dir.starts_with("/sys/fs/bpf/"));
+  EXPECT_EQ(cfg.state_dir, "/var/lib/sealnet");  // the hostPath above
 
   // The key file the config names is the Secret's key in the mounted directory,
   // and its text parses with the agent's key parser.
@@ -198,6 +203,8 @@ TEST(Deploy, SystemdUnitRunsTheAgentHardened) {
   EXPECT_NE(kv["ExecStart"].find("sealnet agent --config /"), std::string::npos) << kv["ExecStart"];
   EXPECT_EQ(kv["ProtectSystem"], "strict");
   EXPECT_NE(kv["ReadWritePaths"].find("/sys/fs/bpf"), std::string::npos);
+  // The state dir (config default /var/lib/sealnet) is writable under ProtectSystem=strict.
+  EXPECT_EQ(kv["StateDirectory"], "sealnet");
   EXPECT_EQ(kv["NoNewPrivileges"], "yes");
   EXPECT_EQ(kv["ProtectHome"], "yes");
   EXPECT_EQ(kv["PrivateTmp"], "yes");
@@ -230,6 +237,7 @@ TEST(Deploy, PackagedConfigParses) {
   EXPECT_EQ(parsed->key_file, "/etc/sealnet/keys");
   EXPECT_TRUE(parsed->fail_closed);
   EXPECT_EQ(parsed->bpffs_dir, "/sys/fs/bpf/sealnet");
+  EXPECT_EQ(parsed->state_dir, "/var/lib/sealnet");  // the unit's StateDirectory
 }
 
 // The binary is where the package puts it, for the unit, the image and the DaemonSet.

@@ -4,6 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <utility>
+#include <vector>
+
+#include "fallback/modes.h"
+
 namespace sealnet::fallback {
 namespace {
 
@@ -85,6 +91,45 @@ TEST(DecisionLog, SinceHandsOutEachDecisionOnce) {
   EXPECT_EQ(log.total(), DecisionLog::kKeep + 12);
   EXPECT_EQ(log.since(seen).size(), DecisionLog::kKeep);
   EXPECT_EQ(seen, log.total());
+}
+
+
+// Only a flush moves a slot (docs/xfrm-design.md "Generations", rule 1), and
+// every move asks the guard first.
+TEST(ModeBookGenerations, AFlushMovesASoftwareFlapDoesNot) {
+  DecisionLog log;
+  ModeBook modes(log);
+  modes.set_device({0, 2, "eth0", OffloadMode::crypto}, 1);
+  modes.set_device({1, 3, "eth1", OffloadMode::none}, 1);
+  std::vector<std::pair<uint8_t, uint8_t>> asked;
+  bool refuse = false;
+  modes.set_guard([&](uint8_t slot, uint8_t g) -> Status {
+    asked.emplace_back(slot, g);
+    if (refuse) return fail(EROFS, "save agent state", "/var/lib/sealnet/generations");
+    return {};
+  });
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(modes.link_down(0, 2));
+    EXPECT_TRUE(modes.link_up(0, 3));
+    EXPECT_TRUE(modes.link_down(1, 2));
+    EXPECT_TRUE(modes.link_up(1, 3));
+  }
+  EXPECT_EQ(modes.slot(0)->generation, 3);
+  EXPECT_EQ(modes.slot(1)->generation, 0);
+  EXPECT_EQ(asked, (std::vector<std::pair<uint8_t, uint8_t>>{{0, 1}, {0, 2}, {0, 3}}));
+  EXPECT_EQ(log.last()->detail, "software states kept under generation 0");
+  // Offloaded states seen vanished on a slot now software: a flush all the same.
+  modes.link_down(1, 4, true);
+  modes.link_up(1, 4);
+  EXPECT_EQ(modes.slot(1)->generation, 1);
+  // A refused move does not happen; the error is there once.
+  refuse = true;
+  modes.link_down(0, 5);
+  modes.link_up(0, 5);
+  EXPECT_EQ(modes.slot(0)->generation, 3);
+  EXPECT_EQ(modes.take_guard_error(),
+            "slot 0 stays at generation 3: save agent state /var/lib/sealnet/generations: Read-only file system");
+  EXPECT_EQ(modes.take_guard_error(), "");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <limits>
 #include <map>
@@ -346,8 +347,14 @@ TEST(StatusPrometheus, AnEmptyStatusStillDeclaresEveryFamily) {
 
 // --- HTTP ----------------------------------------------------------------------
 
+uint64_t unix_now() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
 struct Running {
   std::atomic<bool> ready{false};
+  std::atomic<bool> stuck{false};  // the loop's last sync is 10 minutes old
   std::atomic<int> calls{0};
   std::unique_ptr<Server> server;
 
@@ -357,6 +364,8 @@ struct Running {
       AgentStatus s = full();
       s.ready = ready.load();
       if (!s.ready) s.last_error = "";
+      s.loop.last_sync = unix_now() - (stuck ? 600 : 0);
+      s.loop.sync_every = 2;
       return s;
     };
   }
@@ -384,6 +393,13 @@ TEST(StatusServer, ServesTheFourEndpoints) {
   auto health = cli.Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+  EXPECT_THAT(health->body, HasSubstr("ok: last sync"));
+  r.stuck = true;
+  health = cli.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  EXPECT_THAT(health->body, HasSubstr("the event loop is stuck"));
+  r.stuck = false;
 
   auto metrics = cli.Get("/metrics");
   ASSERT_TRUE(metrics);
@@ -517,6 +533,68 @@ TEST(StatusMain, UnreachableAgentIsExit1WithOneLine) {
   testing::internal::CaptureStderr();
   EXPECT_EQ(status_main("nonsense", true), 1);
   EXPECT_THAT(testing::internal::GetCapturedStderr(), HasSubstr("ADDRESS:PORT"));
+}
+
+
+// --- /healthz and /readyz (datapath/status/health.h) ----------------------------
+
+TEST(StatusHealth, AStuckLoopOrFailingReconcilesAreUnhealthy) {
+  AgentStatus s;
+  s.started_at = 1000;
+  s.loop.sync_every = 2;
+  // Starting: no sync yet, within the limit (max(60, 4 x 2)).
+  EXPECT_EQ(healthz(s, 1030).body, "ok: starting\n");
+  EXPECT_TRUE(healthz(s, 1060).ok);
+  auto p = healthz(s, 1061);
+  EXPECT_FALSE(p.ok);
+  EXPECT_EQ(p.body, "unhealthy: no sync finished since the start 61s (limit 60s): the event loop is stuck\n");
+  s.loop.last_sync = 1100;
+  EXPECT_EQ(healthz(s, 1105).body, "ok: last sync 5s ago\n");
+  EXPECT_EQ(healthz(s, 1161).body, "unhealthy: no sync finished for 61s (limit 60s): the event loop is stuck\n");
+  // A big node's loop syncs every 80 s: the limit follows (4 x 80).
+  s.loop.sync_every = 80;
+  EXPECT_TRUE(healthz(s, 1161).ok);
+  EXPECT_FALSE(healthz(s, 1421).ok);
+  s.loop.sync_every = 2;
+
+  // Failures in a row: 3 over 120 s at least.
+  s.loop.last_sync = 1300;
+  s.loop.failing_since = 1200;
+  s.loop.failures_in_a_row = 2;
+  s.last_error = "reconcile: node a: XFRM_MSG_NEWSA spi 0x00010100: Invalid argument\x1b[31m";
+  EXPECT_EQ(healthz(s, 1330).body, "ok: last sync 30s ago, 2 failed in a row\n");
+  s.loop.failures_in_a_row = 3;
+  EXPECT_TRUE(healthz(s, 1319).ok);  // 119 s
+  p = healthz(s, 1320);
+  EXPECT_FALSE(p.ok);
+  EXPECT_EQ(p.body.find('\x1b'), std::string::npos);  // the error's text is made printable
+  EXPECT_TRUE(p.body.starts_with("unhealthy: 3 reconciles in a row failed over 120s: reconcile: node a: "
+                                 "XFRM_MSG_NEWSA spi 0x00010100: Invalid argument"))
+      << p.body;
+  // One passes: healthy again.
+  s.loop.failing_since = 0;
+  s.loop.failures_in_a_row = 0;
+  EXPECT_TRUE(healthz(s, 1320).ok);
+  // Custom limits.
+  EXPECT_FALSE(healthz(s, 1311, {.stale_after = 10}).ok);
+}
+
+TEST(StatusHealth, ReadyOnlyAfterTheFirstFullReconcile) {
+  AgentStatus s;
+  EXPECT_EQ(readyz(s).body, "not ready: first reconcile not complete\n");
+  EXPECT_FALSE(readyz(s).ok);
+  s.last_error = "reconcile: node a: peer b has no address of our outer family";
+  EXPECT_EQ(readyz(s).body, "not ready: reconcile: node a: peer b has no address of our outer family\n");
+  s.ready = true;
+  EXPECT_EQ(readyz(s).body, "ready\n");
+  EXPECT_TRUE(readyz(s).ok);
+}
+
+TEST(StatusHealth, ThePulseIsNotInTheJsonOrTheMetrics) {
+  AgentStatus a = full(), b = full();
+  b.loop = {1234, 1200, 7, 2};
+  EXPECT_EQ(to_json(a), to_json(b));
+  EXPECT_EQ(render_prometheus(a), render_prometheus(b));
 }
 
 }  // namespace
