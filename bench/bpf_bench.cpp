@@ -109,12 +109,50 @@ bool build_netns() {
 
 uint32_t ifindex(const char* dev) { return ::if_nametoindex(dev); }
 
-// What the ipcache holds besides the 5,000 node addresses (/32 each):
-//  - PodAddresses: `entries` /32 pod addresses (every pod its own entry, the
-//    shape that grows with the pod count);
+// Node n's IPv6 address (the /128 entries of shape D) and pod CIDR (/64).
+IpAddr node_addr6(uint32_t n) {
+  IpAddr a = *IpAddr::parse("fd00:200::");
+  a.bytes[14] = static_cast<uint8_t>(n >> 8);
+  a.bytes[15] = static_cast<uint8_t>(n);
+  return a;
+}
+IpPrefix pod_cidr6(uint32_t n) {
+  IpAddr a = *IpAddr::parse("fd01::");
+  a.bytes[6] = static_cast<uint8_t>(n >> 8);
+  a.bytes[7] = static_cast<uint8_t>(n);
+  return {a, 64};
+}
+
+// Shape C's node n: a /24 (n % 3 == 0), two /26 of its /24 (n % 3 == 1), or
+// 16 /32 pod addresses in its /24 (n % 3 == 2).
+constexpr uint32_t kShapeCHosts = 16;
+constexpr uint32_t kNonCluster = 1000;
+// Non-cluster CIDR k (node id 0): /16, /20, /28 and /8 in turn, outside the
+// cluster's 10.0.0.0/8 (so they shadow nothing).
+IpPrefix non_cluster(uint32_t k) {
+  IpAddr a{};
+  a.family = AF_INET;
+  static constexpr uint8_t kLens[] = {16, 20, 28, 8};
+  const uint8_t len = kLens[k % 4];
+  const uint32_t v = len == 8 ? (static_cast<uint32_t>(100 + k / 4 % 100) << 24)
+                              : (static_cast<uint32_t>(172 + k / 4 % 20) << 24) |
+                                    (static_cast<uint32_t>(k / 4 / 20 * 16 + (k % 4)) << 16) |
+                                    (len == 28 ? 0x1230u : 0u);
+  for (int i = 0; i < 4; ++i) a.bytes[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+  return {a, len};
+}
+
+// What the ipcache holds besides the 5,000 node addresses (/32 each) and the
+// local node's 10.63.255.0/24:
+//  - PodAddresses: `entries` /32 pod addresses (every pod its own entry; shape
+//    A at 100,000);
 //  - PodCidrs: one /24 pod CIDR per node, as a cluster with per-node pod CIDRs
-//    has it (the lookup misses the exact map and walks the LPM trie).
-enum class Shape { PodAddresses, PodCidrs };
+//    has it (shape B);
+//  - Mixed: shape C above, plus 1,000 non-cluster CIDRs; the packet goes to a
+//    pod of a /24 node (the longest walk of the list among cluster entries);
+//  - Ipv6: the node addresses as /128 and a /64 pod CIDR per node (shape D,
+//    an IPv6 pod packet; the outer ESP stays IPv4).
+enum class Shape { PodAddresses, PodCidrs, Mixed, Ipv6 };
 
 struct Loaded {
   Datapath dp;
@@ -136,6 +174,8 @@ std::optional<Loaded> load_classifier(Shape shape, uint32_t entries, std::string
       {.local_node_id = kLocalNode, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
   check(dp->upsert_device(ifindex("up0"), {.slot = 1, .mode = SEALNET_MODE_CRYPTO, .flags = 0, .pad = 0}));
   check(dp->upsert_ipcache(*IpPrefix::parse("10.63.255.0/24"), {kLocalNode, SEALNET_IPCACHE_POD_CIDR}));
+  if (shape == Shape::Ipv6)
+    check(dp->upsert_ipcache(*IpPrefix::parse("fd01:ffff::/64"), {kLocalNode, SEALNET_IPCACHE_POD_CIDR}));
   for (uint32_t n = 2; n < 2 + kNodes && err.empty(); ++n) {
     sealnet_node_value v{};
     std::memcpy(v.ipv4, node_addr(n).bytes.data(), 4);
@@ -143,24 +183,62 @@ std::optional<Loaded> load_classifier(Shape shape, uint32_t entries, std::string
     v.flags = SEALNET_NODE_HAS_IPV4;
     check(dp->upsert_node(n, v));
     check(dp->upsert_ipcache(IpPrefix::host(node_addr(n)), {n, SEALNET_IPCACHE_NODE_ADDR}));
-    if (shape == Shape::PodCidrs) check(dp->upsert_ipcache(pod_cidr(n), {n, SEALNET_IPCACHE_POD_CIDR}));
+    const sealnet_ipcache_value pod{n, SEALNET_IPCACHE_POD_CIDR};
+    switch (shape) {
+      case Shape::PodAddresses: break;
+      case Shape::PodCidrs: check(dp->upsert_ipcache(pod_cidr(n), pod)); break;
+      case Shape::Ipv6:
+        check(dp->upsert_ipcache(IpPrefix::host(node_addr6(n)), {n, SEALNET_IPCACHE_NODE_ADDR}));
+        check(dp->upsert_ipcache(pod_cidr6(n), pod));
+        break;
+      case Shape::Mixed: {
+        IpPrefix c = pod_cidr(n);
+        if (n % 3 == 0) {
+          check(dp->upsert_ipcache(c, pod));
+        } else if (n % 3 == 1) {
+          c.len = 26;
+          check(dp->upsert_ipcache(c, pod));
+          c.addr.bytes[3] = 64;
+          check(dp->upsert_ipcache(c, pod));
+        } else {
+          for (uint32_t h = 1; h <= kShapeCHosts; ++h) {
+            c.addr.bytes[3] = static_cast<uint8_t>(h);
+            check(dp->upsert_ipcache(IpPrefix::host(c.addr), pod));
+          }
+        }
+        break;
+      }
+    }
   }
   if (shape == Shape::PodAddresses) {
     for (uint32_t k = 0; k < entries && err.empty(); ++k)
       check(dp->upsert_ipcache(IpPrefix::host(pod_addr(k)), {pod_node(k), SEALNET_IPCACHE_POD_CIDR}));
   }
-  if (!err.empty()) return std::nullopt;
-  IpAddr dst;
-  uint32_t peer;
-  if (shape == Shape::PodAddresses) {
-    dst = pod_addr(entries / 2);
-    peer = pod_node(entries / 2);
-  } else {
-    peer = 2 + kNodes / 2;
-    dst = pod_cidr(peer).addr;
-    dst.bytes[3] = 7;
+  if (shape == Shape::Mixed) {
+    for (uint32_t k = 0; k < kNonCluster && err.empty(); ++k) check(dp->upsert_ipcache(non_cluster(k), {0, 0}));
   }
-  auto frame = PacketBuilder().ip(*IpAddr::parse("10.63.255.7"), dst).udp(4000, 5000).payload(64).build();
+  if (!err.empty()) return std::nullopt;
+  IpAddr src = *IpAddr::parse("10.63.255.7"), dst;
+  uint32_t peer;
+  switch (shape) {
+    case Shape::PodAddresses:
+      dst = pod_addr(entries / 2);
+      peer = pod_node(entries / 2);
+      break;
+    case Shape::PodCidrs:
+    case Shape::Mixed:
+      peer = 3 + kNodes / 2 / 3 * 3;  // n % 3 == 0: a /24 node in shape C
+      dst = pod_cidr(peer).addr;
+      dst.bytes[3] = 7;
+      break;
+    case Shape::Ipv6:
+      peer = 2 + kNodes / 2;
+      src = *IpAddr::parse("fd01:ffff::7");
+      dst = pod_cidr6(peer).addr;
+      dst.bytes[15] = 7;
+      break;
+  }
+  auto frame = PacketBuilder().ip(src, dst).udp(4000, 5000).payload(64).build();
   return Loaded{std::move(*dp), std::move(frame), peer};
 }
 
@@ -213,28 +291,35 @@ void BM_FibBaseline(benchmark::State& state) {
 }
 BENCHMARK(BM_FibBaseline)->Iterations(20)->Unit(benchmark::kMillisecond);
 
-// The classifier over `shape`, alternating with the baseline so both see the
-// same machine; ratio = classifier ns / baseline ns.
-void classifier_vs_baseline(benchmark::State& state, Shape shape, uint32_t entries) {
-  std::string err;
-  auto loaded = load_classifier(shape, entries, err);
-  if (!loaded) return state.SkipWithError(err.c_str());
-  Baseline base(loaded->peer);
+// `prog` on `frame`, alternating with the baseline (the FIB lookup of
+// `peer`'s node address) so both see the same machine; ratio = ns / baseline
+// ns. `want` is the mark the program must set (0: not checked).
+void vs_baseline(benchmark::State& state, int prog, const std::vector<uint8_t>& frame, uint32_t peer,
+                 uint32_t want, uint32_t ifidx) {
+  Baseline base(peer);
   if (!base.skel) return state.SkipWithError("fib_baseline did not load");
-  const int prog = loaded->dp.prog_fd(Program::FromPod);
-  const uint32_t want = sealnet_mark_encrypt(loaded->peer, 3, 1);
   double ns = 0, base_ns = 0;
   for (auto _ : state) {
-    auto b = ns_per_packet(base.fd(), loaded->frame, ifindex("up0"), state);
-    auto c = ns_per_packet(prog, loaded->frame, want, state);
-    if (!b || !c) return;
+    auto b = ns_per_packet(base.fd(), frame, ifindex("up0"), state);
+    auto r = test_run(prog, {.packet = frame, .ifindex = ifidx, .mark = 0, .repeat = kRepeat});
+    if (!b || !r) return;
+    if (want && r->mark != want) return state.SkipWithError(("unexpected mark " + std::to_string(r->mark)).c_str());
     base_ns += *b;
-    ns += *c;
+    ns += static_cast<double>(r->duration_ns);
   }
   const double n = static_cast<double>(state.iterations());
   state.counters["ns_per_packet"] = ns / n;
   state.counters["baseline_ns"] = base_ns / n;
   state.counters["ratio"] = ns / base_ns;
+}
+
+// The classifier over `shape`, against the baseline.
+void classifier_vs_baseline(benchmark::State& state, Shape shape, uint32_t entries) {
+  std::string err;
+  auto loaded = load_classifier(shape, entries, err);
+  if (!loaded) return state.SkipWithError(err.c_str());
+  vs_baseline(state, loaded->dp.prog_fd(Program::FromPod), loaded->frame, loaded->peer,
+              sealnet_mark_encrypt(loaded->peer, 3, 1), ifindex("pod0"));
 }
 
 // An ipcache of state.range(0) /32 pod addresses plus the 5,000 node addresses.
@@ -251,27 +336,45 @@ void BM_ClassifierPodCidrs(benchmark::State& state) {
 }
 BENCHMARK(BM_ClassifierPodCidrs)->Iterations(20)->Unit(benchmark::kMillisecond);
 
-// The classifier's cost up to its ipcache decision: a packet to a local pod
-// (parse, config, an exact-map miss and a trie lookup of the local /24,
-// count), no FIB lookup.
-void BM_ClassifierLocalPass(benchmark::State& state) {
+// The shapes of issue 17, each with its ratio against the baseline:
+// a: 100,000 /32 pods + 5,000 /32 nodes; b: per-node /24 + /32 node address;
+// c: mixed /24, /26, /32 + 1,000 non-cluster CIDRs; d: IPv6 /64 + /128.
+void BM_IpcacheShapeA(benchmark::State& state) { classifier_vs_baseline(state, Shape::PodAddresses, 100000); }
+void BM_IpcacheShapeB(benchmark::State& state) { classifier_vs_baseline(state, Shape::PodCidrs, 0); }
+void BM_IpcacheShapeC(benchmark::State& state) { classifier_vs_baseline(state, Shape::Mixed, 0); }
+void BM_IpcacheShapeD(benchmark::State& state) { classifier_vs_baseline(state, Shape::Ipv6, 0); }
+BENCHMARK(BM_IpcacheShapeA)->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IpcacheShapeB)->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IpcacheShapeC)->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IpcacheShapeD)->Iterations(20)->Unit(benchmark::kMillisecond);
+
+// Shape B's two other paths against the same baseline: a packet to a pod of
+// this node (from_pod stops at its ipcache decision, no FIB lookup) and
+// to_wire auditing an ESP packet between two node addresses (two lookups).
+void BM_IpcacheShapeBLocalPass(benchmark::State& state) {
   std::string err;
-  auto loaded = load_classifier(Shape::PodAddresses, static_cast<uint32_t>(state.range(0)), err);
+  auto loaded = load_classifier(Shape::PodCidrs, 0, err);
   if (!loaded) return state.SkipWithError(err.c_str());
   const auto frame = PacketBuilder()
                          .ip(*IpAddr::parse("10.63.255.7"), *IpAddr::parse("10.63.255.9"))
                          .udp(4000, 5000)
                          .payload(64)
                          .build();
-  double ns = 0;
-  for (auto _ : state) {
-    auto v = ns_per_packet(loaded->dp.prog_fd(Program::FromPod), frame, 0, state);
-    if (!v) return;
-    ns += *v;
-  }
-  state.counters["ns_per_packet"] = ns / static_cast<double>(state.iterations());
+  vs_baseline(state, loaded->dp.prog_fd(Program::FromPod), frame, loaded->peer, 0, ifindex("pod0"));
 }
-BENCHMARK(BM_ClassifierLocalPass)->Arg(1000)->Arg(100000)->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IpcacheShapeBLocalPass)->Iterations(20)->Unit(benchmark::kMillisecond);
+
+void BM_IpcacheShapeBToWire(benchmark::State& state) {
+  std::string err;
+  auto loaded = load_classifier(Shape::PodCidrs, 0, err);
+  if (!loaded) return state.SkipWithError(err.c_str());
+  // Our node address is in 10.200/16 too (node 1), so the source resolves.
+  if (auto s = loaded->dp.upsert_ipcache(IpPrefix::host(node_addr(kLocalNode)), {kLocalNode, SEALNET_IPCACHE_NODE_ADDR}); !s)
+    return state.SkipWithError(s.error().message().c_str());
+  const auto frame = PacketBuilder().ip(node_addr(kLocalNode), node_addr(loaded->peer)).esp(0x100, 1).payload(1400).build();
+  vs_baseline(state, loaded->dp.prog_fd(Program::ToWire), frame, loaded->peer, 0, ifindex("up0"));
+}
+BENCHMARK(BM_IpcacheShapeBToWire)->Iterations(20)->Unit(benchmark::kMillisecond);
 
 // What BPF_PROG_TEST_RUN costs around any program: a tc program that returns
 // at once. Both the classifier and the baseline carry it.

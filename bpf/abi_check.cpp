@@ -56,9 +56,24 @@ static_assert(SEALNET_FIB_RET_HELPER_ERROR < SEALNET_M_COUNT - SEALNET_M_FIB_RET
 static_assert(SEALNET_KEY_RING == SEALNET_KEY_ID_MAX - SEALNET_KEY_ID_MIN + 1);
 static_assert(SEALNET_KEY_HALF_RING == (SEALNET_KEY_RING - 1) / 2);
 
-// The ipcache's exact maps: an IPv4 key is the address itself, an IPv6 key
-// the 16 address bytes; the trie keeps the family-prefixed key above.
-static_assert(sizeof(sealnet_exact6_key) == 16);
+// The ipcache's hashes: (prefix length, masked address); the trie keeps the
+// family-prefixed key above.
+static_assert(sizeof(sealnet_prefix4_key) == 8);
+static_assert(offsetof(sealnet_prefix4_key, prefixlen) == 0);
+static_assert(offsetof(sealnet_prefix4_key, addr) == 4);
+static_assert(sizeof(sealnet_prefix6_key) == 20);
+static_assert(offsetof(sealnet_prefix6_key, prefixlen) == 0);
+static_assert(offsetof(sealnet_prefix6_key, addr) == 4);
+// The lists of prefix lengths: each copy is 8 aligned bytes the programs read
+// with one load, a length + 1 fits a byte, and the copy `live` names is 0 or 1.
+static_assert(sizeof(sealnet_plens) == 40);
+static_assert(offsetof(sealnet_plens, live) == 0);
+static_assert(offsetof(sealnet_plens, len) == 8);
+static_assert(SEALNET_PLENS_MAX == 8);  // one __u64 per copy
+static_assert(offsetof(sealnet_plens, len[1][0]) == 8 + 2 * SEALNET_PLENS_MAX);
+static_assert(offsetof(sealnet_plens, len[0][1]) % 8 == 0);
+static_assert(128 + 1 <= 0xFF);
+static_assert(SEALNET_PLENS_V4 == 0 && SEALNET_PLENS_V6 == 1);
 // `nodes` is an array with a slot for every id the mark can carry, and the
 // loader's presence bit is none of the node flags callers set.
 static_assert(SEALNET_NODES_MAX == (SEALNET_MARK_NODE_MASK >> SEALNET_MARK_NODE_SHIFT) + 1);

@@ -79,14 +79,17 @@ Result<Datapath> Datapath::load(const LoadOptions& opts) {
   }
   if (int rc = sealnet_bpf__load(skel); rc != 0)
     return fail(-rc, "load BPF programs", "sealnet_bpf", "the kernel verifier or map creation refused them, or a map pinned by an older build has another type (see bpf/lib/maps.h); run with LIBBPF_LOG=debug for the log");
+  if (auto s = dp.restore_ipcache(); !s) return std::unexpected(s.error());
   return dp;
 }
 
-Datapath::Datapath(Datapath&& o) noexcept : skel_(std::exchange(o.skel_, nullptr)) {}
+Datapath::Datapath(Datapath&& o) noexcept
+    : skel_(std::exchange(o.skel_, nullptr)), lengths_(std::move(o.lengths_)) {}
 Datapath& Datapath::operator=(Datapath&& o) noexcept {
   if (this != &o) {
     if (skel_) sealnet_bpf__destroy(skel_);
     skel_ = std::exchange(o.skel_, nullptr);
+    lengths_ = std::move(o.lengths_);
   }
   return *this;
 }
@@ -128,48 +131,151 @@ Result<sealnet_config> Datapath::config() const {
 
 namespace {
 
-// Where a prefix lives in the ipcache (bpf/shared.h): host prefixes in the
-// exact map of their family, shorter ones in the LPM trie.
-struct IpcacheSlot {
-  bpf_map* map;
-  union {
-    uint32_t v4;
-    sealnet_exact6_key v6;
-    sealnet_ipcache_key trie;
-  } key;
-  size_t key_size;
+// The ipcache's maps (bpf/shared.h) under IpcacheLengths: a prefix's key in
+// the hash of its family or in the trie.
+union IpcacheKey {
+  sealnet_prefix4_key v4;
+  sealnet_prefix6_key v6;
+  sealnet_ipcache_key trie;
 };
 
-IpcacheSlot ipcache_slot(const sealnet_bpf* skel, const IpPrefix& prefix) {
-  IpcacheSlot s{};
-  if (prefix.len != prefix.addr.size() * 8) {
-    s.map = skel->maps.sealnet_ipcache;
-    s.key.trie = ipcache_key(prefix);
-    s.key_size = sizeof s.key.trie;
-  } else if (prefix.addr.family == AF_INET) {
-    s.map = skel->maps.sealnet_exact4;
-    std::memcpy(&s.key.v4, prefix.addr.bytes.data(), sizeof s.key.v4);  // stays network order
-    s.key_size = sizeof s.key.v4;
-  } else {
-    s.map = skel->maps.sealnet_exact6;
-    std::memcpy(s.key.v6.addr, prefix.addr.bytes.data(), sizeof s.key.v6.addr);
-    s.key_size = sizeof s.key.v6;
+// The address with the bits past the prefix cleared.
+IpAddr masked(const IpPrefix& p) {
+  IpAddr a = p.addr;
+  for (size_t i = 0; i < a.bytes.size(); ++i) {
+    const size_t bit = 8 * i;
+    if (bit >= p.len) a.bytes[i] = 0;
+    else if (bit + 8 > p.len) a.bytes[i] &= static_cast<uint8_t>(0xFF00u >> (p.len - bit));
   }
-  return s;
+  return a;
 }
+
+class LibbpfIpcache final : public IpcacheStore {
+ public:
+  explicit LibbpfIpcache(const sealnet_bpf* skel) : skel_(skel) {}
+
+  bpf_map* map(IpcacheMap m, uint8_t family) const {
+    if (m == IpcacheMap::Trie) return skel_->maps.sealnet_ipcache;
+    return family == AF_INET ? skel_->maps.sealnet_prefix4 : skel_->maps.sealnet_prefix6;
+  }
+  static size_t key(IpcacheMap m, const IpPrefix& p, IpcacheKey& k) {
+    k = {};
+    if (m == IpcacheMap::Trie) {
+      k.trie = ipcache_key({masked(p), p.len});
+      return sizeof k.trie;
+    }
+    const IpAddr a = masked(p);
+    if (p.addr.family == AF_INET) {
+      k.v4.prefixlen = p.len;
+      std::memcpy(&k.v4.addr, a.bytes.data(), 4);  // stays network order
+      return sizeof k.v4;
+    }
+    k.v6.prefixlen = p.len;
+    std::memcpy(k.v6.addr, a.bytes.data(), 16);
+    return sizeof k.v6;
+  }
+
+  Result<bool> put(IpcacheMap m, const IpPrefix& p, const sealnet_ipcache_value& v) override {
+    IpcacheKey k;
+    const size_t ks = key(m, p, k);
+    bpf_map* bm = map(m, p.addr.family);
+    int rc = bpf_map__update_elem(bm, &k, ks, &v, sizeof v, BPF_NOEXIST);
+    if (rc == 0) return true;
+    if (rc == -EEXIST) rc = bpf_map__update_elem(bm, &k, ks, &v, sizeof v, BPF_EXIST);
+    if (rc == 0) return false;
+    return std::unexpected(map_status(rc, "update", bm).error());
+  }
+  Status erase(IpcacheMap m, const IpPrefix& p) override {
+    IpcacheKey k;
+    const size_t ks = key(m, p, k);
+    bpf_map* bm = map(m, p.addr.family);
+    return map_status(bpf_map__delete_elem(bm, &k, ks, 0), "delete", bm);
+  }
+  Result<std::vector<std::pair<IpPrefix, sealnet_ipcache_value>>> entries(IpcacheMap m, uint8_t family,
+                                                                          uint8_t len) override {
+    return all_entries(m, family, len);
+  }
+  // len < 0: every length.
+  Result<std::vector<std::pair<IpPrefix, sealnet_ipcache_value>>> all_entries(IpcacheMap m, uint8_t family,
+                                                                              int len = -1) {
+    std::vector<std::pair<IpPrefix, sealnet_ipcache_value>> out;
+    bpf_map* bm = map(m, family);
+    IpcacheKey cur{}, next{};
+    const size_t ks = m == IpcacheMap::Trie ? sizeof cur.trie : family == AF_INET ? sizeof cur.v4 : sizeof cur.v6;
+    bool first = true;
+    while (bpf_map__get_next_key(bm, first ? nullptr : &cur, &next, ks) == 0) {
+      first = false;
+      cur = next;
+      auto p = prefix_of(m, family, cur);
+      if (!p || (len >= 0 && p->len != len)) continue;
+      auto v = lookup<sealnet_ipcache_value>(bm, &cur, ks);
+      if (!v) return std::unexpected(v.error());
+      if (v->has_value()) out.emplace_back(*p, **v);
+    }
+    return out;
+  }
+  Status publish(const sealnet_plens& p) override {
+    const uint32_t zero = 0;
+    bpf_map* bm = skel_->maps.sealnet_plens;
+    return map_status(bpf_map__update_elem(bm, &zero, sizeof zero, &p, sizeof p, BPF_ANY), "update", bm);
+  }
+
+  // The prefix a key of `m` names, when it is of `family`.
+  static std::optional<IpPrefix> prefix_of(IpcacheMap m, uint8_t family, const IpcacheKey& k) {
+    IpPrefix p{};
+    p.addr.family = family;
+    if (m == IpcacheMap::Trie) {
+      if (k.trie.family != family) return std::nullopt;
+      p.len = static_cast<uint8_t>(k.trie.prefixlen - SEALNET_IPCACHE_FAMILY_BITS);
+      std::memcpy(p.addr.bytes.data(), k.trie.addr, family == AF_INET ? 4 : 16);
+    } else if (family == AF_INET) {
+      p.len = static_cast<uint8_t>(k.v4.prefixlen);
+      std::memcpy(p.addr.bytes.data(), &k.v4.addr, 4);
+    } else {
+      p.len = static_cast<uint8_t>(k.v6.prefixlen);
+      std::memcpy(p.addr.bytes.data(), k.v6.addr, 16);
+    }
+    return p;
+  }
+
+ private:
+  const sealnet_bpf* skel_;
+};
 
 }  // namespace
 
+// Maps pinned by an earlier process carry entries and a live list: the counts
+// per length are read back, and hash entries at a length the list does not
+// name (an upsert cut short before it published) are deleted; they were never
+// visible and the agent writes its desired state again.
+Status Datapath::restore_ipcache() {
+  const uint32_t zero = 0;
+  auto pl = lookup<sealnet_plens>(skel_->maps.sealnet_plens, &zero, sizeof zero);
+  if (!pl) return std::unexpected(pl.error());
+  lengths_ = IpcacheLengths{};
+  lengths_.restore_plens(pl->value_or(sealnet_plens{}));
+  LibbpfIpcache store(skel_);
+  for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
+    for (IpcacheMap m : {IpcacheMap::Hash, IpcacheMap::Trie}) {
+      auto e = store.all_entries(m, family);
+      if (!e) return std::unexpected(e.error());
+      for (const auto& [p, v] : *e)
+        if (!lengths_.restore_entry(m, family, p.len))
+          if (auto s = store.erase(m, p); !s) return s;
+    }
+  }
+  return {};
+}
+
 Status Datapath::upsert_ipcache(const IpPrefix& prefix, const sealnet_ipcache_value& v) {
   if (auto s = validate(v); !s) return s;
-  const auto slot = ipcache_slot(skel_, prefix);
-  return map_status(bpf_map__update_elem(slot.map, &slot.key, slot.key_size, &v, sizeof v, BPF_ANY),
-                    "update", slot.map);
+  LibbpfIpcache store(skel_);
+  return lengths_.upsert(store, prefix, v);
 }
 
 Status Datapath::delete_ipcache(const IpPrefix& prefix) {
-  const auto slot = ipcache_slot(skel_, prefix);
-  return map_status(bpf_map__delete_elem(slot.map, &slot.key, slot.key_size, 0), "delete", slot.map);
+  LibbpfIpcache store(skel_);
+  return lengths_.erase(store, prefix);
 }
 
 // `nodes` is an array: every id has a slot, SEALNET_NODE_PRESENT marks the
@@ -225,17 +331,21 @@ Status Datapath::delete_device(uint32_t ifindex) {
 }
 
 Result<std::optional<sealnet_ipcache_value>> Datapath::ipcache(const IpPrefix& prefix) const {
-  const auto slot = ipcache_slot(skel_, prefix);
-  auto v = lookup<sealnet_ipcache_value>(slot.map, &slot.key, slot.key_size);
-  if (slot.map != skel_->maps.sealnet_ipcache || !v || !v->has_value()) return v;
+  const IpcacheMap m = lengths_.where(prefix);
+  IpcacheKey k;
+  const size_t ks = LibbpfIpcache::key(m, prefix, k);
+  LibbpfIpcache store(skel_);
+  bpf_map* bm = store.map(m, prefix.addr.family);
+  auto v = lookup<sealnet_ipcache_value>(bm, &k, ks);
+  if (m == IpcacheMap::Hash || !v || !v->has_value()) return v;
   // A trie lookup is a longest-prefix match even from user space: what it
   // found may be a shorter covering prefix. Only a walk of the keys tells
   // whether this very prefix is one (a read for diagnostics and tests; the
-  // trie holds CIDRs, not pod addresses).
+  // trie holds only lengths the hashes have no room for).
   sealnet_ipcache_key key{}, next{};
   const void* cur = nullptr;
-  while (bpf_map__get_next_key(slot.map, cur, &next, sizeof next) == 0) {
-    if (std::memcmp(&next, &slot.key.trie, sizeof next) == 0) return v;
+  while (bpf_map__get_next_key(bm, cur, &next, sizeof next) == 0) {
+    if (std::memcmp(&next, &k.trie, sizeof next) == 0) return v;
     key = next;
     cur = &key;
   }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bpf/ipcache_lengths.h"
 #include "bpf/shared.h"
 #include "core/error.h"
 #include "core/ip.h"
@@ -79,7 +80,9 @@ class Datapath {
 
  private:
   explicit Datapath(sealnet_bpf* skel) : skel_(skel) {}
+  Status restore_ipcache();  // the lengths' state from maps pinned by an earlier process
   sealnet_bpf* skel_ = nullptr;
+  IpcacheLengths lengths_;  // which ipcache lengths the hashes hold (bpf/shared.h)
 };
 
 sealnet_ipcache_key ipcache_key(const IpPrefix& prefix);

@@ -62,19 +62,33 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
 }
 
 /* ---- ipcache: destination prefix -> node ----------------------------------
- * One logical table in three maps, split by prefix length so that the common
- * lookup is one hash probe instead of an LPM-trie walk whose depth grows with
- * the number of entries:
- *  - sealnet_exact4: hash, the IPv4 /32 entries, key = the address as a __u32
- *    in network order (its bytes are the address bytes).
- *  - sealnet_exact6: hash, the IPv6 /128 entries, key = struct sealnet_exact6_key.
- *  - sealnet_ipcache: LPM trie, every shorter prefix (pod CIDRs, ...), key =
- *    struct sealnet_ipcache_key.
- * The programs look an address up in the exact map first and fall back to the
- * trie: a host entry is the longest prefix any address can match, so the
- * answer is the one a single trie over all entries would give. The loader
+ * One logical table, per family one hash probed once per prefix length in use
+ * (longest first) and an LPM trie for the lengths that do not fit the list:
+ *  - sealnet_prefix4 / sealnet_prefix6: hashes keyed by (prefix length, the
+ *    address masked to it), struct sealnet_prefix4_key / sealnet_prefix6_key.
+ *  - sealnet_plens: array of one struct sealnet_plens, the lengths the hash
+ *    of each family holds, longest first, at most SEALNET_PLENS_MAX.
+ *  - sealnet_ipcache: LPM trie, every entry whose length is not in the list,
+ *    key = struct sealnet_ipcache_key.
+ * A lookup reads its family's live list, probes the hash at each length in
+ * order and returns the first hit; with no hit it asks the trie. The loader
+ * keeps every listed length longer than every length in the trie, so the first
+ * hit is the longest match and the answer is the one a single trie over all
+ * entries would give. Cost: one inlined array read plus one hash probe per
+ * listed length down to the match (a pod /24 behind the /32s: two probes),
+ * instead of a trie walk whose depth grows with the entries. The loader
  * (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each prefix to
- * its map; callers see one table.
+ * its map and keeps the list; callers see one table.
+ *
+ * The list is never seen torn: each family has two copies of it, `live` names
+ * the one lookups read, and the loader rewrites only the other copy, then flips
+ * `live` (one byte changes per write, and a copy is 8 aligned bytes the
+ * programs read with one load). An entry is inserted before its length is
+ * published, and a length is retired (a list without it made live) only after
+ * its last entry is gone from the hash. A list that is full when a longer
+ * length arrives moves its shortest length to the trie: entries copied into
+ * the trie first, then the list without it published, then the hash entries
+ * deleted. A length shorter than the trie's longest stays in the trie.
  *
  * The trie key's prefixlen counts the bits after itself: 32 for family+pad,
  * then the address bits (so an IPv4 /24 has prefixlen 32 + 24).
@@ -87,8 +101,27 @@ struct sealnet_ipcache_key {
   __u8 addr[16]; /* network order; IPv4 uses the first 4 bytes */
 };
 
-struct sealnet_exact6_key {
-  __u8 addr[16]; /* network order */
+struct sealnet_prefix4_key {
+  __u32 prefixlen; /* 0..32 */
+  __u32 addr;      /* network order, host bits zero */
+};
+
+struct sealnet_prefix6_key {
+  __u32 prefixlen; /* 0..128 */
+  __u8 addr[16];   /* network order, host bits zero */
+};
+
+/* A list holds each length plus one, so that 0 ends it and the all-zero value
+ * of a new map is two empty lists. */
+#define SEALNET_PLENS_MAX 8 /* lengths probed from the hash, per family */
+#define SEALNET_PLENS_V4 0  /* family index into sealnet_plens */
+#define SEALNET_PLENS_V6 1
+
+struct sealnet_plens {
+  __u8 live[2]; /* [family index]: the copy of len[family] lookups read, 0 or 1 */
+  __u8 pad[6];
+  /* [family index][copy]: 1 + each length in the hash, longest first, then 0 */
+  __u8 len[2][2][SEALNET_PLENS_MAX];
 };
 
 enum sealnet_ipcache_flags {

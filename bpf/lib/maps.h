@@ -1,16 +1,20 @@
 /* Map definitions shared by every program in sealnet.bpf.c. Pinned by name so
  * that the agent's state survives its restart (the loader chooses the pin
- * directory): sealnet_exact4, sealnet_exact6, sealnet_ipcache, sealnet_nodes,
- * sealnet_devices, sealnet_devhash, sealnet_config, sealnet_metrics.
+ * directory): sealnet_prefix4, sealnet_prefix6, sealnet_plens, sealnet_ipcache,
+ * sealnet_nodes, sealnet_devices, sealnet_devhash, sealnet_config,
+ * sealnet_metrics.
  *
  * Layout history: sealnet_nodes and sealnet_devices were hashes before they
  * became arrays, and the /32 and /128 entries moved from sealnet_ipcache to
  * the exact maps. libbpf refuses to reuse a pinned map whose type differs, so
  * pins left by a build before that fail the load: remove them and let the
- * agent repopulate. */
+ * agent repopulate. The exact maps (sealnet_exact4, sealnet_exact6) then gave
+ * way to the per-length hashes under new names: their old pins are no longer
+ * used (remove them to free their memory). */
 #pragma once
 
 #include <linux/bpf.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/shared.h"
@@ -22,26 +26,34 @@
 #define AF_INET6 10
 #endif
 
-/* The ipcache, split by prefix length (see bpf/shared.h). The exact maps are
- * not preallocated: a preallocated hash of SEALNET_IPCACHE_MAX entries would
- * hold tens of MB whatever the cluster's size. */
+/* The ipcache (see bpf/shared.h). The hashes are not preallocated: a
+ * preallocated hash of SEALNET_IPCACHE_MAX entries would hold tens of MB
+ * whatever the cluster's size. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, SEALNET_IPCACHE_MAX);
   __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, __u32);
+  __type(key, struct sealnet_prefix4_key);
   __type(value, struct sealnet_ipcache_value);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
-} sealnet_exact4 SEC(".maps");
+} sealnet_prefix4 SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, SEALNET_IPCACHE_MAX);
   __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, struct sealnet_exact6_key);
+  __type(key, struct sealnet_prefix6_key);
   __type(value, struct sealnet_ipcache_value);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
-} sealnet_exact6 SEC(".maps");
+} sealnet_prefix6 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct sealnet_plens);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sealnet_plens SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -118,12 +130,40 @@ static __always_inline const struct sealnet_device_value *device_get(__u32 ifind
   return d && (d->flags & SEALNET_DEVICE_PRESENT) ? d : NULL;
 }
 
-/* Longest-prefix match of an address in the ipcache: the exact (host) entry if
- * there is one, else the trie. `addr` is in network order; IPv4 uses the first
- * 4 bytes. */
+/* The live list of prefix lengths of one family (bpf/shared.h): 1 + each
+ * length, longest first, in the bytes of a __u64 from the lowest; 0 ends it.
+ * The copy is read with one load, so a concurrent rewrite of the other copy
+ * cannot tear it. */
+static __always_inline __u64 plens_live(__u32 fam) {
+  __u32 zero = 0;
+  const struct sealnet_plens *pl = bpf_map_lookup_elem(&sealnet_plens, &zero);
+  if (!pl) return 0;
+  __u32 copy = *(volatile const __u8 *)&pl->live[fam] & 1;
+  return *(volatile const __u64 *)pl->len[fam][copy];
+}
+
+/* The top `len` bits (0..32) of a 32-bit word, host order: a shift of a 64-bit
+ * value, since a 32-bit shift by 32 is undefined. */
+static __always_inline __u32 prefix_mask32(__u32 len) {
+  return (__u32)(0xFFFFFFFF00000000ull >> len);
+}
+
+/* Longest-prefix match of an address in the ipcache: the hash at each listed
+ * length, longest first, then the trie. `addr` is in network order; IPv4 uses
+ * the first 4 bytes. The loop is unrolled (SEALNET_PLENS_MAX probes at most). */
 static __always_inline const struct sealnet_ipcache_value *ipcache_lookup4(__u32 addr) {
-  const struct sealnet_ipcache_value *v = bpf_map_lookup_elem(&sealnet_exact4, &addr);
-  if (v) return v;
+  __u64 lens = plens_live(SEALNET_PLENS_V4);
+  const struct sealnet_ipcache_value *v;
+  struct sealnet_prefix4_key k = {};
+#pragma unroll
+  for (int i = 0; i < SEALNET_PLENS_MAX; i++) {
+    __u32 l = (__u32)(lens >> (8 * i)) & 0xFF;
+    if (l == 0 || l > 33) break; /* end of the list (or a value no loader writes) */
+    k.prefixlen = l - 1;
+    k.addr = addr & bpf_htonl(prefix_mask32(l - 1));
+    v = bpf_map_lookup_elem(&sealnet_prefix4, &k);
+    if (v) return v;
+  }
   struct sealnet_ipcache_key key = {};
   key.prefixlen = SEALNET_IPCACHE_FAMILY_BITS + 32;
   key.family = AF_INET;
@@ -132,8 +172,27 @@ static __always_inline const struct sealnet_ipcache_value *ipcache_lookup4(__u32
 }
 
 static __always_inline const struct sealnet_ipcache_value *ipcache_lookup6(const __u8 *addr) {
-  const struct sealnet_ipcache_value *v = bpf_map_lookup_elem(&sealnet_exact6, addr);
-  if (v) return v;
+  __u32 a[4];
+  __builtin_memcpy(a, addr, 16);
+  __u64 lens = plens_live(SEALNET_PLENS_V6);
+  const struct sealnet_ipcache_value *v;
+  struct sealnet_prefix6_key k = {};
+#pragma unroll
+  for (int i = 0; i < SEALNET_PLENS_MAX; i++) {
+    __u32 l = (__u32)(lens >> (8 * i)) & 0xFF;
+    if (l == 0 || l > 129) break;
+    l -= 1;
+    k.prefixlen = l;
+#pragma unroll
+    for (int w = 0; w < 4; w++) {
+      __s32 bits = (__s32)l - 32 * w;
+      bits = bits < 0 ? 0 : bits > 32 ? 32 : bits;
+      __u32 m = bpf_htonl(prefix_mask32((__u32)bits)) & a[w];
+      __builtin_memcpy(&k.addr[4 * w], &m, 4);
+    }
+    v = bpf_map_lookup_elem(&sealnet_prefix6, &k);
+    if (v) return v;
+  }
   struct sealnet_ipcache_key key = {};
   key.prefixlen = SEALNET_IPCACHE_FAMILY_BITS + 128;
   key.family = AF_INET6;

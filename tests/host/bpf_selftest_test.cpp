@@ -11,6 +11,9 @@
 #include <filesystem>
 #include <iterator>
 #include <map>
+#include <optional>
+#include <random>
+#include <set>
 
 #include "bpf/packet.h"
 #include "bpf/programs.h"
@@ -172,6 +175,159 @@ TEST(BpfMaps, DevicesReadAlikeOnBothSidesOfTheArray) {
     auto again = dp->delete_device(ifindex);
     ASSERT_FALSE(again);
     EXPECT_EQ(again.error().err, ENOENT);
+  }
+}
+
+}  // namespace
+}  // namespace sealnet::bpf
+
+namespace sealnet::bpf {
+namespace {
+
+// The classifier's ipcache answer, told apart by the reason from_pod counts:
+// no entry or node 0 passes as non-cluster, node 1 (ours) as local, an odd
+// node has no key in common (a node entry with peer key 0), an even one no
+// node entry at all. Every entry carries flags 0 (no source lookup).
+uint32_t expected_reason(std::optional<uint32_t> node) {
+  if (!node || *node == 0) return SEALNET_M_NON_CLUSTER_PASS;
+  if (*node == 1) return SEALNET_M_LOCAL_PASS;
+  return *node % 2 ? SEALNET_M_NO_KEY : SEALNET_M_UNKNOWN_NODE;
+}
+
+class IpcacheOracle {
+ public:
+  IpcacheOracle() {
+    auto dp = Datapath::load({});
+    EXPECT_TRUE(dp) << dp.error().message();
+    if (!dp) return;
+    dp_.emplace(std::move(*dp));
+    EXPECT_TRUE(dp_->set_config({.local_node_id = 1, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
+  }
+  bool ok() const { return dp_.has_value(); }
+  void upsert(const IpPrefix& p, uint32_t node) {
+    if (node > 1 && node % 2 && !nodes_.contains(node)) {
+      sealnet_node_value v{.ipv4 = {192, 0, 2, 1}, .ipv6 = {}, .peer_key_id = 0, .pad = 0,
+                           .flags = SEALNET_NODE_HAS_IPV4};
+      ASSERT_TRUE(dp_->upsert_node(node, v));
+      nodes_.insert(node);
+    }
+    ASSERT_TRUE(dp_->upsert_ipcache(p, {node, 0})) << p.str();
+    table_[p] = node;
+  }
+  void erase(const IpPrefix& p) {
+    ASSERT_TRUE(dp_->delete_ipcache(p)) << p.str();
+    table_.erase(p);
+  }
+  const std::map<IpPrefix, uint32_t>& table() const { return table_; }
+
+  std::optional<uint32_t> reference(const IpAddr& a) const {
+    std::optional<uint32_t> best;
+    int best_len = -1;
+    for (const auto& [p, n] : table_)
+      if (p.contains(a) && p.len > best_len) best = n, best_len = p.len;
+    return best;
+  }
+  // The reason from_pod counted for a packet to `dst`.
+  uint32_t classify(const IpAddr& dst) const {
+    const IpAddr src = dst.family == AF_INET ? *IpAddr::parse("10.255.255.1") : *IpAddr::parse("fd0f::1");
+    const auto frame = PacketBuilder().ip(src, dst).udp(1, 2).payload(8).build();
+    auto before = dp_->metrics();
+    auto r = test_run(dp_->prog_fd(Program::FromPod), {.packet = frame, .ifindex = 1, .mark = 0, .repeat = 1});
+    auto after = dp_->metrics();
+    if (!before || !after || !r) return SEALNET_M_COUNT;
+    for (uint32_t i = 0; i < SEALNET_M_COUNT; ++i)
+      if ((*after)[i].packets != (*before)[i].packets) return i;
+    return SEALNET_M_COUNT;
+  }
+  // Every entry's first and last address and one past its end answer as a
+  // single longest-prefix match over the whole table.
+  void check_all(const char* when) const {
+    for (const auto& [p, n] : table_) {
+      IpAddr last = p.addr;
+      const size_t bits = p.addr.size() * 8;
+      for (size_t b = p.len; b < bits; ++b) last.bytes[b / 8] |= static_cast<uint8_t>(0x80u >> (b % 8));
+      IpAddr past = last;
+      for (size_t i = past.size(); i-- > 0;)
+        if (++past.bytes[i] != 0) break;
+      for (const IpAddr& a : {p.addr, last, past})
+        ASSERT_EQ(classify(a), expected_reason(reference(a))) << when << ": " << a.str() << " (entry " << p.str() << ")";
+    }
+  }
+
+ private:
+  std::optional<Datapath> dp_;
+  std::set<uint32_t> nodes_;
+  std::map<IpPrefix, uint32_t> table_;
+};
+
+IpPrefix v4(uint32_t addr, uint8_t len) {
+  IpAddr a{};
+  a.family = AF_INET;
+  for (int i = 0; i < 4; ++i) a.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(addr >> (24 - 8 * i));
+  IpPrefix p{a, len};
+  return *IpPrefix::parse(p.str());  // host bits cleared
+}
+
+// Shapes of bench_bpf, scaled down, plus more lengths than the list holds.
+TEST(IpcacheShapes, AnswerAsOneLongestPrefixMatch) {
+  std::mt19937 rng(17);
+  // (a) /32 pods and /32 node addresses; (b) a /24 per node + its /32;
+  // (c) mixed /24, /26, /32 + non-cluster CIDRs; (d) IPv6 /64 + /128;
+  // (e) 14 lengths, nested, so the trie holds the short ones.
+  for (int shape = 0; shape < 5; ++shape) {
+    IpcacheOracle o;
+    ASSERT_TRUE(o.ok());
+    o.upsert(v4(0x0A3FFF00, 24), 1);
+    for (uint32_t n = 2; n < 60; ++n) {
+      o.upsert(v4(0x0AC80000 | n, 32), n);
+      switch (shape) {
+        case 0:
+          for (uint32_t k = 0; k < 4; ++k) o.upsert(v4(0x0A000000 | (n << 8) | k, 32), n);
+          break;
+        case 1: o.upsert(v4(0x0A000000 | (n << 8), 24), n); break;
+        case 2:
+          if (n % 3 == 0) o.upsert(v4(0x0A000000 | (n << 8), 24), n);
+          if (n % 3 == 1) o.upsert(v4(0x0A000000 | (n << 8) | 64, 26), n);
+          if (n % 3 == 2) o.upsert(v4(0x0A000000 | (n << 8) | 5, 32), n);
+          o.upsert(v4(0xAC100000 | (n << 12), static_cast<uint8_t>(n % 2 ? 20 : 28)), 0);
+          break;
+        case 3: {
+          IpAddr a = *IpAddr::parse("fd01::");
+          a.bytes[7] = static_cast<uint8_t>(n);
+          o.upsert({a, 64}, n);
+          IpAddr h = *IpAddr::parse("fd00:200::");
+          h.bytes[15] = static_cast<uint8_t>(n);
+          o.upsert(IpPrefix::host(h), n);
+          IpAddr in = a;  // a host entry of another node inside the /64
+          in.bytes[15] = 9;
+          if (n % 5 == 0) o.upsert(IpPrefix::host(in), n + 1);
+          break;
+        }
+        default: {
+          static constexpr uint8_t kLens[] = {32, 31, 30, 29, 28, 27, 26, 25, 24, 22, 20, 16, 12, 8};
+          const uint8_t len = kLens[rng() % std::size(kLens)];
+          o.upsert(v4(0x0A000000 | (rng() & 0x00030F0F), len), 2 + rng() % 40);
+          break;
+        }
+      }
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+    o.check_all(("shape " + std::to_string(shape)).c_str());
+    if (::testing::Test::HasFatalFailure()) return;
+    // An update sequence: deletes and re-adds at every length; after each call
+    // every present entry still answers as the single match would.
+    std::vector<IpPrefix> keys;
+    for (const auto& [p, n] : o.table()) keys.push_back(p);
+    for (size_t i = 0; i < keys.size(); i += 17) {
+      o.erase(keys[i]);
+      o.check_all("after a delete");
+      if (::testing::Test::HasFatalFailure()) return;
+      if (i % 2 == 0) {
+        o.upsert(keys[i], 3);
+        o.check_all("after a re-add");
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+    }
   }
 }
 

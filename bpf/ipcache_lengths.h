@@ -1,0 +1,73 @@
+// The ipcache's prefix lengths (bpf/shared.h): which lengths the per-family
+// hash holds and the programs probe, which live in the trie, and the order of
+// map writes that keeps every present prefix answering while that changes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include <sys/socket.h>
+
+#include "bpf/shared.h"
+#include "core/error.h"
+#include "core/ip.h"
+
+namespace sealnet::bpf {
+
+enum class IpcacheMap { Hash, Trie };
+
+// The maps as the ordering sees them: the loader's is libbpf, tests record.
+class IpcacheStore {
+ public:
+  virtual ~IpcacheStore() = default;
+  // Inserts or replaces; true when the prefix was not in `m` before.
+  virtual Result<bool> put(IpcacheMap m, const IpPrefix& p, const sealnet_ipcache_value& v) = 0;
+  virtual Status erase(IpcacheMap m, const IpPrefix& p) = 0;  // ENOENT when absent
+  // Every entry of `m` of this family and length.
+  virtual Result<std::vector<std::pair<IpPrefix, sealnet_ipcache_value>>> entries(IpcacheMap m, uint8_t family,
+                                                                                  uint8_t len) = 0;
+  // Writes the whole sealnet_plens value (IpcacheLengths changes one copy or
+  // one `live` byte per call, never both).
+  virtual Status publish(const sealnet_plens& p) = 0;
+};
+
+class IpcacheLengths {
+ public:
+  // Upsert and erase keep, after every single map write: an entry's length is
+  // listed only once the entry is in the hash; a length leaves the list before
+  // its entries leave the hash; every listed length is longer than every
+  // length in the trie. A lookup (hash at each live length, then the trie)
+  // thus answers every prefix that was present before the call and still is.
+  Status upsert(IpcacheStore& s, const IpPrefix& p, const sealnet_ipcache_value& v);
+  Status erase(IpcacheStore& s, const IpPrefix& p);
+
+  // Where `p` is, or would be now: the hash when its length is listed.
+  IpcacheMap where(const IpPrefix& p) const;
+  // The listed lengths of a family (AF_INET / AF_INET6), longest first.
+  const std::vector<uint8_t>& listed(uint8_t family) const { return fam_[index(family)].listed; }
+  const sealnet_plens& plens() const { return plens_; }
+
+  // Rebuilding from maps a previous process filled: the live lists, then one
+  // call per entry found. An entry in the hash at a length the list lacks was
+  // never visible; restore_entry says so (false) and the caller deletes it.
+  void restore_plens(const sealnet_plens& p);
+  bool restore_entry(IpcacheMap m, uint8_t family, uint8_t len);
+
+ private:
+  struct Family {
+    std::array<uint32_t, 129> hash{};  // entries per length
+    std::array<uint32_t, 129> trie{};
+    std::vector<uint8_t> listed;  // longest first, = the live copy
+  };
+  static int index(uint8_t family) { return family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6; }
+  int longest_in_trie(const Family& f) const;
+  Status publish(IpcacheStore& s, int fi, std::vector<uint8_t> lens);
+  Status demote(IpcacheStore& s, uint8_t family, uint8_t len);
+
+  std::array<Family, 2> fam_{};
+  sealnet_plens plens_{};
+};
+
+}  // namespace sealnet::bpf

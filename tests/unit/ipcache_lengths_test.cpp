@@ -1,0 +1,202 @@
+// The ipcache's update order (bpf/ipcache_lengths.h) against a recording fake
+// of its maps: after every single map write, a lookup the way the programs do
+// it (the live list's lengths in the hash, then the trie) still answers every
+// prefix that was present before the call, and the list is never torn.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "bpf/ipcache_lengths.h"
+
+namespace sealnet::bpf {
+namespace {
+
+IpAddr mask(IpAddr a, uint8_t len) {
+  for (size_t i = 0; i < a.bytes.size(); ++i) {
+    const size_t bit = 8 * i;
+    if (bit >= len) a.bytes[i] = 0;
+    else if (bit + 8 > len) a.bytes[i] &= static_cast<uint8_t>(0xFF00u >> (len - bit));
+  }
+  return a;
+}
+
+using Table = std::map<IpPrefix, uint32_t>;  // prefix -> node id
+
+// Longest-prefix match over a plain set: what a single trie would answer.
+std::optional<uint32_t> reference(const Table& t, const IpAddr& a) {
+  std::optional<uint32_t> best;
+  int best_len = -1;
+  for (const auto& [p, n] : t)
+    if (p.contains(a) && p.len > best_len) best = n, best_len = p.len;
+  return best;
+}
+
+class FakeStore final : public IpcacheStore {
+ public:
+  std::map<std::pair<IpcacheMap, IpPrefix>, sealnet_ipcache_value> maps;
+  sealnet_plens plens{};
+  std::function<void()> after_write;  // the check run after every write
+  int publishes = 0;
+
+  Result<bool> put(IpcacheMap m, const IpPrefix& p, const sealnet_ipcache_value& v) override {
+    const bool fresh = maps.insert_or_assign({m, p}, v).second;
+    if (after_write) after_write();
+    return fresh;
+  }
+  Status erase(IpcacheMap m, const IpPrefix& p) override {
+    if (maps.erase({m, p}) == 0) return fail(ENOENT, "delete");
+    if (after_write) after_write();
+    return {};
+  }
+  Result<std::vector<std::pair<IpPrefix, sealnet_ipcache_value>>> entries(IpcacheMap m, uint8_t family,
+                                                                          uint8_t len) override {
+    std::vector<std::pair<IpPrefix, sealnet_ipcache_value>> out;
+    for (const auto& [k, v] : maps)
+      if (k.first == m && k.second.addr.family == family && k.second.len == len) out.emplace_back(k.second, v);
+    return out;
+  }
+  Status publish(const sealnet_plens& next) override {
+    // One write changes either bytes of a copy no lookup reads, or one `live`
+    // byte, never the copy lookups read.
+    for (int fi = 0; fi < 2; ++fi) {
+      const int live = plens.live[fi] & 1;
+      if (next.live[fi] != plens.live[fi]) {
+        EXPECT_EQ(std::memcmp(next.len, plens.len, sizeof next.len), 0) << "live flipped with a copy";
+      } else {
+        EXPECT_EQ(std::memcmp(next.len[fi][live], plens.len[fi][live], SEALNET_PLENS_MAX), 0)
+            << "the live copy was rewritten";
+      }
+    }
+    EXPECT_LE((next.live[0] != plens.live[0]) + (next.live[1] != plens.live[1]), 1);
+    plens = next;
+    ++publishes;
+    if (after_write) after_write();
+    return {};
+  }
+
+  // The programs' lookup (bpf/lib/maps.h).
+  std::optional<uint32_t> lookup(const IpAddr& a) const {
+    const int fi = a.family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6;
+    for (uint8_t b : plens.len[fi][plens.live[fi] & 1]) {
+      if (b == 0) break;
+      const uint8_t len = static_cast<uint8_t>(b - 1);
+      auto it = maps.find({IpcacheMap::Hash, IpPrefix{mask(a, len), len}});
+      if (it != maps.end()) return it->second.node_id;
+    }
+    std::optional<uint32_t> best;
+    int best_len = -1;
+    for (const auto& [k, v] : maps)
+      if (k.first == IpcacheMap::Trie && k.second.contains(a) && k.second.len > best_len)
+        best = v.node_id, best_len = k.second.len;
+    return best;
+  }
+};
+
+// Drives random upserts and deletes; checks every write of every call.
+void run_sequence(uint8_t family, const std::vector<uint8_t>& lens, uint32_t steps, uint32_t seed) {
+  std::mt19937 rng(seed);
+  FakeStore store;
+  IpcacheLengths lengths;
+  Table present;
+  Table before, after;
+  uint32_t writes = 0;
+  store.after_write = [&] {
+    ++writes;
+    // Every prefix present both before and after the call answers as one of
+    // the two tables would (the prefix being changed may shadow it or not).
+    for (const auto& [p, n] : before) {
+      if (!after.contains(p)) continue;
+      const auto got = store.lookup(p.addr);
+      const auto b = reference(before, p.addr), a = reference(after, p.addr);
+      ASSERT_TRUE(got == b || got == a) << p.str() << " answered " << (got ? std::to_string(*got) : "miss");
+      ASSERT_TRUE(got.has_value()) << p.str() << " missed";
+    }
+  };
+  auto random_prefix = [&] {
+    IpAddr a{};
+    a.family = family;
+    const size_t n = family == AF_INET ? 4 : 16;
+    a.bytes[0] = family == AF_INET ? 10 : 0xfd;
+    for (size_t i = 1; i < n; ++i) a.bytes[i] = static_cast<uint8_t>(rng() % 4);  // dense: prefixes nest
+    const uint8_t len = lens[rng() % lens.size()];
+    return IpPrefix{mask(a, len), len};
+  };
+  uint32_t next_id = 1;
+  for (uint32_t i = 0; i < steps; ++i) {
+    before = present;
+    if (!present.empty() && rng() % 3 == 0) {
+      auto it = present.begin();
+      std::advance(it, static_cast<long>(rng() % present.size()));
+      const IpPrefix p = it->first;
+      after = present;
+      after.erase(p);
+      ASSERT_TRUE(lengths.erase(store, p)) << p.str();
+      present = after;
+    } else {
+      const IpPrefix p = random_prefix();
+      after = present;
+      after[p] = next_id;
+      ASSERT_TRUE(lengths.upsert(store, p, {next_id, 0})) << p.str();
+      ++next_id;
+      present = after;
+    }
+    if (::testing::Test::HasFatalFailure()) return;
+    // Between calls: exactly the single-trie answer, for every entry and for
+    // addresses around them.
+    for (const auto& [p, n] : present) {
+      ASSERT_EQ(store.lookup(p.addr), reference(present, p.addr)) << p.str();
+      IpAddr last = p.addr;
+      last.bytes[family == AF_INET ? 3 : 15] |= 3;
+      ASSERT_EQ(store.lookup(last), reference(present, last)) << last.str();
+    }
+    // The invariant that makes the first hash hit the longest match.
+    const auto& listed = lengths.listed(family);
+    ASSERT_LE(listed.size(), SEALNET_PLENS_MAX);
+    for (const auto& [k, v] : store.maps) {
+      if (k.first == IpcacheMap::Trie && k.second.addr.family == family && !listed.empty()) {
+        ASSERT_LT(k.second.len, listed.back()) << k.second.str();
+      }
+    }
+  }
+  EXPECT_GT(writes, steps);
+  EXPECT_GT(store.publishes, 0);
+}
+
+TEST(IpcacheLengths, Ipv4FewLengthsAllInTheHash) { run_sequence(AF_INET, {32, 26, 24}, 400, 1); }
+TEST(IpcacheLengths, Ipv4MoreLengthsThanTheListSpillToTheTrie) {
+  run_sequence(AF_INET, {32, 31, 30, 29, 28, 27, 26, 25, 24, 22, 20, 16, 8}, 1500, 2);
+}
+TEST(IpcacheLengths, Ipv4WithADefaultRoute) { run_sequence(AF_INET, {32, 24, 0}, 300, 3); }
+TEST(IpcacheLengths, Ipv6) { run_sequence(AF_INET6, {128, 120, 112, 96, 80, 64, 56, 48, 40, 32}, 500, 4); }
+
+// The order of one new length, spelled out: entry first, then the spare copy,
+// then `live`; and a retired length leaves the list only after its entry.
+TEST(IpcacheLengths, NewLengthIsPublishedAfterItsEntryAndRetiredAfterIt) {
+  FakeStore store;
+  IpcacheLengths lengths;
+  std::vector<std::string> log;
+  const IpPrefix p{mask(*IpAddr::parse("10.1.2.0"), 24), 24};
+  store.after_write = [&] {
+    const bool in_hash = store.maps.contains({IpcacheMap::Hash, p});
+    const int live = store.plens.live[0];
+    const bool listed = store.plens.len[0][live][0] == 25;
+    log.push_back(std::string(in_hash ? "entry" : "no-entry") + (listed ? "+listed" : ""));
+  };
+  ASSERT_TRUE(lengths.upsert(store, p, {2, 0}));
+  ASSERT_TRUE(lengths.erase(store, p));
+  // put, spare copy, live flip; erase, spare copy (the live one still names
+  // the length), live flip.
+  const std::vector<std::string> want = {"entry", "entry", "entry+listed", "no-entry+listed", "no-entry+listed",
+                                         "no-entry"};
+  EXPECT_EQ(log, want);
+  EXPECT_TRUE(lengths.listed(AF_INET).empty());
+}
+
+}  // namespace
+}  // namespace sealnet::bpf
