@@ -89,6 +89,10 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  * length arrives moves its shortest length to the trie: entries copied into
  * the trie first, then the list without it published, then the hash entries
  * deleted. A length shorter than the trie's longest stays in the trie.
+ * The one window left: a lookup that read `live` and then loads its copy could
+ * see that copy being rewritten if two whole list updates (two flips) happen
+ * between those two loads of one program run (programs run with preemption
+ * off; the loader writes a list per netlink round trip), not closed here.
  *
  * The trie key's prefixlen counts the bits after itself: 32 for family+pad,
  * then the address bits (so an IPv4 /24 has prefixlen 32 + 24).
