@@ -28,7 +28,7 @@ ip -n sc-n link add up0 type veth peer name w0 netns sc-w
 ip -n sc-n addr add 10.200.255.254/16 dev up0
 ip -n sc-n link set up0 up; ip -n sc-w link set w0 up
 mkdir -p "$W/bpf" "$W/etcd"; mount -t bpf bpf "$W/bpf"; defer "umount $W/bpf; rm -rf $W"
-(umask 077; echo "1 rfc4106(gcm(aes)) 0x$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n') 128" >"$W/keys")
+(umask 077; echo "1+ rfc4106(gcm(aes)) 0x$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n') 128" >"$W/keys")
 cat >"$W/agent.yaml" <<EOC
 node: {name: bench-1, id: 1, addresses: [10.200.255.254], pod_cidrs: [10.63.0.0/24]}
 keys: {file: $W/keys}

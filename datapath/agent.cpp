@@ -87,6 +87,8 @@ class Agent {
   void refresh_status();
   void on_device_events(const std::vector<probe::DeviceEvent>& events);
   void reload_keys();
+  // A log line when keys_ holds a shared AEAD key (the config allowed it).
+  void warn_shared_keys();
   void reload_config();
   Status watch_dirs();
   bool drain_inotify();
@@ -197,9 +199,10 @@ Status Agent::start() {
     say("warning: net.ipv4.ip_forward is 0: bpf_fib_lookup refuses to route pod traffic, which is dropped "
         "and counted as fib-ret-5; enable forwarding on this node");
 
-  auto k = keys::load_key_file(cfg_.key_file);
+  auto k = keys::load_key_file(cfg_.key_file, cfg_.allow_shared_keys);
   if (!k) return std::unexpected(k.error());
   keys_ = std::move(*k);
+  warn_shared_keys();
 
   auto xk = offload::make_netlink_kernel();
   if (!xk) return std::unexpected(xk.error());
@@ -344,7 +347,7 @@ bool Agent::drain_inotify() {
 
 void Agent::reload_keys() {
   keys_dirty_ = false;
-  auto k = keys::load_key_file(cfg_.key_file);
+  auto k = keys::load_key_file(cfg_.key_file, cfg_.allow_shared_keys);
   if (!k) {
     // Also what a half-written file looks like: the next event retries.
     note_error("key file rejected, the running keys stay in force: " + k.error().message());
@@ -362,7 +365,13 @@ void Agent::reload_keys() {
   std::string ids;
   for (const auto& key : keys_.keys) ids += (ids.empty() ? "" : ", ") + key.describe();
   say("keys now: %s", ids.c_str());
+  warn_shared_keys();
   dirty_ = true;
+}
+
+void Agent::warn_shared_keys() {
+  const std::string problem = keys::shared_key_problem(keys_);
+  if (!problem.empty()) say("warning: %s (allowed by keys: {allow_shared: true})", problem.c_str());
 }
 
 void Agent::reload_config() {
@@ -388,6 +397,9 @@ void Agent::reload_config() {
     return;
   }
   cfg_ = std::move(*c);
+  // allow_shared may have changed: the key file is judged again (refused, the
+  // running keys stay in force and the error says why).
+  keys_dirty_ = true;
   reconciler_->grace_seconds = static_cast<uint64_t>(cfg_.key_grace.count());
   rebuild_peers();
   say("config reloaded: %zu peer(s)", peers_.size());
@@ -914,11 +926,13 @@ int run_agent(const Options& opts, const volatile sig_atomic_t& stop) {
     return 1;
   }
   if (opts.check) {
-    auto k = keys::load_key_file(cfg->key_file);
+    auto k = keys::load_key_file(cfg->key_file, cfg->allow_shared_keys);
     if (!k) {
       say("%s", k.error().message().c_str());
       return 1;
     }
+    if (auto problem = keys::shared_key_problem(*k); !problem.empty())
+      std::printf("  warning: %s (allowed by keys: {allow_shared: true})\n", problem.c_str());
     std::printf("config ok: node %s (id %u), %zu peer(s), key file %s\n", cfg->node.name.c_str(),
                 cfg->node.id, cfg->peers.size(), cfg->key_file.c_str());
     for (const auto& key : k->keys) std::printf("  %s\n", key.describe().c_str());

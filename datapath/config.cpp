@@ -351,7 +351,7 @@ void fill_addrs(const NodeSrc& n, std::optional<IpAddr>& v4, std::optional<IpAdd
 // Everything but the nodes: key file, devices, switches, endpoints.
 Status read_settings(const Ctx& ctx, const Fields& f, AgentConfig& cfg) {
   if (const At* keys_at = f.get("keys")) {
-    auto kf = Fields::read(ctx, *keys_at, {"file", "grace_period"});
+    auto kf = Fields::read(ctx, *keys_at, {"file", "grace_period", "allow_shared"});
     if (!kf) return std::unexpected(kf.error());
     if (const At* file = kf->get("file")) {
       auto path = as_abs_path(ctx, *file);
@@ -362,6 +362,11 @@ Status read_settings(const Ctx& ctx, const Fields& f, AgentConfig& cfg) {
       auto d = as_duration(ctx, *grace);
       if (!d) return std::unexpected(d.error());
       cfg.key_grace = *d;
+    }
+    if (const At* shared = kf->get("allow_shared")) {
+      auto v = as_bool(ctx, *shared);
+      if (!v) return std::unexpected(v.error());
+      cfg.allow_shared_keys = *v;
     }
   }
 

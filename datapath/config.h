@@ -55,6 +55,9 @@ struct AgentConfig {
   // How long the states and policies of a key that left the key file (or of a
   // replaced generation) stay before they are deleted.
   std::chrono::seconds key_grace{30};
+  // `keys: {allow_shared: true}`: accept AEAD keys without "+" (one key for every
+  // node pair; keys::shared_key_problem says why not). Off: such a file is refused.
+  bool allow_shared_keys = false;
   std::vector<std::string> uplinks;  // device names; empty = every device the FIB uses to reach a peer
   bool fail_closed = true;           // no SA for a peer: drop, never send plaintext
   bool encrypt_host = false;         // host-to-remote-pod and host-to-host traffic too

@@ -271,4 +271,33 @@ Result<SecretBytes> derive_pair_key(const SecretBytes& shared, const IpAddr& src
   return out;
 }
 
+std::vector<uint8_t> shared_aead_keys(const KeySet& ks) {
+  std::vector<uint8_t> ids;
+  for (const Key& k : ks.keys)
+    if (k.form == KeyForm::Aead && !k.per_pair) ids.push_back(k.id);
+  return ids;
+}
+
+std::string shared_key_problem(const KeySet& ks) {
+  const auto ids = shared_aead_keys(ks);
+  if (ids.empty()) return {};
+  std::string list;
+  for (uint8_t id : ids) list += (list.empty() ? "" : ", ") + std::to_string(id);
+  const Key& k = *ks.find(ids.front());
+  return std::string(ids.size() == 1 ? "key " : "keys ") + list +
+         (ids.size() == 1 ? " is" : " are") +
+         " shared by every node pair (no \"+\" after the id): pairs reuse GCM nonces under one key "
+         "(CVE-2024-28860); write \"" + std::to_string(k.id) + "+ " + k.aead_algo + " <hex key> " +
+         std::to_string(k.icv_bits) + "\" so each node pair derives its own key";
+}
+
+Result<KeySet> load_key_file(const std::string& path, bool allow_shared) {
+  auto ks = load_key_file(path);
+  if (!ks || allow_shared) return ks;
+  if (auto problem = shared_key_problem(*ks); !problem.empty())
+    return fail(EPERM, "load key file", path,
+                problem + ", or allow shared keys with `keys: {allow_shared: true}` in the agent's config");
+  return ks;
+}
+
 }  // namespace sealnet::keys

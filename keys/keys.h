@@ -57,6 +57,19 @@ Result<KeySet> parse_key_file(std::string_view text, const std::string& source);
 // Reads and parses a key file; refuses one readable or writable by group or others.
 Result<KeySet> load_key_file(const std::string& path);
 
+// Shared AEAD keys (an AEAD line without "+"): every node pair encrypts under the
+// same key, so two pairs' sequence numbers (and the GCM nonces made from them)
+// repeat under one key — the reason Cilium deprecated such keys after
+// CVE-2024-28860. shared_aead_keys lists their ids; shared_key_problem says what
+// is wrong and shows the "+" form (never a key byte): the agent refuses such a
+// file unless its config says `keys: {allow_shared: true}`, and warns when it
+// does.
+std::vector<uint8_t> shared_aead_keys(const KeySet& ks);
+std::string shared_key_problem(const KeySet& ks);  // empty when every AEAD key is per-pair
+// The key file, as load_key_file reads it, refused (with shared_key_problem and
+// how to allow it) when it holds a shared AEAD key and allow_shared is false.
+Result<KeySet> load_key_file(const std::string& path, bool allow_shared);
+
 // The key of one direction of a node pair for a per-pair ("+") key: HKDF-SHA256
 // of the shared key, salted with a fixed label and bound to both node addresses
 // in order, so src->dst and dst->src get different keys and both ends derive the

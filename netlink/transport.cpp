@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/secret.h"
+
 namespace sealnet::nl {
 
 namespace {
@@ -158,7 +160,7 @@ Result<Bytes> MessageBuilder::finish() && {
   return std::move(buf_);
 }
 
-void wipe(Bytes& message) { explicit_bzero(message.data(), message.size()); }
+void wipe(Bytes& message) { wipe_buffer(message); }
 
 void set_seq(Bytes& message, uint32_t seq, uint32_t portid) {
   hdr_of(message)->nlmsg_seq = seq;
@@ -497,16 +499,7 @@ Result<std::vector<Reply>> Socket::transact(std::vector<Bytes>&& requests, Acks 
   if (!nb) return fail_errno("netlink send", "batch");
   // The receive buffer too: GETSA replies and SA dumps carry the keys.
   Bytes rbuf;
-  struct Wiper {
-    std::vector<Bytes>& requests;
-    Bytes& batch;
-    Bytes& rbuf;
-    ~Wiper() {
-      wipe(batch);
-      wipe(rbuf);
-      for (Bytes& m : requests) wipe(m);
-    }
-  } wiper{requests, batch, rbuf};
+  const WipeOnExit wiped(batch, rbuf, requests);
   size_t begin = 0;
   while (begin < requests.size()) {
     // One batch: requests up to the limits; a dump ends its batch because the
@@ -616,10 +609,7 @@ Result<std::vector<Bytes>> Socket::receive_events(int timeout_ms) {
   Bytes rbuf;
   // An XFRM subscriber's events (NEWSA, UPDSA) carry keys: the receive buffer
   // is wiped as transact's is.
-  struct Wiper {
-    Bytes& rbuf;
-    ~Wiper() { wipe(rbuf); }
-  } wiper{rbuf};
+  const WipeOnExit wiped(rbuf);
   int wait = timeout_ms;
   for (;;) {
     auto got = receive(rbuf, wait);

@@ -251,6 +251,24 @@ Result<nl::Bytes> encode_dump_sa(uint8_t proto) {
   return std::move(b).finish();
 }
 
+Result<nl::Bytes> encode_dump_sa(const SaDumpFilter& filter) {
+  if (auto st = check_family(filter.src.addr, "dump filter source"); !st) return std::unexpected(st.error());
+  if (filter.dst.addr.family != filter.src.addr.family)
+    return fail(EINVAL, "encode XFRM message", "dump filter", "source and destination of different families");
+  if (filter.src.len > filter.src.addr.size() * 8 || filter.dst.len > filter.dst.addr.size() * 8)
+    return fail(EINVAL, "encode XFRM message", "dump filter", "prefix longer than its address");
+  xfrm_address_filter f{};
+  f.saddr = to_xfrm(filter.src.addr);
+  f.daddr = to_xfrm(filter.dst.addr);
+  f.family = filter.src.addr.family;
+  f.splen = filter.src.len;
+  f.dplen = filter.dst.len;
+  nl::MessageBuilder b(XFRM_MSG_GETSA, NLM_F_DUMP);
+  b.put_u8(XFRMA_PROTO, filter.proto);
+  b.put_struct(XFRMA_ADDRESS_FILTER, f);
+  return std::move(b).finish();
+}
+
 Result<SaInfo> decode_sa(const nl::MessageView& msg) {
   if (msg.type() != XFRM_MSG_NEWSA && msg.type() != XFRM_MSG_UPDSA)
     return fail(EBADMSG, kDecode, {}, "message type " + std::to_string(msg.type()));

@@ -125,6 +125,16 @@ Result<nl::Bytes> encode_get_sa(const SaId& id, std::optional<Mark> mark = std::
 Result<nl::Bytes> encode_delete_sa(const SaId& id, std::optional<Mark> mark = std::nullopt);
 // A dump of every SA of one protocol in the socket's namespace.
 Result<nl::Bytes> encode_dump_sa(uint8_t proto = 50);
+// Only the SAs of one protocol from a source prefix to a destination prefix (one
+// family): the kernel filters the walk (XFRMA_ADDRESS_FILTER, xfrm_dump_sa ->
+// __xfrm_state_filter_match), so no other SA, and none of its key bytes, is
+// copied into the reply.
+struct SaDumpFilter {
+  IpPrefix src;
+  IpPrefix dst;
+  uint8_t proto = 50;
+};
+Result<nl::Bytes> encode_dump_sa(const SaDumpFilter& filter);
 
 // The offload the kernel reports on read-back (XFRMA_OFFLOAD_DEV). Its absence on
 // a state that asked for crypto offload means the kernel made it a software SA.

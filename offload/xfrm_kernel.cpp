@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "core/secret.h"
+
 namespace sealnet::offload {
 
 KernelOp KernelOp::add(xfrm::SaSpec s) {
@@ -72,12 +74,7 @@ class NetlinkXfrmKernel final : public XfrmKernel {
     auto msgs = sock_.request(std::move(*req), "XFRM_MSG_GETSA dump");
     if (!msgs) return std::unexpected(msgs.error());
     // The dump carries every SA's key; decode_sa keeps none of it.
-    struct Wiper {
-      std::vector<nl::Bytes>& m;
-      ~Wiper() {
-        for (auto& b : m) nl::wipe(b);
-      }
-    } wiper{*msgs};
+    const WipeOnExit wiped(*msgs);
     std::vector<xfrm::SaInfo> out;
     for (const auto& m : *msgs) {
       auto views = nl::split_messages(m);
@@ -150,12 +147,7 @@ class NetlinkXfrmKernel final : public XfrmKernel {
     if (!replies) return std::unexpected(replies.error());
     std::vector<Result<xfrm::SaInfo>> out;
     for (auto& rep : *replies) {
-      struct Wiper {  // GETSA replies carry the key
-        std::vector<nl::Bytes>& m;
-        ~Wiper() {
-          for (auto& b : m) nl::wipe(b);
-        }
-      } wiper{rep.messages};
+      const WipeOnExit wiped(rep.messages);  // GETSA replies carry the key
       if (!rep.status) {
         out.push_back(std::unexpected(rep.status.error()));
         continue;

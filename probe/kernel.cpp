@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/fd.h"
+#include "core/secret.h"
 #include "netlink/transport.h"
 #include "netlink/xfrm_codec.h"
 #include "probe/probe.h"
@@ -125,8 +126,9 @@ class NetlinkKernel final : public ProbeKernel {
       for (size_t k = 0; k < todo.size(); ++k) {
         TrialOutcome& o = out[todo[k]];
         const nl::Reply& add = (*replies)[3 * k];
-        const nl::Reply& get = (*replies)[3 * k + 1];
+        nl::Reply& get = (*replies)[3 * k + 1];
         const nl::Reply& del = (*replies)[3 * k + 2];
+        const WipeOnExit wiped(get.messages);  // the read-back carries the (public) trial key
         o.added = add.status.has_value();
         if (!o.added) {
           o.err = add.status.error().err;
@@ -152,24 +154,15 @@ class NetlinkKernel final : public ProbeKernel {
   }
 
   Result<int> remove_leftovers() override {
-    auto req = xfrm::encode_dump_sa();
+    auto req = encode_leftover_dump();
     if (!req) return std::unexpected(req.error());
-    auto msgs = xfrm_.request(std::move(*req), "XFRM_MSG_GETSA", "dump");
+    auto msgs = xfrm_.request(std::move(*req), "XFRM_MSG_GETSA", "dump of the trial SAs");
     if (!msgs) return std::unexpected(msgs.error());
-    std::vector<Bytes> dels;
-    for (const auto& m : *msgs) {
-      auto v = views(m);
-      if (!v) return std::unexpected(v.error());
-      for (const auto& mv : *v) {
-        auto sa = xfrm::decode_sa(mv);
-        if (!sa || !is_trial_sa(*sa)) continue;
-        auto del = xfrm::encode_delete_sa(sa->id, sa->mark);
-        if (!del) return std::unexpected(del.error());
-        dels.push_back(std::move(*del));
-      }
-    }
-    if (dels.empty()) return 0;
-    auto replies = xfrm_.transact(std::move(dels));
+    const WipeOnExit wiped(*msgs);  // trial keys only, unless the kernel ignored the filter
+    auto dels = leftover_deletes(*msgs);
+    if (!dels) return std::unexpected(dels.error());
+    if (dels->empty()) return 0;
+    auto replies = xfrm_.transact(std::move(*dels));
     if (!replies) return std::unexpected(replies.error());
     int n = 0;
     for (const auto& r : *replies) n += r.status.has_value() ? 1 : 0;

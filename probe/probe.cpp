@@ -1,6 +1,7 @@
 #include "probe/probe.h"
 
 #include <linux/if.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <cstring>
@@ -40,6 +41,32 @@ const std::vector<Algorithm>& supported_algorithms() {
 
 bool is_trial_sa(const xfrm::SaInfo& sa) {
   return sa.id.spi >= kTrialSpiFirst && sa.id.spi <= kTrialSpiLast && sa.reqid == kTrialReqid;
+}
+
+Result<nl::Bytes> encode_leftover_dump() {
+  auto src = IpAddr::parse(kTrialSrc);
+  auto dst = IpAddr::parse(kTrialDst);
+  if (!src || !dst) return fail(EINVAL, "trial addresses");
+  return xfrm::encode_dump_sa(xfrm::SaDumpFilter{IpPrefix::host(*src), IpPrefix::host(*dst), IPPROTO_ESP});
+}
+
+Result<std::vector<nl::Bytes>> leftover_deletes(const std::vector<nl::Bytes>& dump) {
+  auto src = IpAddr::parse(kTrialSrc);
+  auto dst = IpAddr::parse(kTrialDst);
+  if (!src || !dst) return fail(EINVAL, "trial addresses");
+  std::vector<nl::Bytes> dels;
+  for (const auto& m : dump) {
+    auto views = nl::split_messages(m);
+    if (!views) return std::unexpected(views.error());
+    for (const auto& v : *views) {
+      auto sa = xfrm::decode_sa(v);
+      if (!sa || !is_trial_sa(*sa) || sa->saddr != *src || sa->id.daddr != *dst) continue;
+      auto del = xfrm::encode_delete_sa(sa->id, sa->mark);
+      if (!del) return std::unexpected(del.error());
+      dels.push_back(std::move(*del));
+    }
+  }
+  return dels;
 }
 
 bool TrialOutcome::attached() const {

@@ -49,6 +49,15 @@ inline constexpr const char* kTrialSrc = "192.0.2.1";
 inline constexpr const char* kTrialDst = "192.0.2.2";
 bool is_trial_sa(const xfrm::SaInfo& sa);
 
+// The leftover cleanup, as requests (pure: unit-tested against a fake SAD).
+// The dump asks the kernel for the trial address pair only (XFRMA_ADDRESS_FILTER),
+// so the cluster's SAs and their keys never reach the probe; a reply that still
+// holds other SAs (a kernel that ignored the filter) has them skipped, and the
+// caller wipes the replies either way.
+Result<nl::Bytes> encode_leftover_dump();
+// DELSA (daddr, SPI, proto and mark) of every trial SA among a dump's replies.
+Result<std::vector<nl::Bytes>> leftover_deletes(const std::vector<nl::Bytes>& dump);
+
 // One trial: an SA for `alg` asking for `mode` offload in direction `dir` on
 // device `ifindex`; mode none (ifindex 0) is the plain software SA that tells
 // whether this kernel can do ESP and the algorithm at all.

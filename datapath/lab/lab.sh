@@ -178,7 +178,7 @@ cmd_rotate() {
     return
   fi
   next=$((newest % 15 + 1))
-  write_keys "$(tail -1 "$STATE/secret/keys")" "$next $(random_key)" && say "keys: $newest, $next (new)"
+  write_keys "$(tail -1 "$STATE/secret/keys")" "$next+ $(random_key)" && say "keys: $newest, $next (new)"
 }
 
 cmd_up() {
@@ -201,10 +201,10 @@ cmd_up() {
   fi
   mkdir -p "$STATE"/{bpf,logs,run} && chmod 700 "$STATE"
   q mountpoint -q "$STATE/bpf" || mount -t bpf bpf "$STATE/bpf" || die "cannot mount bpffs on $STATE/bpf"
-  # One key for the whole cluster, laid out as a Kubernetes Secret volume is
+  # One per-pair ("+") key for the whole cluster, laid out as a Kubernetes Secret volume is
   # (keys -> ..data/keys, ..data -> ..<version>): rotations swap ..data atomically.
   mkdir -p "$STATE/secret"
-  write_keys "1 $(random_key)"
+  write_keys "1+ $(random_key)"  # per-pair: each node pair derives its own key
   echo "$total" >"$STATE/nodes"
   ip netns add "$WIRE" || die "cannot create namespace $WIRE (a lab left over? sealnet lab down)"
   ip -n "$WIRE" link set lo up

@@ -163,6 +163,13 @@ std::string render_table(const AgentStatus& s) {
                      (s.fail_closed ? "fail-closed" : "fail-open") + ", " + std::to_string(s.reconciles) +
                      " reconciles, " + std::to_string(s.reconcile_failures) + " failed");
   field("last error", s.last_error.empty() ? "none" : s.last_error);
+  // AEAD keys without "+" (auth+enc keys name two algorithms joined by "+"):
+  // the config allowed them, and every node pair shares one key.
+  std::vector<std::string> shared;
+  for (const auto& k : s.keys)
+    if (!k.per_pair && k.algorithm.find('+') == std::string::npos) shared.push_back(std::to_string(k.id));
+  if (!shared.empty())
+    field("WARNING", "shared AEAD key " + joined(shared) + ": nonce reuse across pairs (CVE-2024-28860); use \"<id>+\"");
   std::string disc = or_dash(s.discovery.backend) + ", " +
                      (s.discovery.connected ? "connected" : "DISCONNECTED") + ", " +
                      std::to_string(s.discovery.peers) + " peers";

@@ -28,7 +28,7 @@ struct AgentFiles {
   std::string config = dir + "/agent.yaml";
   std::string keys = dir + "/keys";
   AgentFiles() {
-    write(keys, "3 rfc4106(gcm(aes)) 0x" + std::string(40, 'a') + " 128\n");
+    write(keys, "3+ rfc4106(gcm(aes)) 0x" + std::string(40, 'a') + " 128\n");
     write(config,
           "node: {name: a, id: 1, addresses: [192.0.2.1], pod_cidrs: [10.1.0.0/24]}\n"
           "peers: [{name: b, id: 2, addresses: [192.0.2.2], pod_cidrs: [10.2.0.0/24]}]\n"
@@ -58,7 +58,7 @@ TEST(AgentHost, CheckValidatesWithoutTouchingAnything) {
   auto r = ns.sh(std::string(SEALNET_CLI) + " agent --check --config " + f.config + " 2>&1");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("config ok: node a (id 1), 1 peer(s)"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("key 3 rfc4106(gcm(aes))"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("key 3+ rfc4106(gcm(aes))"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("aaaa"), std::string::npos) << "key bytes printed: " << r.output;
   struct stat st{};
   EXPECT_NE(::stat((f.dir + "/bpf").c_str(), &st), 0) << "--check created the bpffs dir";

@@ -102,6 +102,19 @@ TEST(AgentConfig, JsonIsReadByTheSameParserWithLines) {
   EXPECT_EQ(cfg->peers.at(0).uplinks, 3);
   EXPECT_EQ(cfg->key_file, "/run/keys");
   EXPECT_EQ(cfg->key_grace, std::chrono::seconds(45));
+  EXPECT_FALSE(cfg->allow_shared_keys);  // shared AEAD keys are refused unless the config says so
+
+  std::string shared = json;
+  shared.replace(shared.find("\"grace_period\": 45"), 18, "\"grace_period\": 45, \"allow_shared\": true");
+  auto allowed = parse_agent_config(shared, "agent.json");
+  ASSERT_TRUE(allowed) << allowed.error().message();
+  EXPECT_TRUE(allowed->allow_shared_keys);
+  shared.replace(shared.find("true}"), 4, "\"yes\"");
+  auto not_bool = parse_agent_config(shared, "agent.json");
+  ASSERT_FALSE(not_bool);
+  EXPECT_EQ(not_bool.error().message(),
+            "parse agent config agent.json:6: keys.allow_shared: expected true or false, got the quoted string "
+            "\"yes\"");
 
   // A JSON string where a number belongs is a wrong type, cited by line.
   std::string bad = json;

@@ -231,6 +231,41 @@ TEST(KeyFile, LoadRefusesAFileAnotherUserOwns) {
   EXPECT_NE(r.error().message().find("owned by uid 65534"), std::string::npos) << r.error().message();
 }
 
+// Shared AEAD keys (no "+") are named, with the "+" form shown and no key byte;
+// load_key_file refuses them unless allowed. Auth+enc keys are not AEAD keys.
+TEST(KeyFile, SharedAeadKeysAreRefusedUnlessAllowed) {
+  const std::string text = std::string("1 rfc4106(gcm(aes)) ") + kKey128 + " 96\n2+ rfc4106(gcm(aes)) " +
+                           kKey128 + " 128\n3 hmac(sha256) 00112233445566778899aabbccddeeff cbc(aes) " +
+                           "000102030405060708090a0b0c0d0e0f\n";
+  auto set = parse_key_file(text, "keys");
+  ASSERT_TRUE(set) << set.error().message();
+  EXPECT_EQ(shared_aead_keys(*set), (std::vector<uint8_t>{1}));
+  const std::string problem = shared_key_problem(*set);
+  EXPECT_NE(problem.find("key 1 is shared by every node pair"), std::string::npos) << problem;
+  EXPECT_NE(problem.find("\"1+ rfc4106(gcm(aes)) <hex key> 96\""), std::string::npos) << problem;
+  EXPECT_EQ(problem.find("0001020304"), std::string::npos);
+  set->keys.erase(set->keys.begin());
+  EXPECT_EQ(shared_key_problem(*set), "");
+
+  char path[] = "/tmp/sealnet-keys-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ASSERT_EQ(::fchmod(fd, 0600), 0);
+  ::close(fd);
+  auto refused = load_key_file(path, false);
+  auto allowed = load_key_file(path, true);
+  ::unlink(path);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().err, EPERM);
+  const std::string msg = refused.error().message();
+  EXPECT_NE(msg.find("keys: {allow_shared: true}"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1+ rfc4106(gcm(aes))"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("0001020304"), std::string::npos) << msg;
+  ASSERT_TRUE(allowed) << allowed.error().message();
+  EXPECT_EQ(allowed->keys.size(), 3u);
+}
+
 TEST(PairKey, DirectionalDeterministicAndKeyLength) {
   SecretBytes shared(20, 0x42);
   auto a = *IpAddr::parse("192.0.2.1"), b = *IpAddr::parse("192.0.2.2");

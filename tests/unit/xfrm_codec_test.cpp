@@ -505,6 +505,24 @@ TEST(XfrmEncode, GetDeleteAndDumpGoldenBytes) {
   EXPECT_EQ(*encode_dump_sa(), dump);
 }
 
+TEST(XfrmEncode, FilteredDumpGoldenBytes) {
+  // The kernel reads a dump's attributes from offset 0 and XFRMA_ADDRESS_FILTER
+  // as struct xfrm_address_filter: saddr, daddr (16 bytes each), family, splen, dplen.
+  const nl::Bytes dump = {
+      0x40, 0x00, 0x00, 0x00, 0x12, 0x00, 0x01, 0x03, 0, 0, 0, 0, 0, 0, 0, 0,  // GETSA|DUMP, 64 bytes
+      0x05, 0x00, 0x19, 0x00, 0x32, 0x00, 0x00, 0x00,                          // XFRMA_PROTO esp
+      0x28, 0x00, 0x1a, 0x00,                                                  // XFRMA_ADDRESS_FILTER, 36
+      0xc0, 0x00, 0x02, 0x01, 0,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0, 0,  // saddr 192.0.2.1
+      0xc0, 0x00, 0x02, 0x00, 0,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0, 0,  // daddr 192.0.2.0
+      0x02, 0x00, 0x20, 0x18,                                                  // AF_INET, /32, /24
+  };
+  auto m = encode_dump_sa(SaDumpFilter{pfx("192.0.2.1/32"), pfx("192.0.2.0/24"), IPPROTO_ESP});
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(*m, dump);
+  EXPECT_FALSE(encode_dump_sa(SaDumpFilter{}));                                        // no address
+  EXPECT_FALSE(encode_dump_sa(SaDumpFilter{pfx("192.0.2.1/32"), pfx("2001:db8::/64")}));  // mixed families
+}
+
 // The kernel's NEWSA reply and dump entries have the layout of a NEWSA request:
 // usersa_info plus attributes. Decoding one we made checks every field.
 TEST(XfrmDecode, StateFieldsOffloadAndNoKey) {
