@@ -394,14 +394,17 @@ Result<std::map<IpPrefix, sealnet_ipcache_value>> Datapath::ipcache_entries() co
     p.len = static_cast<uint8_t>(len);
     return p;
   };
-  auto s = for_each<uint32_t, sealnet_ipcache_value>(
-      skel_->maps.sealnet_exact4, [&](uint32_t k, const sealnet_ipcache_value& v) {
-        out[prefix(AF_INET, reinterpret_cast<const uint8_t*>(&k), 32)] = v;
+  auto s = for_each<sealnet_prefix4_key, sealnet_ipcache_value>(
+      skel_->maps.sealnet_prefix4, [&](const sealnet_prefix4_key& k, const sealnet_ipcache_value& v) {
+        if (k.prefixlen > 32) return;
+        out[prefix(AF_INET, reinterpret_cast<const uint8_t*>(&k.addr), static_cast<int>(k.prefixlen))] = v;
       });
   if (!s) return std::unexpected(s.error());
-  s = for_each<sealnet_exact6_key, sealnet_ipcache_value>(
-      skel_->maps.sealnet_exact6,
-      [&](const sealnet_exact6_key& k, const sealnet_ipcache_value& v) { out[prefix(AF_INET6, k.addr, 128)] = v; });
+  s = for_each<sealnet_prefix6_key, sealnet_ipcache_value>(
+      skel_->maps.sealnet_prefix6, [&](const sealnet_prefix6_key& k, const sealnet_ipcache_value& v) {
+        if (k.prefixlen > 128) return;
+        out[prefix(AF_INET6, k.addr, static_cast<int>(k.prefixlen))] = v;
+      });
   if (!s) return std::unexpected(s.error());
   s = for_each<sealnet_ipcache_key, sealnet_ipcache_value>(
       skel_->maps.sealnet_ipcache, [&](const sealnet_ipcache_key& k, const sealnet_ipcache_value& v) {
