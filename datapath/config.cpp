@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "bpf/shared.h"
+#include "core/text.h"
 #include "datapath/host_port.h"
 
 namespace sealnet::config {
@@ -117,16 +118,9 @@ Result<uint64_t> as_uint(const Ctx& ctx, const At& at, uint64_t min, uint64_t ma
   if (!at.node.IsScalar() || at.node.Tag() == "!")
     return ctx.fail_at(at, "expected an integer, got " + kind_of(at.node));
   const std::string& s = at.node.Scalar();
-  std::string_view digits = s;
-  int base = 10;
-  if (digits.starts_with("0x") || digits.starts_with("0X")) {
-    digits.remove_prefix(2);
-    base = 16;
-  }
-  uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
-  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size())
-    return ctx.fail_at(at, "expected an integer, got " + kind_of(at.node));
+  const auto parsed = parse_unsigned(s);
+  if (!parsed) return ctx.fail_at(at, "expected an integer, got " + kind_of(at.node));
+  const uint64_t v = *parsed;
   if (v < min || v > max)
     return ctx.fail_at(at, s + " is out of range " + std::to_string(min) + ".." + std::to_string(max) +
                                (why.empty() ? "" : " (" + std::string(why) + ")"));
