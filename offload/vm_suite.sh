@@ -78,8 +78,9 @@ status_has() { grep -q "$2" "$W/$1.status" 2>/dev/null; }
 state_count() { ip -n "$1" xfrm state | grep -c '^src'; }
 
 section "(i) software ESP between two nodes, states and policies from the reconciler"
-check "both nodes installed 1 out + 2 in states" wait_for 30 \
-  bash -c "[[ \$(ip -n of-a xfrm state | grep -c ^src) == 3 && \$(ip -n of-b xfrm state | grep -c ^src) == 3 ]]"
+# Inbound: the peer's 4-generation window (docs/xfrm-design.md, "Generations").
+check "both nodes installed 1 out + 4 in states" wait_for 30 \
+  bash -c "[[ \$(ip -n of-a xfrm state | grep -c ^src) == 5 && \$(ip -n of-b xfrm state | grep -c ^src) == 5 ]]"
 ip -n of-a xfrm state; ip -n of-a xfrm policy
 ip -n of-a rule; ip -n of-a route show table 24224
 check "sealnet installed the slot-0 rule and table on both nodes (fwmark 0xd00/0xff0 -> 24224, proto 94 via eth0)" \
@@ -195,10 +196,10 @@ defer "kill $!"
 check "slot 0's initial mode is the probe's verdict on $NSIM (crypto-offload), the decision carries its reason" \
   wait_for 60 status_has of-n "probe-verdict: slot 0 ($NSIM) none -> crypto: probe: crypto-offload: "
 grep -m1 "probe-verdict" "$W/of-n.status"
-check "20 peers: 60 states installed (20 out + 40 in)" wait_for 60 bash -c "[[ \$(ip -n of-n xfrm state | grep -c ^src) == 60 ]]"
+check "20 peers: 100 states installed (20 out + 80 in: 4 generations each)" wait_for 120 bash -c "[[ \$(ip -n of-n xfrm state | grep -c ^src) == 100 ]]"
 head -1 "$IPSEC"
 check "netdevsim holds 33 offloaded SAs (debugfs)" grep -q '^SA count=33 ' "$IPSEC"
-check "27 decisions sa-table-full recorded in status" wait_for 10 status_has of-n "count sa-table-full 27"
+check "67 decisions sa-table-full recorded in status (100 states, 33 slots)" wait_for 20 status_has of-n "count sa-table-full 67"
 grep -m2 "sa-table-full" "$ART/of-n-node.log"
 check "read-back: peer 2's out state is crypto-offloaded on $NSIM" \
   bash -c "ip -n of-n xfrm state get src 10.222.0.1 dst 10.222.0.2 proto esp spi 0x00011000 mark 0x21e00 mask 0xfffffff0 | grep -q 'crypto offload parameters: dev $NSIM dir out'"
