@@ -720,7 +720,9 @@ void Agent::refresh_status() {
   for (const auto& [ifx, l] : monitor_->tracker().known()) ifname[ifx] = l.name;
   for (int p : pod_devices_) s.pod_devices.push_back(ifname.contains(p) ? ifname[p] : std::to_string(p));
 
-  // Peers and their states (with counters), from one dump.
+  // Peers and their states (with counters): the reconciler's view, its last
+  // dump amended by what that run added and deleted (no second dump of the
+  // SAD, no keys; counters as old as that reconcile, docs/status.md).
   std::map<uint16_t, status::PeerStatus> peers;
   for (const auto& p : peers_) {
     auto& ps = peers[p.id];
@@ -736,8 +738,9 @@ void Agent::refresh_status() {
     ps.peer_keys = peer_keys(p, &ps.keys_source);
     ps.mode = "none";
   }
-  if (auto states = xfrm_->states()) {
-    for (const auto& sa : *states) {
+  {
+    const std::vector<xfrm::SaEntry>& states = reconciler_->view();
+    for (const auto& sa : states) {
       if (!offload::owned(sa)) continue;
       const bool out = sa.reqid == offload::kReqidOut;
       const auto parts = offload::split_spi(sa.id.spi);
@@ -772,7 +775,7 @@ void Agent::refresh_status() {
       it->second.sas.push_back(std::move(ps));
     }
     // A sender's traffic on a newer generation slides our window (rule 4).
-    const bool seen = follow_generations(*states, rx_bases_);
+    const bool seen = follow_generations(states, rx_bases_);
     if (follow_announced(peer_generations_, rx_bases_) || seen) {
       auto next = saved_;
       next.peers = rx_bases_;
@@ -782,9 +785,10 @@ void Agent::refresh_status() {
         last_error_ = "save the receive windows: " + w.error().message();
       dirty_ = true;
     }
-  } else {
-    last_error_ = "dump XFRM states for status: " + states.error().message();
   }
+  s.sa_counters_at = reconciler_->view_time();
+  s.reconcile = {last_.times.dump_ns / 1000, last_.times.plan_ns / 1000, last_.times.diff_ns / 1000,
+                 last_.times.send_ns / 1000, last_.times.kernel_ns / 1000, last_.keys_derived};
   // Why a peer's slot is in its mode: the slot's last decision, else the probe's words.
   std::map<uint8_t, const fallback::Decision*> last_decision;
   for (const auto& d : log_.entries()) last_decision[d.slot] = &d;

@@ -88,7 +88,7 @@ void observe_links(fallback::ModeBook& modes, const std::map<int, uint8_t>& slot
   }
 }
 
-std::map<uint8_t, uint8_t> kernel_generations(const std::vector<xfrm::SaInfo>& states, uint16_t local_id) {
+std::map<uint8_t, uint8_t> kernel_generations(const std::vector<xfrm::SaEntry>& states, uint16_t local_id) {
   std::map<uint8_t, std::set<uint8_t>> seen;
   for (const auto& sa : states) {
     if (sa.reqid != offload::kReqidOut) continue;
@@ -148,7 +148,7 @@ bool advance(RxBases& bases, uint16_t peer, uint8_t slot, uint8_t g) {
 }
 }  // namespace
 
-bool follow_generations(const std::vector<xfrm::SaInfo>& states, RxBases& bases) {
+bool follow_generations(const std::vector<xfrm::SaEntry>& states, RxBases& bases) {
   bool moved = false;
   for (const auto& sa : states) {
     if (sa.reqid != offload::kReqidIn || sa.current.packets == 0) continue;

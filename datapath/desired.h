@@ -75,7 +75,7 @@ void observe_links(fallback::ModeBook& modes, const std::map<int, uint8_t>& slot
 // Per local slot, the generation our outbound states in the kernel carry (the
 // newest one on the SPI's 8-bit ring when several are there: a replaced
 // generation retires after the grace period). ModeBook::adopt_generation takes it.
-std::map<uint8_t, uint8_t> kernel_generations(const std::vector<xfrm::SaInfo>& states, uint16_t local_id);
+std::map<uint8_t, uint8_t> kernel_generations(const std::vector<xfrm::SaEntry>& states, uint16_t local_id);
 
 // `a` is 1..127 steps ahead of `b` on the 8-bit generation ring.
 bool generation_ahead(uint8_t a, uint8_t b);
@@ -100,7 +100,7 @@ using RxBases = std::map<uint16_t, std::map<uint8_t, uint8_t>>;  // peer id -> p
 // Moves each base to the newest generation ahead of it among our inbound
 // states that counted packets (and, `announced`, what discovery says). True
 // when a base moved.
-bool follow_generations(const std::vector<xfrm::SaInfo>& states, RxBases& bases);
+bool follow_generations(const std::vector<xfrm::SaEntry>& states, RxBases& bases);
 bool follow_announced(const std::map<uint16_t, std::vector<uint8_t>>& announced, RxBases& bases);
 
 // The keys a peer held under the previous agent: the send key the pinned nodes

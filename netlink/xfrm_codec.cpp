@@ -269,7 +269,15 @@ Result<nl::Bytes> encode_dump_sa(const SaDumpFilter& filter) {
   return std::move(b).finish();
 }
 
-Result<SaInfo> decode_sa(const nl::MessageView& msg) {
+namespace {
+
+// The fixed part and the attributes of a NEWSA/UPDSA message.
+struct SaMessage {
+  const xfrm_usersa_info* info = nullptr;
+  nl::AttrTable attrs;
+};
+
+Result<SaMessage> parse_sa(const nl::MessageView& msg) {
   if (msg.type() != XFRM_MSG_NEWSA && msg.type() != XFRM_MSG_UPDSA)
     return fail(EBADMSG, kDecode, {}, "message type " + std::to_string(msg.type()));
   const auto* info = msg.family_header<xfrm_usersa_info>();
@@ -278,8 +286,12 @@ Result<SaInfo> decode_sa(const nl::MessageView& msg) {
     return fail(EBADMSG, kDecode, {}, "family " + std::to_string(info->family));
   auto attrs = nl::AttrTable::parse(msg.payload(), sizeof(xfrm_usersa_info));
   if (!attrs) return std::unexpected(attrs.error());
+  return SaMessage{info, std::move(*attrs)};
+}
 
-  SaInfo sa;
+Status fill_entry(const SaMessage& m, SaEntry& sa) {
+  const xfrm_usersa_info* info = m.info;
+  const nl::AttrTable& attrs = m.attrs;
   sa.id = {from_xfrm(info->id.daddr, info->family), ntohl(info->id.spi), info->id.proto};
   sa.saddr = from_xfrm(info->saddr, info->family);
   sa.reqid = info->reqid;
@@ -290,8 +302,46 @@ Result<SaInfo> decode_sa(const nl::MessageView& msg) {
   sa.selector = from_xfrm(info->sel);
   sa.current = {info->curlft.bytes, info->curlft.packets, info->curlft.add_time, info->curlft.use_time};
   sa.stats = {info->stats.replay_window, info->stats.replay, info->stats.integrity_failed};
-  if (auto aead = attrs->bytes(XFRMA_ALG_AEAD)) {
-    // Only the head: the key that follows it stays in the receive buffer.
+  if (auto r = attrs.bytes(XFRMA_REPLAY_ESN_VAL)) {
+    // Read the window field alone: the struct ends in a flexible bitmap.
+    if (r->size() < sizeof(xfrm_replay_state_esn))
+      return fail(EBADMSG, kDecode, {}, "short XFRMA_REPLAY_ESN_VAL");
+    std::memcpy(&sa.replay_window, r->data() + offsetof(xfrm_replay_state_esn, replay_window),
+                sizeof(uint32_t));
+  }
+  if (auto mk = attrs.as<xfrm_mark>(XFRMA_MARK)) sa.mark = Mark{mk->v, mk->m};
+  if (auto v = attrs.u32(XFRMA_SET_MARK)) sa.set_mark = Mark{*v, attrs.u32(XFRMA_SET_MARK_MASK).value_or(~0U)};
+  if (auto x = attrs.u32(XFRMA_SA_EXTRA_FLAGS)) sa.extra_flags = *x;
+  // The kernel sends the 5 meaningful bytes of xfrm_user_offload padded to 8;
+  // read the two fields so a shorter (unpadded) attribute still decodes.
+  if (auto o = attrs.bytes(XFRMA_OFFLOAD_DEV)) {
+    if (o->size() < sizeof(int) + 1) return fail(EBADMSG, kDecode, {}, "short XFRMA_OFFLOAD_DEV");
+    OffloadInfo oi;
+    std::memcpy(&oi.ifindex, o->data(), sizeof(int));
+    oi.flags = (*o)[sizeof(int)];
+    sa.offload = oi;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<SaEntry> decode_sa_entry(const nl::MessageView& msg) {
+  auto m = parse_sa(msg);
+  if (!m) return std::unexpected(m.error());
+  SaEntry sa;
+  if (auto st = fill_entry(*m, sa); !st) return std::unexpected(st.error());
+  return sa;
+}
+
+Result<SaInfo> decode_sa(const nl::MessageView& msg) {
+  auto m = parse_sa(msg);
+  if (!m) return std::unexpected(m.error());
+  SaInfo sa;
+  if (auto st = fill_entry(*m, sa); !st) return std::unexpected(st.error());
+  const nl::AttrTable& attrs = m->attrs;
+  // Only the heads: the key that follows each stays in the receive buffer.
+  if (auto aead = attrs.bytes(XFRMA_ALG_AEAD)) {
     xfrm_algo_aead head;
     if (aead->size() < sizeof head) return fail(EBADMSG, kDecode, {}, "short XFRMA_ALG_AEAD");
     std::memcpy(&head, aead->data(), sizeof head);
@@ -299,38 +349,18 @@ Result<SaInfo> decode_sa(const nl::MessageView& msg) {
     sa.aead_key_bits = head.alg_key_len;
     sa.aead_icv_bits = head.alg_icv_len;
   }
-  if (auto a = attrs->bytes(XFRMA_ALG_AUTH_TRUNC)) {
+  if (auto a = attrs.bytes(XFRMA_ALG_AUTH_TRUNC)) {
     xfrm_algo_auth head;
     if (a->size() < sizeof head) return fail(EBADMSG, kDecode, {}, "short XFRMA_ALG_AUTH_TRUNC");
     std::memcpy(&head, a->data(), sizeof head);
     sa.auth_name.assign(head.alg_name, strnlen(head.alg_name, sizeof head.alg_name));
     sa.auth_trunc_bits = head.alg_trunc_len;
   }
-  if (auto e = attrs->bytes(XFRMA_ALG_CRYPT)) {
+  if (auto e = attrs.bytes(XFRMA_ALG_CRYPT)) {
     xfrm_algo head;
     if (e->size() < sizeof head) return fail(EBADMSG, kDecode, {}, "short XFRMA_ALG_CRYPT");
     std::memcpy(&head, e->data(), sizeof head);
     sa.enc_name.assign(head.alg_name, strnlen(head.alg_name, sizeof head.alg_name));
-  }
-  if (auto r = attrs->bytes(XFRMA_REPLAY_ESN_VAL)) {
-    // Read the window field alone: the struct ends in a flexible bitmap.
-    if (r->size() < sizeof(xfrm_replay_state_esn))
-      return fail(EBADMSG, kDecode, {}, "short XFRMA_REPLAY_ESN_VAL");
-    std::memcpy(&sa.replay_window, r->data() + offsetof(xfrm_replay_state_esn, replay_window),
-                sizeof(uint32_t));
-  }
-  if (auto m = attrs->as<xfrm_mark>(XFRMA_MARK)) sa.mark = Mark{m->v, m->m};
-  if (auto v = attrs->u32(XFRMA_SET_MARK))
-    sa.set_mark = Mark{*v, attrs->u32(XFRMA_SET_MARK_MASK).value_or(~0U)};
-  if (auto x = attrs->u32(XFRMA_SA_EXTRA_FLAGS)) sa.extra_flags = *x;
-  // The kernel sends the 5 meaningful bytes of xfrm_user_offload padded to 8;
-  // read the two fields so a shorter (unpadded) attribute still decodes.
-  if (auto o = attrs->bytes(XFRMA_OFFLOAD_DEV)) {
-    if (o->size() < sizeof(int) + 1) return fail(EBADMSG, kDecode, {}, "short XFRMA_OFFLOAD_DEV");
-    OffloadInfo oi;
-    std::memcpy(&oi.ifindex, o->data(), sizeof(int));
-    oi.flags = (*o)[sizeof(int)];
-    sa.offload = oi;
   }
   return sa;
 }

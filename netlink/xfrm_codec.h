@@ -55,7 +55,7 @@ struct AuthEnc {
 // whether the kernel has ESP at all, with "ecb(cipher_null)".
 struct Cipher {
   std::string name = "ecb(cipher_null)";
-  std::vector<uint8_t> key;
+  SecretBytes key;  // empty for cipher_null; wiped like every key buffer
 };
 
 struct Mark {
@@ -159,8 +159,10 @@ struct SaStats {
   uint32_t integrity_failed = 0;  // ICV check failed
 };
 
-// A state as the kernel reports it (NEWSA reply or dump entry), without its key.
-struct SaInfo {
+// What a dump needs of a state: its identity and its counters, nothing of its
+// transform (no algorithm, no key). The reconciler diffs against these and keeps
+// the last dump's as its view (offload/reconciler.h); the status reads that view.
+struct SaEntry {
   SaId id;
   IpAddr saddr;
   uint32_t reqid = 0;
@@ -169,18 +171,26 @@ struct SaInfo {
   bool esn = false;
   uint8_t flags = 0;  // XFRM_STATE_*
   Selector selector;
-  std::string aead_name;  // empty when the SA uses no AEAD
-  uint32_t aead_key_bits = 0;
-  uint32_t aead_icv_bits = 0;
-  std::string auth_name;  // the auth+enc form
-  uint32_t auth_trunc_bits = 0;
-  std::string enc_name;
   std::optional<Mark> mark;
   std::optional<Mark> set_mark;
   uint32_t extra_flags = 0;
   std::optional<OffloadInfo> offload;
   LifetimeCounters current;
   SaStats stats;
+};
+// The entry of a NEWSA/UPDSA message (a dump entry, a GETSA reply). The
+// algorithm attributes, which hold the key, are not read at all.
+Result<SaEntry> decode_sa_entry(const nl::MessageView& msg);
+
+// A state as the kernel reports it, with its transform's names and sizes (the
+// probe and the read-backs check them); still without its key.
+struct SaInfo : SaEntry {
+  std::string aead_name;  // empty when the SA uses no AEAD
+  uint32_t aead_key_bits = 0;
+  uint32_t aead_icv_bits = 0;
+  std::string auth_name;  // the auth+enc form
+  uint32_t auth_trunc_bits = 0;
+  std::string enc_name;
 };
 Result<SaInfo> decode_sa(const nl::MessageView& msg);
 

@@ -82,7 +82,7 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
   DesiredSet out;
   const uint8_t family = local.addr.family;
   // Room for the usual case (one peer slot, one prefix each): a 5,000-peer plan
-  // would otherwise move its 30,000 objects (keys included) several times.
+  // would otherwise move its 30,000 objects several times.
   const size_t per_peer = keys.keys.size() * modes.slots().size();
   out.states.reserve(peers.size() *
                      (per_peer + keys.keys.size() * static_cast<size_t>(opts.inbound_generations)));
@@ -141,9 +141,7 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
             st.device_slot = slot_no;
           }
           set_replay(sa, mode != xfrm::OffloadMode::none, opts);
-          auto keyed = with_key(std::move(sa), key, local.addr, peer.addr);
-          if (!keyed) return std::unexpected(keyed.error());
-          st.spec = std::move(*keyed);
+          st.spec = std::move(sa);  // no key: key_state() adds it when the state is sent
           out.states.push_back(std::move(st));
         }
       }
@@ -175,9 +173,7 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
             st.device_slot = *peer.rx_slot;
           }
           set_replay(sa, mode != xfrm::OffloadMode::none, opts);
-          auto keyed = with_key(std::move(sa), key, peer.addr, local.addr);
-          if (!keyed) return std::unexpected(keyed.error());
-          st.spec = std::move(*keyed);
+          st.spec = std::move(sa);
           out.states.push_back(std::move(st));
         }
       }
@@ -202,6 +198,25 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
     }
   }
   return out;
+}
+
+Result<xfrm::SaSpec> key_state(const DesiredState& d, const keys::KeySet& keys) {
+  const keys::Key* key = nullptr;
+  for (const keys::Key& k : keys.keys)
+    if (k.id == d.key) key = &k;
+  if (!key)
+    return fail(ENOENT, "key XFRM state", "spi " + std::to_string(d.spec.id.spi),
+                "key " + std::to_string(d.key) + " is not in the key set");
+  return with_key(d.spec, *key, d.spec.saddr, d.spec.id.daddr);
+}
+
+Status key_all(DesiredSet& set, const keys::KeySet& keys) {
+  for (DesiredState& d : set.states) {
+    auto k = key_state(d, keys);
+    if (!k) return std::unexpected(k.error());
+    d.spec = std::move(*k);
+  }
+  return {};
 }
 
 uint8_t tx_key(const keys::KeySet& ours, const PeerNode& peer, const std::vector<uint8_t>& installed_keys) {

@@ -91,7 +91,10 @@ struct PlanOptions {
   int inbound_generations = 2;  // g and g+1
 };
 
-// One desired state and why it exists.
+// One desired state and why it exists: its identity (SPI, addresses, selector,
+// marks, mode, offload device, reqid, replay window and ESN) without key
+// material: spec carries no transform (aead, auth_enc and cipher are empty).
+// key_state() makes the keyed spec, only for a state that is to be sent.
 struct DesiredState {
   xfrm::SaSpec spec;
   xfrm::Direction dir = xfrm::Direction::out;
@@ -106,11 +109,22 @@ struct DesiredSet {
   std::vector<xfrm::PolicySpec> policies;
 };
 
-// Everything the node should have. Fails only on inconsistent input (a peer id
-// out of range, a key derivation failure); never logs or returns key bytes.
+// Everything the node should have, as identities: no key is copied or derived
+// (the key set says which key ids exist). Fails only on inconsistent input (a
+// peer id out of range); never logs or returns key bytes.
 Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
                         const std::vector<PeerNode>& peers, const keys::KeySet& keys,
                         const PlanOptions& opts);
+
+// The state's spec with its transform and key: the shared key, or for a
+// per-pair key the one derived (keys::derive_pair_key) from the state's outer
+// addresses in the order its packets travel (saddr -> daddr). The only place a
+// planned state gets key material; the reconciler calls it only for the states
+// it sends. Fails when the key set no longer holds the key or derivation fails.
+Result<xfrm::SaSpec> key_state(const DesiredState& d, const keys::KeySet& keys);
+// Every state of `set` keyed in place (for tools that need the whole keyed set
+// at once, such as the control-plane bench's `ip -batch` baseline).
+Status key_all(DesiredSet& set, const keys::KeySet& keys);
 
 // The key the BPF program may send to `peer` with once the outbound objects of
 // `installed_keys` exist: the newest key both sides hold among those installed

@@ -1,6 +1,8 @@
 #include "offload/reconciler.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -53,7 +55,7 @@ std::string policy_key(const xfrm::PolicySpec& p) {
   return k;
 }
 
-bool owned(const xfrm::SaInfo& sa) { return owned_reqid(sa.reqid); }
+bool owned(const xfrm::SaEntry& sa) { return owned_reqid(sa.reqid); }
 
 bool owned(const xfrm::PolicySpec& p) {
   for (const auto& t : p.templates)
@@ -71,13 +73,78 @@ std::optional<xfrm::Mark> norm(const std::optional<xfrm::Mark>& m) {
 
 std::string key_of(const DesiredState& d) { return state_key(d.spec.id, norm(d.spec.mark)); }
 
+uint64_t mono_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+// Splits one run's wall time into ReconcileTimes: each lap() gives the time
+// since the previous one to a phase, less what the kernel reported for the same
+// span (XfrmKernel::kernel_ns), which goes to `kernel`. The laps tile the run,
+// so the five add up to its wall time.
+class Laps {
+ public:
+  Laps(ReconcileTimes& t, const XfrmKernel& k) : t_(t), k_(k), last_(mono_ns()), kern_(k.kernel_ns()) {}
+  Laps(const Laps&) = delete;
+  Laps& operator=(const Laps&) = delete;
+  ~Laps() { lap(&ReconcileTimes::diff_ns); }  // what an early return leaves
+  void lap(uint64_t ReconcileTimes::* phase) {
+    const uint64_t now = mono_ns(), kern = k_.kernel_ns();
+    const uint64_t span = now - last_, in_kernel = std::min(kern - kern_, span);
+    t_.*phase += span - in_kernel;
+    t_.kernel_ns += in_kernel;
+    last_ = now;
+    kern_ = kern;
+  }
+
+ private:
+  ReconcileTimes& t_;
+  const XfrmKernel& k_;
+  uint64_t last_, kern_;
+};
+
+// A planned state as the kernel will list it once added (counters 0).
+xfrm::SaEntry entry_of(const DesiredState& d) {
+  xfrm::SaEntry e;
+  e.id = d.spec.id;
+  e.saddr = d.spec.saddr;
+  e.reqid = d.spec.reqid;
+  e.mode = d.spec.mode;
+  e.replay_window = d.spec.replay_window;
+  e.esn = d.spec.esn;
+  e.selector = d.spec.selector;
+  e.mark = norm(d.spec.mark);
+  e.set_mark = d.spec.set_mark;
+  e.extra_flags = d.spec.extra_flags;
+  if (d.spec.offload && d.spec.offload->mode != xfrm::OffloadMode::none) {
+    xfrm::OffloadInfo oi;
+    oi.ifindex = d.spec.offload->ifindex;
+    oi.flags = static_cast<uint8_t>((d.spec.offload->dir == xfrm::Direction::in ? XFRM_OFFLOAD_INBOUND : 0) |
+                                    (d.spec.offload->mode == xfrm::OffloadMode::packet ? XFRM_OFFLOAD_PACKET : 0));
+    e.offload = oi;
+  }
+  return e;
+}
+
 }  // namespace
 
+std::string ReconcileTimes::str() const {
+  char buf[160];
+  const double total = static_cast<double>(total_ns());
+  std::snprintf(buf, sizeof buf, "dump %.1f plan %.1f diff %.1f send %.1f kernel %.1f total %.1f ms (ours %.0f%%)",
+                dump_ns / 1e6, plan_ns / 1e6, diff_ns / 1e6, send_ns / 1e6, kernel_ns / 1e6, total / 1e6,
+                total > 0 ? 100.0 * static_cast<double>(ours_ns()) / total : 0.0);
+  return buf;
+}
+
 Result<ReconcileResult> Reconciler::reconcile(const ReconcileInput& in, uint64_t now) {
+  times_ = {};
   for (int attempt = 0;; ++attempt) {
     auto r = once(in, now);
     if (r) {
       r->resyncs = static_cast<size_t>(attempt);
+      r->times = times_;
       return r;
     }
     // Lost replies: some requests may have been applied, some not. The dump
@@ -89,13 +156,15 @@ Result<ReconcileResult> Reconciler::reconcile(const ReconcileInput& in, uint64_t
 Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now) {
   if (!in.keys) return fail(EINVAL, "reconcile XFRM", {}, "no key set");
   ReconcileResult res;
+  Laps laps(times_, kernel_);
 
   auto kstates = kernel_.states();
   if (!kstates) return std::unexpected(kstates.error());
   auto kpolicies = kernel_.policies();
   if (!kpolicies) return std::unexpected(kpolicies.error());
 
-  std::map<std::string, const xfrm::SaInfo*> have_states;
+  std::unordered_map<std::string, const xfrm::SaEntry*> have_states;
+  have_states.reserve(kstates->size());
   for (const auto& sa : *kstates) {
     if (!owned(sa)) {
       ++res.foreign_states;
@@ -103,7 +172,8 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
     }
     have_states[state_key(sa.id, norm(sa.mark))] = &sa;
   }
-  std::map<std::string, const xfrm::PolicySpec*> have_policies;
+  std::unordered_map<std::string, const xfrm::PolicySpec*> have_policies;
+  have_policies.reserve(kpolicies->size());
   for (const auto& p : *kpolicies) {
     if (!owned(p.spec)) {
       ++res.foreign_policies;
@@ -133,15 +203,33 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   }
 
   // Sequence space of states without ESN (the offloaded ones).
-  for (const auto& [k, sa] : have_states) {
-    if (sa->reqid != kReqidOut || sa->esn || sa->current.packets < sequence_limit) continue;
-    if (!exhausted_.insert(sa->id.spi).second) continue;
-    modes_.sequence_exhausting(split_spi(sa->id.spi).slot, sa->id.spi, sa->current.packets, now);
+  for (const auto& sa : *kstates) {
+    if (sa.reqid != kReqidOut || sa.esn || sa.current.packets < sequence_limit) continue;
+    if (!exhausted_.insert(sa.id.spi).second) continue;
+    modes_.sequence_exhausting(split_spi(sa.id.spi).slot, sa.id.spi, sa.current.packets, now);
   }
+  laps.lap(&ReconcileTimes::dump_ns);
 
+  // Identities only: no key is copied or derived here.
   auto planned = plan(in.local, modes_, in.peers, *in.keys, in.opts);
   if (!planned) return std::unexpected(planned.error());
   DesiredSet desired = std::move(*planned);
+  laps.lap(&ReconcileTimes::plan_ns);
+
+  // Each planned state's identity, once; and the plan by identity.
+  std::vector<std::string> desired_keys;
+  std::unordered_map<std::string, const DesiredState*> by_key;
+  auto index = [&] {
+    desired_keys.clear();
+    desired_keys.reserve(desired.states.size());
+    by_key.clear();
+    by_key.reserve(desired.states.size());
+    for (const auto& d : desired.states) {
+      desired_keys.push_back(key_of(d));
+      by_key[desired_keys.back()] = &d;
+    }
+  };
+  index();
 
   // Lookups only (no ordered walks): hashed, they cost a fraction of a tree of
   // 30,000 keys that share long prefixes.
@@ -153,15 +241,14 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
 
   // ---- states to add, with offload refusals answered by software re-adds.
   std::vector<std::string> pending;
-  for (const auto& d : desired.states)
-    if (auto k = key_of(d); !have_states.contains(k)) pending.push_back(std::move(k));
+  for (const auto& k : desired_keys)
+    if (!have_states.contains(k)) pending.push_back(k);
 
   std::vector<StateRef> readback;
   std::vector<const DesiredState*> readback_of;
+  std::vector<std::string> added;  // identities of the states this run added
+  laps.lap(&ReconcileTimes::diff_ns);
   for (int round = 0; round < 3 && !pending.empty(); ++round) {
-    std::unordered_map<std::string, const DesiredState*> by_key;
-    by_key.reserve(desired.states.size());
-    for (const auto& d : desired.states) by_key[key_of(d)] = &d;
     std::vector<KernelOp> ops;
     std::vector<const DesiredState*> sent;
     ops.reserve(pending.size());
@@ -169,25 +256,33 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
     for (const auto& k : pending) {
       auto it = by_key.find(k);
       if (it == by_key.end()) continue;  // the re-plan dropped it
-      ops.push_back(KernelOp::add(it->second->spec));
+      // The only key material of the run: derived for this request alone.
+      auto keyed = key_state(*it->second, *in.keys);
+      if (!keyed) return std::unexpected(keyed.error());
+      ++res.keys_derived;
+      ops.push_back(KernelOp::add(std::move(*keyed)));
       sent.push_back(it->second);
     }
     pending.clear();
     if (ops.empty()) break;
     auto st = kernel_.apply(ops);
     ++res.batches;
+    ops.clear();  // the keyed specs go now (SecretBytes: wiped as they are freed)
     if (!st) return std::unexpected(st.error());
+    laps.lap(&ReconcileTimes::send_ns);
     bool replan = false;
     for (size_t i = 0; i < sent.size(); ++i) {
       const DesiredState& d = *sent[i];
       if ((*st)[i]) {
         ++res.states_added;
-        present.insert(key_of(d));
+        std::string k = key_of(d);
+        present.insert(k);
         if (d.spec.offload && d.spec.offload->mode != xfrm::OffloadMode::none) {
           readback.push_back({d.spec.id, d.spec.mark});
           readback_of.push_back(&d);
-          if (d.dir == xfrm::Direction::out) offloaded_out_[key_of(d)] = *d.device_slot;
+          if (d.dir == xfrm::Direction::out) offloaded_out_[k] = *d.device_slot;
         }
+        added.push_back(std::move(k));
         continue;
       }
       const Error& e = (*st)[i].error();
@@ -203,31 +298,37 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
         res.errors.push_back(e);
       }
     }
+    laps.lap(&ReconcileTimes::diff_ns);
     if (replan) {
       auto again = plan(in.local, modes_, in.peers, *in.keys, in.opts);
       if (!again) return std::unexpected(again.error());
+      laps.lap(&ReconcileTimes::plan_ns);
       // Read-back pointers point into the old plan: take their keys before it
       // goes, then re-point them into the new one.
       std::vector<std::string> readback_keys;
       for (auto* d : readback_of) readback_keys.push_back(d ? key_of(*d) : std::string());
       desired = std::move(*again);
-      std::unordered_map<std::string, const DesiredState*> now_by_key;
-      for (const auto& d : desired.states) now_by_key[key_of(d)] = &d;
+      index();
       for (size_t i = 0; i < readback_of.size(); ++i) {
-        auto it = now_by_key.find(readback_keys[i]);
-        readback_of[i] = it == now_by_key.end() ? nullptr : it->second;
+        auto it = by_key.find(readback_keys[i]);
+        readback_of[i] = it == by_key.end() ? nullptr : it->second;
       }
+      laps.lap(&ReconcileTimes::diff_ns);
     }
   }
 
   // ---- (b): did the offload the kernel accepted actually attach?
+  std::unordered_map<std::string, std::optional<xfrm::OffloadInfo>> read_offload;  // identity -> what it read back
   if (!readback.empty()) {
     auto rb = kernel_.read_back(readback);
     if (!rb) return std::unexpected(rb.error());
+    laps.lap(&ReconcileTimes::send_ns);
     for (size_t i = 0; i < rb->size(); ++i) {
-      if (!(*rb)[i] || (*rb)[i]->offload) continue;
       const auto& ref = readback[i];
       const std::string k = state_key(ref.id, norm(ref.mark));
+      if (!(*rb)[i]) continue;
+      read_offload[k] = (*rb)[i]->offload;
+      if ((*rb)[i]->offload) continue;
       auto slot_it = offloaded_out_.find(k);
       uint8_t slot = 0;
       if (slot_it != offloaded_out_.end()) {
@@ -241,22 +342,28 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   }
 
   // ---- policies: add the missing, UPDPOLICY the different.
-  std::map<std::string, const xfrm::PolicySpec*> want_policies;
+  std::unordered_map<std::string, const xfrm::PolicySpec*> want_policies;
+  want_policies.reserve(desired.policies.size());
   for (const auto& p : desired.policies) want_policies[policy_key(p)] = &p;
   {
     std::vector<KernelOp> ops;
     ops.reserve(want_policies.size() - std::min(want_policies.size(), have_policies.size()));
-    for (const auto& [k, p] : want_policies) {
+    // In plan order, so a batch's order does not depend on the hash.
+    for (const auto& p : desired.policies) {
+      const std::string k = policy_key(p);
+      if (want_policies.at(k) != &p) continue;  // a duplicate selector: the last one wins, as before
       auto it = have_policies.find(k);
       if (it == have_policies.end())
-        ops.push_back(KernelOp::add(*p, false));
-      else if (!(*it->second == *p))
-        ops.push_back(KernelOp::add(*p, true));
+        ops.push_back(KernelOp::add(p, false));
+      else if (!(*it->second == p))
+        ops.push_back(KernelOp::add(p, true));
     }
+    laps.lap(&ReconcileTimes::diff_ns);
     if (!ops.empty()) {
       auto st = kernel_.apply(ops);
       ++res.batches;
       if (!st) return std::unexpected(st.error());
+      laps.lap(&ReconcileTimes::send_ns);
       for (size_t i = 0; i < ops.size(); ++i) {
         if (!(*st)[i]) {
           res.errors.push_back((*st)[i].error());
@@ -271,9 +378,6 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   }
 
   // ---- retire what is ours and no longer wanted, after the grace period.
-  std::unordered_set<std::string> want_state_keys;
-  want_state_keys.reserve(desired.states.size());
-  for (const auto& d : desired.states) want_state_keys.insert(key_of(d));
   std::vector<KernelOp> deletes;
   std::set<std::string> unwanted;
   for (const auto& [k, p] : have_policies) {
@@ -286,7 +390,7 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
       ++res.retiring;
   }
   for (const auto& [k, sa] : have_states) {
-    if (want_state_keys.contains(k)) continue;
+    if (by_key.contains(k)) continue;
     unwanted.insert(k);
     auto [it, fresh] = retiring_since_.try_emplace(k, now);
     if (now - it->second >= grace_seconds)
@@ -294,11 +398,20 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
     else
       ++res.retiring;
   }
+  // The kernel's order does not depend on the hash: policies first, then states, each by identity.
+  std::stable_sort(deletes.begin(), deletes.end(), [](const KernelOp& a, const KernelOp& b) {
+    const bool pa = a.kind == KernelOp::Kind::delete_policy, pb = b.kind == KernelOp::Kind::delete_policy;
+    if (pa != pb) return pa;
+    return pa ? policy_key(a.policy) < policy_key(b.policy) : state_key(a.id, a.mark) < state_key(b.id, b.mark);
+  });
   std::erase_if(retiring_since_, [&](const auto& kv) { return !unwanted.contains(kv.first); });
+  std::unordered_set<std::string> deleted;  // identities of the states this run deleted
+  laps.lap(&ReconcileTimes::diff_ns);
   if (!deletes.empty()) {
     auto st = kernel_.apply(deletes);
     ++res.batches;
     if (!st) return std::unexpected(st.error());
+    laps.lap(&ReconcileTimes::send_ns);
     for (size_t i = 0; i < deletes.size(); ++i) {
       const bool gone = (*st)[i] || (*st)[i].error().err == ENOENT;
       if (!(*st)[i] && (*st)[i].error().err != ENOENT) res.errors.push_back((*st)[i].error());
@@ -308,19 +421,21 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
         retiring_since_.erase(policy_key(deletes[i].policy));
       } else {
         ++res.states_deleted;
-        const std::string k = state_key(deletes[i].id, deletes[i].mark);
+        std::string k = state_key(deletes[i].id, deletes[i].mark);
         retiring_since_.erase(k);
         offloaded_out_.erase(k);
+        deleted.insert(std::move(k));
       }
     }
   }
 
   // ---- which keys each peer can be sent with now.
   std::map<std::pair<uint16_t, uint8_t>, bool> complete;
-  for (const auto& d : desired.states) {
+  for (size_t i = 0; i < desired.states.size(); ++i) {
+    const auto& d = desired.states[i];
     if (d.dir != xfrm::Direction::out) continue;
     auto& ok = complete.try_emplace({d.peer, d.key}, true).first->second;
-    ok = ok && present.contains(key_of(d));
+    ok = ok && present.contains(desired_keys[i]);
   }
   for (const auto& p : desired.policies) {
     if (p.dir != xfrm::PolicyDir::out || !p.mark) continue;
@@ -332,6 +447,24 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   }
   for (const auto& [pk, ok] : complete)
     if (ok) res.installed_keys[pk.first].push_back(pk.second);
+
+  // ---- the view: the dump's owned states, less the deleted, plus the added.
+  std::vector<xfrm::SaEntry> view;
+  view.reserve(have_states.size() + added.size() - std::min(have_states.size(), deleted.size()));
+  for (auto& sa : *kstates) {
+    if (!owned(sa)) continue;
+    if (!deleted.empty() && deleted.contains(state_key(sa.id, norm(sa.mark)))) continue;
+    view.push_back(std::move(sa));
+  }
+  for (const auto& k : added) {
+    auto it = by_key.find(k);
+    if (it == by_key.end()) continue;
+    xfrm::SaEntry e = entry_of(*it->second);
+    if (auto rb = read_offload.find(k); rb != read_offload.end()) e.offload = rb->second;
+    view.push_back(std::move(e));
+  }
+  view_ = std::move(view);
+  view_at_ = now;
   return res;
 }
 

@@ -2,6 +2,7 @@
 
 #include <linux/netlink.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "core/secret.h"
@@ -64,23 +65,44 @@ std::string KernelOp::describe() const {
 
 namespace {
 
+// Adds the wall time of its scope to a counter: the time inside one socket call.
+class KernelClock {
+ public:
+  explicit KernelClock(uint64_t& sum) : sum_(sum), t0_(std::chrono::steady_clock::now()) {}
+  KernelClock(const KernelClock&) = delete;
+  KernelClock& operator=(const KernelClock&) = delete;
+  ~KernelClock() {
+    sum_ += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0_).count());
+  }
+
+ private:
+  uint64_t& sum_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
 class NetlinkXfrmKernel final : public XfrmKernel {
  public:
   explicit NetlinkXfrmKernel(nl::Socket s) : sock_(std::move(s)) {}
 
-  Result<std::vector<xfrm::SaInfo>> states() override {
+  Result<std::vector<xfrm::SaEntry>> states() override {
     auto req = xfrm::encode_dump_sa();
     if (!req) return std::unexpected(req.error());
-    auto msgs = sock_.request(std::move(*req), "XFRM_MSG_GETSA dump");
+    auto msgs = [&] {
+      const KernelClock k(kernel_ns_);
+      return sock_.request(std::move(*req), "XFRM_MSG_GETSA dump");
+    }();
     if (!msgs) return std::unexpected(msgs.error());
-    // The dump carries every SA's key; decode_sa keeps none of it.
+    // The dump carries every SA's key: decode_sa_entry does not read the
+    // algorithm attributes, and the replies are wiped.
     const WipeOnExit wiped(*msgs);
-    std::vector<xfrm::SaInfo> out;
+    std::vector<xfrm::SaEntry> out;
     for (const auto& m : *msgs) {
       auto views = nl::split_messages(m);
       if (!views) return std::unexpected(views.error());
+      out.reserve(out.size() + views->size());
       for (const auto& v : *views) {
-        auto sa = xfrm::decode_sa(v);
+        auto sa = xfrm::decode_sa_entry(v);
         if (!sa) return std::unexpected(sa.error());
         out.push_back(std::move(*sa));
       }
@@ -88,10 +110,15 @@ class NetlinkXfrmKernel final : public XfrmKernel {
     return out;
   }
 
+  uint64_t kernel_ns() const override { return kernel_ns_; }
+
   Result<std::vector<xfrm::PolicyInfo>> policies() override {
     auto req = xfrm::encode_dump_policy();
     if (!req) return std::unexpected(req.error());
-    auto msgs = sock_.request(std::move(*req), "XFRM_MSG_GETPOLICY dump");
+    auto msgs = [&] {
+      const KernelClock k(kernel_ns_);
+      return sock_.request(std::move(*req), "XFRM_MSG_GETPOLICY dump");
+    }();
     if (!msgs) return std::unexpected(msgs.error());
     std::vector<xfrm::PolicyInfo> out;
     for (const auto& m : *msgs) {
@@ -132,8 +159,11 @@ class NetlinkXfrmKernel final : public XfrmKernel {
     // sendmsg (a 5,000-peer install is ~30 batches, not ~30,000 acks read). The
     // NEWSA/UPDSA requests carry key bytes: transact wipes every request (and
     // its send buffer) before it returns.
-    return nl::statuses(sock_.transact(std::move(reqs), nl::Acks::errors),
-                        [&](size_t i) { return ops[i].describe(); });
+    auto replies = [&] {
+      const KernelClock k(kernel_ns_);
+      return sock_.transact(std::move(reqs), nl::Acks::errors);
+    }();
+    return nl::statuses(std::move(replies), [&](size_t i) { return ops[i].describe(); });
   }
 
   Result<std::vector<Result<xfrm::SaInfo>>> read_back(const std::vector<StateRef>& refs) override {
@@ -143,7 +173,10 @@ class NetlinkXfrmKernel final : public XfrmKernel {
       if (!m) return std::unexpected(m.error());
       reqs.push_back(std::move(*m));
     }
-    auto replies = sock_.transact(std::move(reqs));
+    auto replies = [&] {
+      const KernelClock k(kernel_ns_);
+      return sock_.transact(std::move(reqs));
+    }();
     if (!replies) return std::unexpected(replies.error());
     std::vector<Result<xfrm::SaInfo>> out;
     for (auto& rep : *replies) {
@@ -168,6 +201,7 @@ class NetlinkXfrmKernel final : public XfrmKernel {
 
  private:
   nl::Socket sock_;
+  uint64_t kernel_ns_ = 0;
 };
 
 }  // namespace

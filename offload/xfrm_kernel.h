@@ -38,7 +38,9 @@ struct StateRef {
 class XfrmKernel {
  public:
   virtual ~XfrmKernel() = default;
-  virtual Result<std::vector<xfrm::SaInfo>> states() = 0;
+  // Every SA of the namespace, identity and counters only (xfrm::SaEntry): the
+  // dump's key bytes are never copied out of the (wiped) reply buffers.
+  virtual Result<std::vector<xfrm::SaEntry>> states() = 0;
   virtual Result<std::vector<xfrm::PolicyInfo>> policies() = 0;
   // One Status per op, in order (a refused op carries errno and the extack in
   // Error::detail). The call itself fails only when the transport does; an
@@ -46,6 +48,12 @@ class XfrmKernel {
   virtual Result<std::vector<Status>> apply(const std::vector<KernelOp>& ops) = 0;
   // GETSA for each: what the kernel made of the states just added.
   virtual Result<std::vector<Result<xfrm::SaInfo>>> read_back(const std::vector<StateRef>& refs) = 0;
+  // Nanoseconds spent so far inside the kernel's answers: from the first
+  // sendmsg of a request (or batch) to the last reply read for it, summed over
+  // every call (dumps, changes, read-backs). Encoding and decoding are not in
+  // it. The reconciler's time split takes its "kernel" share from here
+  // (docs/xfrm-design.md, "Installing them"); 0 when not measured.
+  virtual uint64_t kernel_ns() const { return 0; }
 };
 
 // XFRM netlink in the calling thread's current network namespace.

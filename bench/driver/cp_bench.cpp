@@ -147,6 +147,8 @@ struct Sample {
   // batched only: one more node joins the converged set (issue 8 (b))
   double join_ms = 0;
   size_t join_objects = 0;  // kernel objects the join added or changed
+  ReconcileTimes install, resync;  // batched only: the reconciler's split of the install and of a resync
+  size_t resync_keys = 0;          // keys the unchanged resync derived (0)
 };
 
 // Times each apply() of the kernel it wraps: the reconciler sends states, then
@@ -154,7 +156,8 @@ struct Sample {
 class TimedKernel final : public XfrmKernel {
  public:
   explicit TimedKernel(XfrmKernel& k) : k_(k) {}
-  Result<std::vector<xfrm::SaInfo>> states() override { return k_.states(); }
+  Result<std::vector<xfrm::SaEntry>> states() override { return k_.states(); }
+  uint64_t kernel_ns() const override { return k_.kernel_ns(); }
   Result<std::vector<xfrm::PolicyInfo>> policies() override { return k_.policies(); }
   Result<std::vector<Status>> apply(const std::vector<KernelOp>& ops) override {
     const Usage t0 = self_now();
@@ -183,7 +186,16 @@ Result<Sample> run_batched(Workload& w) {
   const Usage all = self_now() - t0;
   if (!r) return std::unexpected(r.error());
   if (!r->errors.empty()) return std::unexpected(r->errors.front());
-  Sample s{timed.states_, timed.policies_, all - timed.states_ - timed.policies_};
+  Sample s;
+  s.states = timed.states_;
+  s.policies = timed.policies_;
+  s.other = all - timed.states_ - timed.policies_;
+  s.install = r->times;
+  // A full resync of the unchanged plan: dump, plan, diff, nothing to send.
+  auto again = rec.reconcile(w.in, 0);
+  if (!again) return std::unexpected(again.error());
+  s.resync = again->times;
+  s.resync_keys = again->keys_derived;
   // One node joins the converged cluster: the reconciler must touch only its objects.
   config::AgentConfig cfg = w.cfg;
   config::Peer p = cfg.peers.back();
@@ -226,7 +238,10 @@ Result<Sample> run_ip(const std::string& netns, const std::string& states_file, 
   if (!s) return std::unexpected(s.error());
   auto p = run_ip_file(netns, policies_file);
   if (!p) return std::unexpected(p.error());
-  return Sample{*s, *p, {}};
+  Sample out;
+  out.states = *s;
+  out.policies = *p;
+  return out;
 }
 
 Result<size_t> count_objects(const std::string& netns) {
@@ -291,6 +306,9 @@ int run_bench(const BenchOptions& o) {
   w.in.keys = &w.keys;
   auto set = plan(w.in.local, w.modes, w.in.peers, w.keys, w.in.opts);
   if (!set) return 1;
+  // The baseline's file and the message sizes need the keyed states (the
+  // reconciler itself keys only what it sends).
+  if (!key_all(*set, w.keys)) return 1;
   w.set = std::move(*set);
   const size_t nstates = w.set.states.size(), npolicies = w.set.policies.size(), objects = nstates + npolicies;
 
@@ -342,6 +360,9 @@ int run_bench(const BenchOptions& o) {
       print_usage("policies", s->policies, npolicies);
       if (kPaths[i] == Path::batched) {
         print_usage("dump+plan", s->other, 0);
+        std::printf("    reconciler split, install: %s\n", s->install.str().c_str());
+        std::printf("    reconciler split, unchanged resync: %s, %zu keys derived\n", s->resync.str().c_str(),
+                    s->resync_keys);
         std::printf("    join of one more node: %.0f ms, %zu kernel objects touched\n", s->join_ms, s->join_objects);
       }
       std::fflush(stdout);
@@ -378,6 +399,11 @@ int run_bench(const BenchOptions& o) {
     join_objects = s.join_objects;
   }
   const double join_ms = joins.empty() ? 0 : median(joins);
+  // The reconciler's own share of the install (all but the kernel's time), median over the rounds.
+  std::vector<double> ours;
+  for (const auto& s : samples[0])
+    if (s.install.total_ns()) ours.push_back(100.0 * static_cast<double>(s.install.ours_ns()) / s.install.total_ns());
+  std::printf("bench: reconciler_ours_pct=%.1f (target <= 25)\n", ours.empty() ? 0.0 : median(ours));
   std::printf("bench: peers=%d keys=%d objects=%zu rounds=%d batched_ms=%.0f ip_batch_ms=%.0f "
               "ratio=%.2f join_ms=%.0f join_objects=%zu ok=%d\n",
               peers, nkeys, objects, rounds, total_med[0], ip,

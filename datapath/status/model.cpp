@@ -200,6 +200,16 @@ void fields(S& d, F&& f) {
   f("peers", d.peers);
 }
 
+template <Part<ReconcileStatus> S, typename F>
+void fields(S& r, F&& f) {
+  f("dump_us", r.dump_us);
+  f("plan_us", r.plan_us);
+  f("diff_us", r.diff_us);
+  f("send_us", r.send_us);
+  f("kernel_us", r.kernel_us);
+  f("keys_derived", r.keys_derived);
+}
+
 template <Part<AgentStatus> S, typename F>
 void fields(S& s, F&& f) {
   f("schema", s.schema);
@@ -225,6 +235,8 @@ void fields(S& s, F&& f) {
   f("fallback_counts", s.fallback_counts);
   f("decisions", s.decisions);
   f("discovery", s.discovery);
+  f("sa_counters_at", s.sa_counters_at);
+  f("reconcile", s.reconcile);
 }
 
 template <typename T>

@@ -89,6 +89,15 @@ struct DiscoveryStatus {
   bool operator==(const DiscoveryStatus&) const = default;
 };
 
+// The last reconcile's time split (offload::ReconcileTimes) in microseconds,
+// and how many keys it derived (one per state it sent).
+struct ReconcileStatus {
+  uint64_t dump_us = 0, plan_us = 0, diff_us = 0, send_us = 0, kernel_us = 0;
+  uint64_t keys_derived = 0;
+
+  bool operator==(const ReconcileStatus&) const = default;
+};
+
 // The JSON schema's major version: from_json refuses any other; additions that
 // old readers can ignore keep it (docs/status.md).
 inline constexpr uint32_t kSchemaMajor = 1;
@@ -118,6 +127,10 @@ struct AgentStatus {
   std::map<std::string, uint64_t> fallback_counts;
   std::vector<std::string> decisions;
   DiscoveryStatus discovery;
+  // Unix seconds of the reconcile whose dump the peers' `sas` and their
+  // counters come from (the reconciler's view; 0: none yet).
+  uint64_t sa_counters_at = 0;
+  ReconcileStatus reconcile;
   // The event loop's pulse, for /healthz (datapath/status/health.h). Not in the
   // JSON or the metrics: their bytes stay as they were.
   struct Loop {

@@ -137,7 +137,8 @@ config::Peer peer(const char* name, uint16_t id, const char* pods,
 class TimelineXfrm final : public offload::XfrmKernel {
  public:
   TimelineXfrm(FakeXfrmKernel& k, Timeline& t) : k_(k), t_(t) {}
-  Result<std::vector<xfrm::SaInfo>> states() override { return k_.states(); }
+  Result<std::vector<xfrm::SaEntry>> states() override { return k_.states(); }
+  uint64_t kernel_ns() const override { return k_.kernel_ns(); }
   Result<std::vector<xfrm::PolicyInfo>> policies() override { return k_.policies(); }
   Result<std::vector<Status>> apply(const std::vector<offload::KernelOp>& ops) override {
     t_.push_back("xfrm " + std::to_string(ops.size()));
@@ -548,16 +549,16 @@ TEST(AgentDesired, RotationWaitsForTheActivationDelayOrTheAnnouncement) {
 
 TEST(AgentDesired, KernelGenerationsAreTheNewestOnTheRing) {
   auto out = [](uint16_t node, uint8_t slot, uint8_t gen) {
-    xfrm::SaInfo sa;
+    xfrm::SaEntry sa;
     sa.reqid = offload::kReqidOut;
     sa.id.spi = spi(node, 1, slot, gen);
     return sa;
   };
-  xfrm::SaInfo inbound = out(1, 2, 9);
+  xfrm::SaEntry inbound = out(1, 2, 9);
   inbound.reqid = offload::kReqidIn;
-  xfrm::SaInfo foreign = out(1, 3, 9);
+  xfrm::SaEntry foreign = out(1, 3, 9);
   foreign.reqid = 42;
-  const std::vector<xfrm::SaInfo> states = {out(1, 0, 3), out(1, 0, 4), out(1, 1, 255), out(1, 1, 0),
+  const std::vector<xfrm::SaEntry> states = {out(1, 0, 3), out(1, 0, 4), out(1, 1, 255), out(1, 1, 0),
                                             out(7, 2, 5), inbound,      foreign};
   EXPECT_EQ(kernel_generations(states, 1), (std::map<uint8_t, uint8_t>{{0, 4}, {1, 0}}));
   EXPECT_TRUE(kernel_generations({}, 1).empty());
@@ -929,7 +930,7 @@ TEST(AgentGenerations, AStaticPeerIsFollowedThroughItsGenerations) {
   EXPECT_EQ(k.spis(xfrm::Direction::in), window(2, 1, 0, 3));  // 3, 4, 5, 6
   // Traffic on an older generation (in flight) never moves the window back.
   RxBases bases{{2, {{0, 3}}}};
-  xfrm::SaInfo old;
+  xfrm::SaEntry old;
   old.reqid = offload::kReqidIn;
   old.id.spi = spi(2, 1, 0, 2);
   old.current.packets = 1;

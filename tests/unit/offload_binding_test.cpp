@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "bpf/shared.h"
@@ -213,6 +214,7 @@ TEST(Binding, PerPairKeysDifferByDirectionAndBothEndsAgree) {
   auto at_a = plan(a, modes, {pb}, key_set(text), opts);
   auto at_b = plan(b, modes, {pa}, key_set(text), opts);
   ASSERT_TRUE(at_a && at_b);
+  ASSERT_TRUE(key_all(*at_a, key_set(text)) && key_all(*at_b, key_set(text)));
   auto find = [](const DesiredSet& s, Direction d) {
     for (const auto& st : s.states)
       if (st.dir == d) return st.spec;
@@ -234,13 +236,55 @@ TEST(Binding, AuthEncKeysBecomeAuthTruncPlusCrypt) {
       "4 hmac(sha256) 00112233445566778899aabbccddeeff cbc(aes) 000102030405060708090a0b0c0d0e0f\n";
   auto set = plan(w.local, w.modes, {peer(2, {4})}, key_set(text), w.opts);
   ASSERT_TRUE(set);
-  const auto& sa = set->states.front().spec;
+  auto keyed = key_state(set->states.front(), key_set(text));
+  ASSERT_TRUE(keyed) << keyed.error().message();
+  const auto& sa = *keyed;
   ASSERT_TRUE(sa.auth_enc);
   EXPECT_FALSE(sa.aead);
   EXPECT_EQ(sa.auth_enc->auth_name, "hmac(sha256)");
   EXPECT_EQ(sa.auth_enc->trunc_bits, 128u);
   EXPECT_EQ(sa.auth_enc->enc_name, "cbc(aes)");
   EXPECT_EQ(sa.auth_enc->enc_key.size(), 16u);
+}
+
+// The plan is identities: no state carries a transform or a key byte, whatever
+// the key's form; key_state() alone adds them, as the kernel must receive them.
+TEST(Binding, PlansIdentitiesWithoutKeyMaterialAndKeyStateAddsIt) {
+  World w;
+  const std::string text = kK1 +
+                           "2+ rfc4106(gcm(aes)) 0x202122232425262728292a2b2c2d2e2f30313233 128\n"
+                           "4 hmac(sha256) 00112233445566778899aabbccddeeff cbc(aes) 000102030405060708090a0b0c0d0e0f\n";
+  const keys::KeySet ks = key_set(text);
+  auto set = plan(w.local, w.modes, {peer(2, {1, 2, 4}), peer(3, {1, 2, 4})}, ks, w.opts);
+  ASSERT_TRUE(set) << set.error().message();
+  ASSERT_EQ(set->states.size(), 2u * 3u * (3u + 2u));  // per peer and key: 3 slots out, 2 generations in
+  for (const auto& d : set->states) {
+    EXPECT_FALSE(d.spec.aead || d.spec.auth_enc || d.spec.cipher) << "spi " << d.spec.id.spi;
+    // Its identity is complete: what the reconciler diffs by and the status shows.
+    EXPECT_NE(d.spec.id.spi, 0u);
+    EXPECT_TRUE(d.spec.saddr.family && d.spec.id.daddr.family);
+    EXPECT_TRUE(d.spec.reqid == kReqidOut || d.spec.reqid == kReqidIn);
+    EXPECT_NE(d.spec.replay_window, 0u);
+  }
+  for (const auto& d : set->states) {
+    auto k = key_state(d, ks);
+    ASSERT_TRUE(k) << k.error().message();
+    EXPECT_EQ(k->id, d.spec.id);  // the same identity, keyed
+    EXPECT_EQ(k->offload, d.spec.offload);
+    const keys::Key& key = *std::find_if(ks.keys.begin(), ks.keys.end(), [&](const auto& x) { return x.id == d.key; });
+    if (key.form == keys::KeyForm::Aead) {
+      ASSERT_TRUE(k->aead);
+      // Per-pair: derived from the state's own outer addresses, in travel order.
+      const SecretBytes want = key.per_pair ? *keys::derive_pair_key(key.aead_key, d.spec.saddr, d.spec.id.daddr)
+                                            : key.aead_key;
+      EXPECT_EQ(k->aead->key, want);
+    } else {
+      ASSERT_TRUE(k->auth_enc);
+      EXPECT_EQ(k->auth_enc->enc_key, key.enc_key);
+    }
+  }
+  // A key that left the key set cannot key its (old) states.
+  EXPECT_FALSE(key_state(set->states.front(), key_set(kK2)));
 }
 
 TEST(Binding, ADownDeviceKeepsItsPoliciesButGetsNoStates) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cerrno>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -33,6 +34,15 @@ class FakeXfrmKernel final : public XfrmKernel {
   std::vector<KernelOp::Kind> ops;  // every op ever applied, in order
   std::vector<std::string> op_log;  // KernelOp::describe() of each
   int overruns = 0;                 // apply() applies, then reports ENOBUFS, this many times
+  size_t dumps = 0;                 // states() calls
+  // Every key byte sent in NEWSA requests, as they came (to check that nothing
+  // else carries them), and how many of the adds carried a key.
+  std::vector<SecretBytes> keys_seen;
+  size_t keyed_adds = 0;
+  // Simulated time inside the kernel per op applied, reported by kernel_ns()
+  // after being spent (a busy wait), so the reconciler's split can be checked.
+  uint64_t ns_per_op = 0;
+  uint64_t kernel_ns() const override { return kernel_ns_; }
 
   size_t offloaded_on(int ifindex) const {
     size_t n = 0;
@@ -60,8 +70,12 @@ class FakeXfrmKernel final : public XfrmKernel {
   }
   size_t count(KernelOp::Kind k) const { return static_cast<size_t>(std::count(ops.begin(), ops.end(), k)); }
 
-  Result<std::vector<xfrm::SaInfo>> states() override {
-    std::vector<xfrm::SaInfo> v;
+  // As the real one decodes a dump: identity and counters, nothing of the
+  // transform (xfrm::SaEntry).
+  Result<std::vector<xfrm::SaEntry>> states() override {
+    ++dumps;
+    std::vector<xfrm::SaEntry> v;
+    v.reserve(states_.size());
     for (const auto& [k, s] : states_) v.push_back(s);
     return v;
   }
@@ -71,12 +85,29 @@ class FakeXfrmKernel final : public XfrmKernel {
     return v;
   }
   Result<std::vector<Status>> apply(const std::vector<KernelOp>& batch) override {
+    const auto t0 = std::chrono::steady_clock::now();
     std::vector<Status> out;
     for (const auto& op : batch) {
+      if (op.kind == KernelOp::Kind::add_state) {
+        const auto& s = op.state;
+        if (s.aead && !s.aead->key.empty()) keys_seen.push_back(s.aead->key);
+        if (s.auth_enc) {
+          keys_seen.push_back(s.auth_enc->auth_key);
+          keys_seen.push_back(s.auth_enc->enc_key);
+        }
+        if (s.aead || s.auth_enc || s.cipher) ++keyed_adds;
+      }
       ops.push_back(op.kind);
       op_log.push_back(op.describe());
       out.push_back(one(op));
     }
+    if (ns_per_op) {
+      const auto until = t0 + std::chrono::nanoseconds(ns_per_op * batch.size());
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    }
+    kernel_ns_ += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
     if (overruns > 0) {
       --overruns;
       return fail(ENOBUFS, "netlink receive", {}, "the kernel dropped messages for this socket; resynchronise");
@@ -96,6 +127,7 @@ class FakeXfrmKernel final : public XfrmKernel {
   }
 
  private:
+  uint64_t kernel_ns_ = 0;
   Status one(const KernelOp& op) {
     switch (op.kind) {
       case KernelOp::Kind::add_state: {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "bpf/shared.h"
 #include "tests/unit/offload_fake_kernel.h"
@@ -81,6 +82,173 @@ TEST(Reconciler, InstallsThenIsIdempotent) {
   EXPECT_EQ(second.changes(), 0u);
   EXPECT_EQ(r.kernel.ops.size(), sent);  // nothing sent at all
   EXPECT_EQ(second.installed_keys.at(2), (std::vector<uint8_t>{1}));
+}
+
+// ---------------------------------------------------------------- keys --
+// The plan is identities; a key is derived only for a state that is sent.
+
+TEST(ReconcilerKeys, AnUnchangedResyncDerivesNoKey) {
+  Rig r(OffloadMode::none, 20);
+  auto first = r.run();
+  ASSERT_EQ(first.states_added, 20u * 3u);
+  const size_t keyed = r.kernel.keyed_adds;
+  for (int i = 0; i < 3; ++i) {
+    auto again = r.run();
+    EXPECT_EQ(again.changes(), 0u);
+    EXPECT_EQ(again.keys_derived, 0u);
+  }
+  EXPECT_EQ(r.kernel.keyed_adds, keyed);  // not one NEWSA (the only thing that carries a key) more
+}
+
+TEST(ReconcilerKeys, AnAddDerivesExactlyTheKeysOfWhatIsAdded) {
+  keys::KeySet pair = key_set("3+ rfc4106(gcm(aes)) 0x303132333435363738393a3b3c3d3e3f40414243 128\n");
+  Rig r(OffloadMode::none, 10);
+  r.in.keys = &pair;
+  for (auto& p : r.in.peers) p.keys = {3};
+  auto first = r.run();
+  EXPECT_EQ(first.keys_derived, first.states_added);
+  EXPECT_EQ(first.keys_derived, r.kernel.keyed_adds);
+  EXPECT_EQ(first.keys_derived, 10u * 3u);
+
+  // One peer joins: its 1 out + 2 in states, and nothing else, are keyed; each
+  // with its own per-pair key (derived from the state's outer addresses).
+  const size_t seen = r.kernel.keys_seen.size();
+  PeerNode joining = peer(99, {3});
+  r.in.peers.push_back(joining);
+  auto join = r.run();
+  EXPECT_EQ(join.states_added, 3u);
+  EXPECT_EQ(join.keys_derived, 3u);
+  ASSERT_EQ(r.kernel.keys_seen.size(), seen + 3u);
+  const auto& shared = pair.keys[0].aead_key;
+  const auto to_peer = *keys::derive_pair_key(shared, r.in.local.addr, joining.addr);
+  const auto from_peer = *keys::derive_pair_key(shared, joining.addr, r.in.local.addr);
+  size_t out = 0, in = 0;
+  for (size_t i = seen; i < r.kernel.keys_seen.size(); ++i) {
+    out += r.kernel.keys_seen[i] == to_peer;
+    in += r.kernel.keys_seen[i] == from_peer;
+  }
+  EXPECT_EQ(out, 1u);
+  EXPECT_EQ(in, 2u);
+
+  // Refused offloaded adds are keyed again for their software re-add: still
+  // one key per NEWSA sent.
+  Rig off;
+  off.kernel.devices[10].refuse_crypto = {EINVAL, "Device failed to offload this state"};
+  auto res = off.run();
+  EXPECT_EQ(res.software_retries, 2u);
+  EXPECT_EQ(res.keys_derived, off.kernel.keyed_adds);
+  EXPECT_EQ(res.keys_derived, off.kernel.count(Kind::add_state));
+}
+
+// Byte windows of the keys the kernel was sent, looked for in an object's bytes.
+bool holds_any(const void* p, size_t n, const std::vector<SecretBytes>& keys) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  for (const auto& k : keys)
+    for (size_t i = 0; i + 8 <= k.size(); ++i)
+      if (std::search(b, b + n, k.begin() + static_cast<long>(i), k.begin() + static_cast<long>(i + 8)) != b + n)
+        return true;
+  return false;
+}
+
+TEST(ReconcilerKeys, TheDumpAndTheViewHoldNoKeyBytes) {
+  Rig r(OffloadMode::crypto, 3);
+  r.run();
+  ASSERT_FALSE(r.kernel.keys_seen.empty());
+  auto dump = r.kernel.states();
+  ASSERT_TRUE(dump);
+  ASSERT_EQ(dump->size(), 3u * 3u);
+  for (const auto& e : *dump) EXPECT_FALSE(holds_any(&e, sizeof e, r.kernel.keys_seen)) << e.id.spi;
+  ASSERT_EQ(r.rec.view().size(), 3u * 3u);
+  for (const auto& e : r.rec.view()) EXPECT_FALSE(holds_any(&e, sizeof e, r.kernel.keys_seen)) << e.id.spi;
+}
+
+// ---------------------------------------------------------------- view --
+
+TEST(ReconcilerView, IsTheLastDumpWithWhatTheRunAddedAndDeleted) {
+  Rig r(OffloadMode::crypto, 2);
+  r.kernel.add_foreign_state(0x1234);
+  auto first = r.run();
+  EXPECT_EQ(r.kernel.dumps, 1u);  // one dump per reconcile, nothing else
+  // Added in this run (not in its dump): present, counters 0, offload as read back.
+  ASSERT_EQ(r.rec.view().size(), 6u);  // ours only: the foreign state is not in it
+  EXPECT_EQ(r.rec.view_time(), r.now);
+  size_t offloaded = 0;
+  for (const auto& e : r.rec.view()) {
+    EXPECT_TRUE(owned(e));
+    EXPECT_EQ(e.current.packets, 0u);
+    offloaded += e.offload.has_value();
+  }
+  EXPECT_EQ(offloaded, 2u);  // the outbound states on the crypto device; inbound has no rx_slot
+
+  // Counters move in the kernel: the view has them after the next reconcile, not before.
+  const uint32_t spi = make_spi(1, 1, 0, 0);
+  for (auto& [k, s] : r.kernel.states_)
+    if (s.id.spi == spi) s.current.packets = 77;
+  auto packets = [&] {
+    for (const auto& e : r.rec.view())
+      if (e.id.spi == spi) return e.current.packets;
+    return uint64_t{0};
+  };
+  EXPECT_EQ(packets(), 0u);
+  r.now += 1;
+  r.run();
+  EXPECT_EQ(packets(), 77u);
+  EXPECT_EQ(r.rec.view_time(), r.now);
+
+  // A deleted state leaves the view with the run that deleted it.
+  r.in.peers.pop_back();
+  r.run();
+  EXPECT_EQ(r.rec.view().size(), 6u);  // retiring: still in the kernel
+  r.now += r.rec.grace_seconds;
+  auto gone = r.run();
+  EXPECT_EQ(gone.states_deleted, 3u);
+  EXPECT_EQ(r.rec.view().size(), 3u);
+  for (const auto& e : r.rec.view()) EXPECT_NE(e.id.daddr == ip("10.0.0.3") || e.saddr == ip("10.0.0.3"), true);
+}
+
+// ---------------------------------------------------------------- times --
+
+TEST(ReconcilerTimes, TheSplitAddsUpToTheRunAndIsReported) {
+  Rig r(OffloadMode::none, 50);
+  r.kernel.ns_per_op = 20'000;  // 20 us inside the "kernel" per object
+  const auto t0 = std::chrono::steady_clock::now();
+  auto res = r.run();
+  const auto wall = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  const ReconcileTimes& t = res.times;
+  const size_t ops = res.changes();
+  ASSERT_EQ(ops, 50u * 3u + 50u + 2u);
+  EXPECT_GE(t.kernel_ns, ops * 20'000u);
+  EXPECT_GT(t.dump_ns, 0u);
+  EXPECT_GT(t.plan_ns, 0u);
+  EXPECT_GT(t.diff_ns, 0u);
+  EXPECT_GT(t.send_ns, 0u);
+  EXPECT_EQ(t.total_ns(), t.dump_ns + t.plan_ns + t.diff_ns + t.send_ns + t.kernel_ns);
+  EXPECT_EQ(t.ours_ns(), t.total_ns() - t.kernel_ns);
+  // The laps tile the run: their sum is its wall time, less only what lies
+  // outside once() (the call itself, the result's copy).
+  EXPECT_LE(t.total_ns(), wall);
+  EXPECT_GE(t.total_ns(), wall * 3 / 4);
+  const std::string line = t.str();
+  for (const char* word : {"dump ", "plan ", "diff ", "send ", "kernel ", "total ", "ours "})
+    EXPECT_NE(line.find(word), std::string::npos) << line;
+
+  // An unchanged resync sends nothing: no time in send or the kernel's changes.
+  r.kernel.ns_per_op = 0;
+  auto again = r.run();
+  EXPECT_EQ(again.changes(), 0u);
+  EXPECT_EQ(again.times.send_ns, 0u);
+  EXPECT_GT(again.times.total_ns(), 0u);
+}
+
+TEST(ReconcilerTimes, AnOverrunsRunsAreSummed) {
+  Rig r;
+  r.kernel.overruns = 1;
+  r.kernel.ns_per_op = 10'000;
+  auto res = r.run();
+  EXPECT_EQ(res.resyncs, 1u);
+  // Both attempts sent their states: the kernel's share counts both batches.
+  EXPECT_GE(res.times.kernel_ns, (6u + 4u) * 10'000u);
 }
 
 TEST(Reconciler, OneJoiningPeerTouchesOnlyItsObjects) {

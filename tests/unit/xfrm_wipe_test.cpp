@@ -85,5 +85,53 @@ TEST(XfrmWipe, TransactWipesWhatItSent) {
   EXPECT_TRUE(std::all_of(reqs[0].begin(), reqs[0].end(), [](uint8_t x) { return x == 0; }));
 }
 
+// Whether any `window` consecutive bytes of `key` appear in [p, p + n).
+bool contains_any_window(const uint8_t* p, size_t n, const std::vector<uint8_t>& key, size_t window) {
+  for (size_t i = 0; i + window <= key.size(); ++i)
+    if (std::search(p, p + n, key.begin() + static_cast<long>(i), key.begin() + static_cast<long>(i + window)) !=
+        p + n)
+      return true;
+  return false;
+}
+template <typename T>
+bool object_holds(const T& v, const std::vector<uint8_t>& key) {
+  return contains_any_window(reinterpret_cast<const uint8_t*>(&v), sizeof v, key, 4);
+}
+
+// A dump entry is decoded without its transform: SaEntry has no field that
+// could hold key material, and none of the message's key bytes end up in it.
+template <typename T>
+concept NamesItsTransform = requires(T e) { e.aead_name; };
+static_assert(!NamesItsTransform<SaEntry> && NamesItsTransform<SaInfo>);
+TEST(XfrmWipe, ADecodedDumpEntryHoldsNoKeyBytes) {
+  std::vector<uint8_t> key(20);
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(0xA0 + i);
+  SaSpec sa = aead_state();
+  sa.aead = Aead{"rfc4106(gcm(aes))", key, 128};
+  auto m = encode_new_sa(sa);
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_TRUE(contains_any_window(m->data(), m->size(), key, 20));  // the message does carry it
+  auto views = nl::split_messages(*m);
+  ASSERT_TRUE(views && views->size() == 1u);
+
+  auto e = decode_sa_entry(views->front());
+  ASSERT_TRUE(e) << e.error().message();
+  EXPECT_EQ(e->id, sa.id);
+  EXPECT_EQ(e->mark, sa.mark);
+  EXPECT_EQ(e->replay_window, 4096u);
+  EXPECT_TRUE(e->offload);
+  EXPECT_FALSE(object_holds(*e, key));
+
+  // The full decode (probe, read-backs) reads the algorithm's head only.
+  auto info = decode_sa(views->front());
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->aead_name, "rfc4106(gcm(aes))");
+  EXPECT_EQ(info->aead_key_bits, 160u);
+  EXPECT_FALSE(object_holds(*info, key));
+  EXPECT_FALSE(contains_any_window(reinterpret_cast<const uint8_t*>(info->aead_name.data()),
+                                   info->aead_name.size(), key, 4));
+  nl::wipe(*m);
+}
+
 }  // namespace
 }  // namespace sealnet::xfrm
