@@ -14,7 +14,8 @@
 //     change (a rejected one is reported and the running one stays), follows
 //     each uplink's link state (fallback d) and prints every decision. --status
 //     writes a small text file per round (slots, decision counts, key
-//     descriptions, each peer's send key, the decisions). SIGTERM/SIGINT stop it
+//     descriptions, each peer's send key, the decisions, the last reconcile's
+//     time split and keys derived). SIGTERM/SIGINT stop it
 //     and leave the kernel state in force.
 //   sealnet-xfrm-driver bench [--peers N] [--keys K] [--rounds R] [--dir TMPDIR]
 //     The control-plane bench (bench/driver/cp_bench.h).
@@ -80,6 +81,12 @@ void write_status(const std::string& path, const fallback::ModeBook& modes, cons
       << "\n";
   }
   for (const auto& d : log.entries()) f << "decision " << d.str() << "\n";
+  // The last reconcile's split (offload::ReconcileTimes, docs/xfrm-design.md "Installing them"), in
+  // microseconds, and the keys it derived (one per state it sent).
+  const auto& t = last.times;
+  f << "reconcile dump_us " << t.dump_ns / 1000 << " plan_us " << t.plan_ns / 1000 << " diff_us "
+    << t.diff_ns / 1000 << " send_us " << t.send_ns / 1000 << " kernel_us " << t.kernel_ns / 1000 << " total_us "
+    << t.total_ns() / 1000 << " keys_derived " << last.keys_derived << "\n";
   f.close();
   std::rename(tmp.c_str(), path.c_str());
 }
@@ -220,10 +227,11 @@ int run(const RunOptions& o) {
         if (r->changes() || !r->errors.empty())
           std::printf(
               "reconcile: +%zu states -%zu states, +%zu ~%zu -%zu policies, %zu software retries, "
-              "%zu retiring, %zu foreign states, %zu foreign policies, %zu batches, %zu resyncs\n",
+              "%zu retiring, %zu foreign states, %zu foreign policies, %zu batches, %zu resyncs, "
+              "%zu keys derived; %s\n",
               r->states_added, r->states_deleted, r->policies_added, r->policies_updated, r->policies_deleted,
               r->software_retries, r->retiring, r->foreign_states, r->foreign_policies, r->batches,
-              r->resyncs);
+              r->resyncs, r->keys_derived, r->times.str().c_str());
         for (const auto& e : r->errors) std::printf("refused: %s\n", e.message().c_str());
       }
       auto rr = node.route_reconciler->reconcile(in.routes);
