@@ -163,14 +163,19 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   auto kpolicies = kernel_.policies();
   if (!kpolicies) return std::unexpected(kpolicies.error());
 
-  std::unordered_map<std::string, const xfrm::SaEntry*> have_states;
+  // Our states in the dump by identity; `wanted` once the plan has them.
+  struct Have {
+    const xfrm::SaEntry* sa = nullptr;
+    bool wanted = false;
+  };
+  std::unordered_map<std::string, Have> have_states;
   have_states.reserve(kstates->size());
   for (const auto& sa : *kstates) {
     if (!owned(sa)) {
       ++res.foreign_states;
       continue;
     }
-    have_states[state_key(sa.id, norm(sa.mark))] = &sa;
+    have_states[state_key(sa.id, norm(sa.mark))] = {&sa, false};
   }
   std::unordered_map<std::string, const xfrm::PolicySpec*> have_policies;
   have_policies.reserve(kpolicies->size());
@@ -216,52 +221,50 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   DesiredSet desired = std::move(*planned);
   laps.lap(&ReconcileTimes::plan_ns);
 
-  // Each planned state's identity, once; and the plan by identity.
+  // Each planned state's identity, once, and whether the dump has it: one hash
+  // lookup per planned state, none per state to keep.
   std::vector<std::string> desired_keys;
-  std::unordered_map<std::string, const DesiredState*> by_key;
-  auto index = [&] {
+  std::vector<char> in_dump;  // per planned state
+  auto match = [&] {
     desired_keys.clear();
     desired_keys.reserve(desired.states.size());
-    by_key.clear();
-    by_key.reserve(desired.states.size());
-    for (const auto& d : desired.states) {
-      desired_keys.push_back(key_of(d));
-      by_key[desired_keys.back()] = &d;
+    in_dump.assign(desired.states.size(), 0);
+    for (auto& [k, h] : have_states) h.wanted = false;
+    for (size_t i = 0; i < desired.states.size(); ++i) {
+      desired_keys.push_back(key_of(desired.states[i]));
+      if (auto it = have_states.find(desired_keys.back()); it != have_states.end()) {
+        it->second.wanted = true;
+        in_dump[i] = 1;
+      }
     }
   };
-  index();
+  match();
 
-  // Lookups only (no ordered walks): hashed, they cost a fraction of a tree of
-  // 30,000 keys that share long prefixes.
-  std::unordered_set<std::string> present;  // owned objects that exist after this run
-  present.reserve(have_states.size() + have_policies.size() + desired.states.size() +
-                  desired.policies.size());
-  for (const auto& [k, v] : have_states) present.insert(k);
-  for (const auto& [k, v] : have_policies) present.insert(k);
+  // Owned objects this run added (the dump's exist too).
+  std::unordered_set<std::string> added_now;
 
-  // ---- states to add, with offload refusals answered by software re-adds.
-  std::vector<std::string> pending;
-  for (const auto& k : desired_keys)
-    if (!have_states.contains(k)) pending.push_back(k);
+  // ---- states to add (indices into desired.states), with offload refusals
+  // answered by software re-adds.
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < desired.states.size(); ++i)
+    if (!in_dump[i]) pending.push_back(i);
 
   std::vector<StateRef> readback;
-  std::vector<const DesiredState*> readback_of;
-  std::vector<std::string> added;  // identities of the states this run added
+  std::vector<std::optional<size_t>> readback_of;  // the planned state of each
+  std::vector<std::pair<std::string, xfrm::SaEntry>> added;  // for the view
   laps.lap(&ReconcileTimes::diff_ns);
   for (int round = 0; round < 3 && !pending.empty(); ++round) {
     std::vector<KernelOp> ops;
-    std::vector<const DesiredState*> sent;
+    std::vector<size_t> sent;
     ops.reserve(pending.size());
     sent.reserve(pending.size());
-    for (const auto& k : pending) {
-      auto it = by_key.find(k);
-      if (it == by_key.end()) continue;  // the re-plan dropped it
+    for (size_t i : pending) {
       // The only key material of the run: derived for this request alone.
-      auto keyed = key_state(*it->second, *in.keys);
+      auto keyed = key_state(desired.states[i], *in.keys);
       if (!keyed) return std::unexpected(keyed.error());
       ++res.keys_derived;
       ops.push_back(KernelOp::add(std::move(*keyed)));
-      sent.push_back(it->second);
+      sent.push_back(i);
     }
     pending.clear();
     if (ops.empty()) break;
@@ -271,27 +274,27 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
     if (!st) return std::unexpected(st.error());
     laps.lap(&ReconcileTimes::send_ns);
     bool replan = false;
-    for (size_t i = 0; i < sent.size(); ++i) {
-      const DesiredState& d = *sent[i];
-      if ((*st)[i]) {
+    for (size_t j = 0; j < sent.size(); ++j) {
+      const DesiredState& d = desired.states[sent[j]];
+      const std::string& k = desired_keys[sent[j]];
+      if ((*st)[j]) {
         ++res.states_added;
-        std::string k = key_of(d);
-        present.insert(k);
+        added_now.insert(k);
         if (d.spec.offload && d.spec.offload->mode != xfrm::OffloadMode::none) {
           readback.push_back({d.spec.id, d.spec.mark});
-          readback_of.push_back(&d);
+          readback_of.push_back(sent[j]);
           if (d.dir == xfrm::Direction::out) offloaded_out_[k] = *d.device_slot;
         }
-        added.push_back(std::move(k));
+        added.emplace_back(k, entry_of(d));
         continue;
       }
-      const Error& e = (*st)[i].error();
+      const Error& e = (*st)[j].error();
       if (d.spec.offload && d.spec.offload->mode != xfrm::OffloadMode::none && d.device_slot) {
         // (a) / (c): the kernel refused the offloaded add whole (only
         // EOPNOTSUPP falls back by itself); nothing was installed.
         modes_.offload_refused(*d.device_slot, d.spec.id.spi, d.spec.id.daddr.str(), d.spec.offload->mode,
                                e.err, e.detail, now);
-        pending.push_back(key_of(d));
+        pending.push_back(sent[j]);
         ++res.software_retries;
         replan = true;
       } else {
@@ -303,15 +306,22 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
       auto again = plan(in.local, modes_, in.peers, *in.keys, in.opts);
       if (!again) return std::unexpected(again.error());
       laps.lap(&ReconcileTimes::plan_ns);
-      // Read-back pointers point into the old plan: take their keys before it
-      // goes, then re-point them into the new one.
-      std::vector<std::string> readback_keys;
-      for (auto* d : readback_of) readback_keys.push_back(d ? key_of(*d) : std::string());
+      // Indices point into the old plan: take their identities before it
+      // goes, then find them in the new one (a state it dropped is not re-sent).
+      std::vector<std::string> pending_keys, readback_keys;
+      for (size_t i : pending) pending_keys.push_back(desired_keys[i]);
+      for (const auto& i : readback_of) readback_keys.push_back(i ? desired_keys[*i] : std::string());
       desired = std::move(*again);
-      index();
+      match();
+      std::unordered_map<std::string, size_t> by_key;
+      by_key.reserve(desired.states.size());
+      for (size_t i = 0; i < desired_keys.size(); ++i) by_key[desired_keys[i]] = i;
+      pending.clear();
+      for (const auto& k : pending_keys)
+        if (auto it = by_key.find(k); it != by_key.end()) pending.push_back(it->second);
       for (size_t i = 0; i < readback_of.size(); ++i) {
         auto it = by_key.find(readback_keys[i]);
-        readback_of[i] = it == by_key.end() ? nullptr : it->second;
+        readback_of[i] = it == by_key.end() ? std::nullopt : std::optional<size_t>(it->second);
       }
       laps.lap(&ReconcileTimes::diff_ns);
     }
@@ -334,23 +344,29 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
       if (slot_it != offloaded_out_.end()) {
         slot = slot_it->second;
         offloaded_out_.erase(slot_it);
-      } else if (readback_of[i] && readback_of[i]->device_slot) {
-        slot = *readback_of[i]->device_slot;
+      } else if (readback_of[i] && desired.states[*readback_of[i]].device_slot) {
+        slot = *desired.states[*readback_of[i]].device_slot;
       }
       modes_.no_offload_readback(slot, ref.id.spi, ref.id.daddr.str(), xfrm::OffloadMode::crypto, now);
     }
   }
 
   // ---- policies: add the missing, UPDPOLICY the different.
+  std::vector<std::string> policy_keys;
+  policy_keys.reserve(desired.policies.size());
   std::unordered_map<std::string, const xfrm::PolicySpec*> want_policies;
   want_policies.reserve(desired.policies.size());
-  for (const auto& p : desired.policies) want_policies[policy_key(p)] = &p;
+  for (const auto& p : desired.policies) {
+    policy_keys.push_back(policy_key(p));
+    want_policies[policy_keys.back()] = &p;
+  }
   {
     std::vector<KernelOp> ops;
     ops.reserve(want_policies.size() - std::min(want_policies.size(), have_policies.size()));
     // In plan order, so a batch's order does not depend on the hash.
-    for (const auto& p : desired.policies) {
-      const std::string k = policy_key(p);
+    for (size_t i = 0; i < desired.policies.size(); ++i) {
+      const auto& p = desired.policies[i];
+      const std::string& k = policy_keys[i];
       if (want_policies.at(k) != &p) continue;  // a duplicate selector: the last one wins, as before
       auto it = have_policies.find(k);
       if (it == have_policies.end())
@@ -371,7 +387,7 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
         }
         if ((*st)[i]) {
           ops[i].kind == KernelOp::Kind::add_policy ? ++res.policies_added : ++res.policies_updated;
-          present.insert(policy_key(ops[i].policy));
+          added_now.insert(policy_key(ops[i].policy));
         }
       }
     }
@@ -389,12 +405,12 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
     else
       ++res.retiring;
   }
-  for (const auto& [k, sa] : have_states) {
-    if (by_key.contains(k)) continue;
+  for (const auto& [k, h] : have_states) {
+    if (h.wanted) continue;
     unwanted.insert(k);
     auto [it, fresh] = retiring_since_.try_emplace(k, now);
     if (now - it->second >= grace_seconds)
-      deletes.push_back(KernelOp::remove(sa->id, norm(sa->mark)));
+      deletes.push_back(KernelOp::remove(h.sa->id, norm(h.sa->mark)));
     else
       ++res.retiring;
   }
@@ -435,15 +451,16 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
     const auto& d = desired.states[i];
     if (d.dir != xfrm::Direction::out) continue;
     auto& ok = complete.try_emplace({d.peer, d.key}, true).first->second;
-    ok = ok && present.contains(desired_keys[i]);
+    ok = ok && (in_dump[i] || added_now.contains(desired_keys[i]));
   }
-  for (const auto& p : desired.policies) {
+  for (size_t i = 0; i < desired.policies.size(); ++i) {
+    const auto& p = desired.policies[i];
     if (p.dir != xfrm::PolicyDir::out || !p.mark) continue;
     const uint16_t peer = static_cast<uint16_t>(p.mark->value >> SEALNET_MARK_NODE_SHIFT);
     const uint8_t key =
         static_cast<uint8_t>((p.mark->value & SEALNET_MARK_KEY_MASK) >> SEALNET_MARK_KEY_SHIFT);
     auto& ok = complete.try_emplace({peer, key}, true).first->second;
-    ok = ok && present.contains(policy_key(p));
+    ok = ok && (have_policies.contains(policy_keys[i]) || added_now.contains(policy_keys[i]));
   }
   for (const auto& [pk, ok] : complete)
     if (ok) res.installed_keys[pk.first].push_back(pk.second);
@@ -456,10 +473,7 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
     if (!deleted.empty() && deleted.contains(state_key(sa.id, norm(sa.mark)))) continue;
     view.push_back(std::move(sa));
   }
-  for (const auto& k : added) {
-    auto it = by_key.find(k);
-    if (it == by_key.end()) continue;
-    xfrm::SaEntry e = entry_of(*it->second);
+  for (auto& [k, e] : added) {
     if (auto rb = read_offload.find(k); rb != read_offload.end()) e.offload = rb->second;
     view.push_back(std::move(e));
   }
