@@ -71,7 +71,9 @@ before_out=$(jqn 1 '[.peers[].out_total.packets] | add')
 capture_start local
 run ip netns exec sl-n1-p1 ping -c 5 -i 0.2 -q 10.241.1.3; rc=$?
 capture_stop
-sleep 2   # the status snapshot refreshes every second
+# The snapshot refreshes every second; its SA counters are the reconciler's view,
+# read at each reconcile (at least every 2 s): wait for one past the ping.
+sleep 3
 after_local=$(jqn 1 '.bpf_packets["local-pass"] // 0')
 after_out=$(jqn 1 '[.peers[].out_total.packets] | add')
 echo "local-pass $before_local -> $after_local, SA out packets $before_out -> $after_out"

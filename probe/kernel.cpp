@@ -26,8 +26,9 @@ namespace {
 using nl::Bytes;
 
 // The trial key: a public pattern, never used for traffic (see kTrialSpiFirst).
-std::vector<uint8_t> trial_key(size_t len) {
-  std::vector<uint8_t> k(len);
+// Still a key buffer, so the one wiped type (core/secret.h) like every other.
+SecretBytes trial_key(size_t len) {
+  SecretBytes k(len);
   for (size_t i = 0; i < len; ++i) k[i] = static_cast<uint8_t>(0xA0 + i);
   return k;
 }
