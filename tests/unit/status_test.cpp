@@ -149,6 +149,26 @@ TEST(StatusJson, RoundTripsDefaults) {
   EXPECT_EQ(*back, AgentStatus{});
 }
 
+// Where the SA counters come from and the last reconcile's split (docs/status.md).
+TEST(StatusJson, CarriesTheSaViewsTimeAndTheReconcileSplit) {
+  AgentStatus s;
+  s.sa_counters_at = 1790011044;
+  s.reconcile = {310, 95, 120, 7, 640, 3};
+  const std::string text = to_json(s);
+  EXPECT_THAT(text, HasSubstr(R"("sa_counters_at": 1790011044)"));
+  EXPECT_THAT(text, HasSubstr(R"("kernel_us": 640)"));
+  EXPECT_THAT(text, HasSubstr(R"("keys_derived": 3)"));
+  auto back = from_json(text);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->reconcile, s.reconcile);
+  EXPECT_EQ(back->sa_counters_at, s.sa_counters_at);
+  // An older agent's document has neither: the defaults.
+  auto old = from_json(R"({"schema": 1})");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->sa_counters_at, 0u);
+  EXPECT_EQ(old->reconcile, ReconcileStatus{});
+}
+
 TEST(StatusJson, IgnoresUnknownFieldsAndDefaultsMissingOnes) {
   auto s = from_json(R"({"schema": 1, "node_name": "n", "future": {"x": [1]},
                          "peers": [{"id": 7, "new_field": true}]})");
