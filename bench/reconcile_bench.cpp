@@ -58,7 +58,8 @@ struct World {
     p.id = id;
     p.addr = *IpAddr::parse("10.100." + std::to_string(id / 250) + "." + std::to_string(id % 250 + 1));
     p.keys = {1, 2};
-    p.dsts = {*IpPrefix::parse("10." + std::to_string(128 + id / 256) + "." + std::to_string(id % 256) + ".0/24")};
+    p.dsts = {
+        *IpPrefix::parse("10." + std::to_string(128 + id / 256) + "." + std::to_string(id % 256) + ".0/24")};
     return p;
   }
 };

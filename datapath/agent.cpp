@@ -787,7 +787,7 @@ void Agent::refresh_status() {
     }
   }
   s.sa_counters_at = reconciler_->view_time();
-  s.reconcile = {last_.times.dump_ns / 1000, last_.times.plan_ns / 1000, last_.times.diff_ns / 1000,
+  s.reconcile = {last_.times.dump_ns / 1000, last_.times.plan_ns / 1000,   last_.times.diff_ns / 1000,
                  last_.times.send_ns / 1000, last_.times.kernel_ns / 1000, last_.keys_derived};
   // Why a peer's slot is in its mode: the slot's last decision, else the probe's words.
   std::map<uint8_t, const fallback::Decision*> last_decision;

@@ -310,7 +310,8 @@ Status fill_entry(const SaMessage& m, SaEntry& sa) {
                 sizeof(uint32_t));
   }
   if (auto mk = attrs.as<xfrm_mark>(XFRMA_MARK)) sa.mark = Mark{mk->v, mk->m};
-  if (auto v = attrs.u32(XFRMA_SET_MARK)) sa.set_mark = Mark{*v, attrs.u32(XFRMA_SET_MARK_MASK).value_or(~0U)};
+  if (auto v = attrs.u32(XFRMA_SET_MARK))
+    sa.set_mark = Mark{*v, attrs.u32(XFRMA_SET_MARK_MASK).value_or(~0U)};
   if (auto x = attrs.u32(XFRMA_SA_EXTRA_FLAGS)) sa.extra_flags = *x;
   // The kernel sends the 5 meaningful bytes of xfrm_user_offload padded to 8;
   // read the two fields so a shorter (unpadded) attribute still decodes.

@@ -74,9 +74,9 @@ std::optional<xfrm::Mark> norm(const std::optional<xfrm::Mark>& m) {
 std::string key_of(const DesiredState& d) { return state_key(d.spec.id, norm(d.spec.mark)); }
 
 uint64_t mono_ns() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
 }
 
 // Splits one run's wall time into ReconcileTimes: each lap() gives the time
@@ -89,7 +89,7 @@ class Laps {
   Laps(const Laps&) = delete;
   Laps& operator=(const Laps&) = delete;
   ~Laps() { lap(&ReconcileTimes::diff_ns); }  // what an early return leaves
-  void lap(uint64_t ReconcileTimes::* phase) {
+  void lap(uint64_t ReconcileTimes::*phase) {
     const uint64_t now = mono_ns(), kern = k_.kernel_ns();
     const uint64_t span = now - last_, in_kernel = std::min(kern - kern_, span);
     t_.*phase += span - in_kernel;
@@ -120,8 +120,9 @@ xfrm::SaEntry entry_of(const DesiredState& d) {
   if (d.spec.offload && d.spec.offload->mode != xfrm::OffloadMode::none) {
     xfrm::OffloadInfo oi;
     oi.ifindex = d.spec.offload->ifindex;
-    oi.flags = static_cast<uint8_t>((d.spec.offload->dir == xfrm::Direction::in ? XFRM_OFFLOAD_INBOUND : 0) |
-                                    (d.spec.offload->mode == xfrm::OffloadMode::packet ? XFRM_OFFLOAD_PACKET : 0));
+    oi.flags =
+        static_cast<uint8_t>((d.spec.offload->dir == xfrm::Direction::in ? XFRM_OFFLOAD_INBOUND : 0) |
+                             (d.spec.offload->mode == xfrm::OffloadMode::packet ? XFRM_OFFLOAD_PACKET : 0));
     e.offload = oi;
   }
   return e;
@@ -132,7 +133,8 @@ xfrm::SaEntry entry_of(const DesiredState& d) {
 std::string ReconcileTimes::str() const {
   char buf[160];
   const double total = static_cast<double>(total_ns());
-  std::snprintf(buf, sizeof buf, "dump %.1f plan %.1f diff %.1f send %.1f kernel %.1f total %.1f ms (ours %.0f%%)",
+  std::snprintf(buf, sizeof buf,
+                "dump %.1f plan %.1f diff %.1f send %.1f kernel %.1f total %.1f ms (ours %.0f%%)",
                 dump_ns / 1e6, plan_ns / 1e6, diff_ns / 1e6, send_ns / 1e6, kernel_ns / 1e6, total / 1e6,
                 total > 0 ? 100.0 * static_cast<double>(ours_ns()) / total : 0.0);
   return buf;
@@ -250,7 +252,7 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
     if (!in_dump[i]) pending.push_back(i);
 
   std::vector<StateRef> readback;
-  std::vector<std::optional<size_t>> readback_of;  // the planned state of each
+  std::vector<std::optional<size_t>> readback_of;            // the planned state of each
   std::vector<std::pair<std::string, xfrm::SaEntry>> added;  // for the view
   laps.lap(&ReconcileTimes::diff_ns);
   for (int round = 0; round < 3 && !pending.empty(); ++round) {
@@ -328,7 +330,8 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   }
 
   // ---- (b): did the offload the kernel accepted actually attach?
-  std::unordered_map<std::string, std::optional<xfrm::OffloadInfo>> read_offload;  // identity -> what it read back
+  std::unordered_map<std::string, std::optional<xfrm::OffloadInfo>>
+      read_offload;  // identity -> what it read back
   if (!readback.empty()) {
     auto rb = kernel_.read_back(readback);
     if (!rb) return std::unexpected(rb.error());
@@ -418,7 +421,8 @@ Result<ReconcileResult> Reconciler::once(const ReconcileInput& in, uint64_t now)
   std::stable_sort(deletes.begin(), deletes.end(), [](const KernelOp& a, const KernelOp& b) {
     const bool pa = a.kind == KernelOp::Kind::delete_policy, pb = b.kind == KernelOp::Kind::delete_policy;
     if (pa != pb) return pa;
-    return pa ? policy_key(a.policy) < policy_key(b.policy) : state_key(a.id, a.mark) < state_key(b.id, b.mark);
+    return pa ? policy_key(a.policy) < policy_key(b.policy)
+              : state_key(a.id, a.mark) < state_key(b.id, b.mark);
   });
   std::erase_if(retiring_since_, [&](const auto& kv) { return !unwanted.contains(kv.first); });
   std::unordered_set<std::string> deleted;  // identities of the states this run deleted

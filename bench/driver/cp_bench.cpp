@@ -402,7 +402,8 @@ int run_bench(const BenchOptions& o) {
   // The reconciler's own share of the install (all but the kernel's time), median over the rounds.
   std::vector<double> ours;
   for (const auto& s : samples[0])
-    if (s.install.total_ns()) ours.push_back(100.0 * static_cast<double>(s.install.ours_ns()) / s.install.total_ns());
+    if (s.install.total_ns())
+      ours.push_back(100.0 * static_cast<double>(s.install.ours_ns()) / s.install.total_ns());
   std::printf("bench: reconciler_ours_pct=%.1f (target <= 25)\n", ours.empty() ? 0.0 : median(ours));
   std::printf("bench: peers=%d keys=%d objects=%zu rounds=%d batched_ms=%.0f ip_batch_ms=%.0f "
               "ratio=%.2f join_ms=%.0f join_objects=%zu ok=%d\n",

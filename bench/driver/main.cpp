@@ -85,8 +85,8 @@ void write_status(const std::string& path, const fallback::ModeBook& modes, cons
   // microseconds, and the keys it derived (one per state it sent).
   const auto& t = last.times;
   f << "reconcile dump_us " << t.dump_ns / 1000 << " plan_us " << t.plan_ns / 1000 << " diff_us "
-    << t.diff_ns / 1000 << " send_us " << t.send_ns / 1000 << " kernel_us " << t.kernel_ns / 1000 << " total_us "
-    << t.total_ns() / 1000 << " keys_derived " << last.keys_derived << "\n";
+    << t.diff_ns / 1000 << " send_us " << t.send_ns / 1000 << " kernel_us " << t.kernel_ns / 1000
+    << " total_us " << t.total_ns() / 1000 << " keys_derived " << last.keys_derived << "\n";
   f.close();
   std::rename(tmp.c_str(), path.c_str());
 }

@@ -559,7 +559,7 @@ TEST(AgentDesired, KernelGenerationsAreTheNewestOnTheRing) {
   xfrm::SaEntry foreign = out(1, 3, 9);
   foreign.reqid = 42;
   const std::vector<xfrm::SaEntry> states = {out(1, 0, 3), out(1, 0, 4), out(1, 1, 255), out(1, 1, 0),
-                                            out(7, 2, 5), inbound,      foreign};
+                                             out(7, 2, 5), inbound,      foreign};
   EXPECT_EQ(kernel_generations(states, 1), (std::map<uint8_t, uint8_t>{{0, 4}, {1, 0}}));
   EXPECT_TRUE(kernel_generations({}, 1).empty());
 }

@@ -1,14 +1,13 @@
 // offload/binding.h: which states and policies a node wants, per device mode,
 // per key, per peer; SPI layout; subnet-mode policy counts; per-peer outbound
 // selectors; per-pair keys.
-#include "offload/binding.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <set>
 
 #include "bpf/shared.h"
+#include "offload/binding.h"
 #include "tests/unit/offload_fixtures.h"
 
 namespace sealnet::offload {
@@ -251,9 +250,10 @@ TEST(Binding, AuthEncKeysBecomeAuthTruncPlusCrypt) {
 // the key's form; key_state() alone adds them, as the kernel must receive them.
 TEST(Binding, PlansIdentitiesWithoutKeyMaterialAndKeyStateAddsIt) {
   World w;
-  const std::string text = kK1 +
-                           "2+ rfc4106(gcm(aes)) 0x202122232425262728292a2b2c2d2e2f30313233 128\n"
-                           "4 hmac(sha256) 00112233445566778899aabbccddeeff cbc(aes) 000102030405060708090a0b0c0d0e0f\n";
+  const std::string text =
+      kK1 +
+      "2+ rfc4106(gcm(aes)) 0x202122232425262728292a2b2c2d2e2f30313233 128\n"
+      "4 hmac(sha256) 00112233445566778899aabbccddeeff cbc(aes) 000102030405060708090a0b0c0d0e0f\n";
   const keys::KeySet ks = key_set(text);
   auto set = plan(w.local, w.modes, {peer(2, {1, 2, 4}), peer(3, {1, 2, 4})}, ks, w.opts);
   ASSERT_TRUE(set) << set.error().message();
@@ -271,12 +271,13 @@ TEST(Binding, PlansIdentitiesWithoutKeyMaterialAndKeyStateAddsIt) {
     ASSERT_TRUE(k) << k.error().message();
     EXPECT_EQ(k->id, d.spec.id);  // the same identity, keyed
     EXPECT_EQ(k->offload, d.spec.offload);
-    const keys::Key& key = *std::find_if(ks.keys.begin(), ks.keys.end(), [&](const auto& x) { return x.id == d.key; });
+    const keys::Key& key =
+        *std::find_if(ks.keys.begin(), ks.keys.end(), [&](const auto& x) { return x.id == d.key; });
     if (key.form == keys::KeyForm::Aead) {
       ASSERT_TRUE(k->aead);
       // Per-pair: derived from the state's own outer addresses, in travel order.
-      const SecretBytes want = key.per_pair ? *keys::derive_pair_key(key.aead_key, d.spec.saddr, d.spec.id.daddr)
-                                            : key.aead_key;
+      const SecretBytes want =
+          key.per_pair ? *keys::derive_pair_key(key.aead_key, d.spec.saddr, d.spec.id.daddr) : key.aead_key;
       EXPECT_EQ(k->aead->key, want);
     } else {
       ASSERT_TRUE(k->auth_enc);

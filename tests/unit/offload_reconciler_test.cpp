@@ -3,14 +3,13 @@
 // overrun), every fallback decision (a)-(e) with its reason and the "no window"
 // rule (states before policies, add before delete, old SPIs never re-added), and
 // rotation sequencing.
-#include "offload/reconciler.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 
 #include "bpf/shared.h"
+#include "offload/reconciler.h"
 #include "tests/unit/offload_fake_kernel.h"
 #include "tests/unit/offload_fixtures.h"
 
@@ -145,7 +144,8 @@ bool holds_any(const void* p, size_t n, const std::vector<SecretBytes>& keys) {
   const auto* b = static_cast<const uint8_t*>(p);
   for (const auto& k : keys)
     for (size_t i = 0; i + 8 <= k.size(); ++i)
-      if (std::search(b, b + n, k.begin() + static_cast<long>(i), k.begin() + static_cast<long>(i + 8)) != b + n)
+      if (std::search(b, b + n, k.begin() + static_cast<long>(i), k.begin() + static_cast<long>(i + 8)) !=
+          b + n)
         return true;
   return false;
 }
@@ -203,7 +203,8 @@ TEST(ReconcilerView, IsTheLastDumpWithWhatTheRunAddedAndDeleted) {
   auto gone = r.run();
   EXPECT_EQ(gone.states_deleted, 3u);
   EXPECT_EQ(r.rec.view().size(), 3u);
-  for (const auto& e : r.rec.view()) EXPECT_NE(e.id.daddr == ip("10.0.0.3") || e.saddr == ip("10.0.0.3"), true);
+  for (const auto& e : r.rec.view())
+    EXPECT_NE(e.id.daddr == ip("10.0.0.3") || e.saddr == ip("10.0.0.3"), true);
 }
 
 // ---------------------------------------------------------------- times --

@@ -88,8 +88,8 @@ TEST(XfrmWipe, TransactWipesWhatItSent) {
 // Whether any `window` consecutive bytes of `key` appear in [p, p + n).
 bool contains_any_window(const uint8_t* p, size_t n, const std::vector<uint8_t>& key, size_t window) {
   for (size_t i = 0; i + window <= key.size(); ++i)
-    if (std::search(p, p + n, key.begin() + static_cast<long>(i), key.begin() + static_cast<long>(i + window)) !=
-        p + n)
+    if (std::search(p, p + n, key.begin() + static_cast<long>(i),
+                    key.begin() + static_cast<long>(i + window)) != p + n)
       return true;
   return false;
 }
@@ -101,7 +101,9 @@ bool object_holds(const T& v, const std::vector<uint8_t>& key) {
 // A dump entry is decoded without its transform: SaEntry has no field that
 // could hold key material, and none of the message's key bytes end up in it.
 template <typename T>
-concept NamesItsTransform = requires(T e) { e.aead_name; };
+concept NamesItsTransform = requires(T e) {
+  e.aead_name;
+};
 static_assert(!NamesItsTransform<SaEntry> && NamesItsTransform<SaInfo>);
 TEST(XfrmWipe, ADecodedDumpEntryHoldsNoKeyBytes) {
   std::vector<uint8_t> key(20);
