@@ -5,6 +5,9 @@
 #  (i)   every pod reaches every other; between nodes the switch sees only ESP
 #  (ii)  same-node traffic is not encrypted (BPF local-pass, no SA counts it, never
 #        on the wire)
+#  (ii-b) strict receive: an intruder on the switch sends plaintext that claims a
+#        remote pod's address (lab-2's 10.241.2.2) to a pod of lab-1: not
+#        delivered, counted as XfrmInTmplMismatch; the real 10.241.2.2 still gets through
 #  (iii) a node added at run time is reached, encrypted, within seconds
 #  (iv)  an agent killed with SIGKILL during a continuous numbered UDP stream and
 #        restarted: zero datagrams lost, zero plaintext frames
@@ -79,6 +82,42 @@ check "pod1 -> pod2 on lab-1 delivered" test "$rc" = 0
 check "classified local-pass (>= 5 more)" test $((after_local - before_local)) -ge 5
 check "no outbound SA counted it" test "$after_out" = "$before_out"
 check "nothing of it on the wire" test "$(tcpdump -r "$ART/local.pcap" -nn 2>/dev/null | grep -c '10.241.1.')" = 0
+
+section "(ii-b) strict receive: plaintext claiming a remote pod's address is dropped"
+# The intruder: its own namespace on the switch, lab-2's pod address on its
+# loopback, a route to lab-1's pods via lab-1's uplink. An ordinary UDP socket
+# bound to the spoofed address puts on the wire exactly the frame a raw socket
+# would: 10.241.2.2 -> 10.241.1.2, plaintext, from the switch.
+run ip netns add sl-spoof
+defer "ip netns del sl-spoof"
+run ip -n sl-wire link add spoof0 type veth peer name eth0 netns sl-spoof
+run ip -n sl-wire link set spoof0 master br0 up
+run ip -n sl-spoof link set lo up
+run ip -n sl-spoof link set eth0 up
+run ip -n sl-spoof addr add 10.240.0.200/24 dev eth0
+run ip -n sl-spoof addr add 10.241.2.2/32 dev lo
+run ip -n sl-spoof route add 10.241.1.0/24 via 10.240.0.1 dev eth0
+mismatch() { ip netns exec sl-n1 awk '$1 == "XfrmInTmplMismatch" {print $2}' /proc/net/xfrm_stat; }
+before_mm=$(mismatch)
+capture_start spoof
+ip netns exec sl-n1-p1 "$UDP" recv --bind 10.241.1.2 --port 7100 --count 50 --timeout 8 >"$ART/spoof.recv" 2>&1 &
+SPOOF_RECV=$!
+sleep 1
+run ip netns exec sl-spoof "$UDP" send --src 10.241.2.2 --dst 10.241.1.2 --port 7100 --count 50 --pps 100
+wait "$SPOOF_RECV"
+capture_stop
+cat "$ART/spoof.recv"
+after_mm=$(mismatch)
+spoofed_on_wire=$(tcpdump -r "$ART/spoof.pcap" -nn 2>/dev/null | grep -c 'IP 10\.241\.2\.2\.[0-9]* > 10\.241\.1\.2\.7100: UDP')
+echo "spoofed frames on the switch: $spoofed_on_wire; lab-1 XfrmInTmplMismatch $before_mm -> $after_mm"
+check "the spoofed plaintext crossed the switch (the intruder really sent it)" test "$spoofed_on_wire" -ge 50
+check "lab-1's pod received none of it" grep -q '^received 0 of 50' "$ART/spoof.recv"
+check "lab-1 counted it: XfrmInTmplMismatch +$((after_mm - before_mm)) (>= 50)" test $((after_mm - before_mm)) -ge 50
+sleep 2   # the status snapshot refreshes every second
+check "sealnet status shows the counter" test "$(jqn 1 '.xfrm_stat.XfrmInTmplMismatch // 0')" -ge 50
+run ip netns del sl-spoof
+check "the real 10.241.2.2 still reaches 10.241.1.2, encrypted" \
+  run ip netns exec sl-n2-p1 ping -c 3 -i 0.2 -q 10.241.1.2
 
 section "(iii) a node added at run time"
 capture_start join
