@@ -5,7 +5,8 @@
 // for node A must be exactly those objects, node B's must be their mirror
 // image; every number of the "values" block is recomputed with make_spi,
 // sealnet_mark_encrypt, derive_pair_key and the constants themselves. A change
-// in the code fails here until the page says the same.
+// in the code fails here until the page says the same. SecurityDoc: every test
+// docs/security.md (and this page) names exists.
 #include <gtest/gtest.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -684,6 +686,74 @@ TEST(InteropDoc, OpensslComputesTheSamePairKeys) {
     EXPECT_EQ(rc, 0) << cmd << ": " << out;
     EXPECT_EQ(out, shown) << cmd;
   }
+}
+
+// ---- docs/security.md and this page name tests: each must exist.
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Every `unit.Suite.Case` / `host.Suite.Case` (or `.Suite.*`) a page names is a
+// gtest case in tests/unit or tests/host, under the prefix its CMake gives it.
+TEST(SecurityDoc, EveryNamedUnitAndHostTestExists) {
+  std::map<std::string, std::string> sources;  // tier -> the text of its test sources
+  for (const char* tier : {"unit", "host"})
+    for (const auto& e : std::filesystem::directory_iterator(std::string(SEALNET_SOURCE_DIR) + "/tests/" + tier))
+      if (e.path().extension() == ".cpp") sources[tier] += read_all(e.path().string());
+  static const std::regex name_re(R"(\b(unit|host)\.([A-Z][A-Za-z0-9]*)\.([A-Za-z0-9_]+|\*))");
+  size_t named = 0;
+  for (const char* doc : {"/docs/security.md", "/docs/interop.md"}) {
+    const std::string text = read_all(std::string(SEALNET_SOURCE_DIR) + doc);
+    ASSERT_FALSE(text.empty()) << doc;
+    for (std::sregex_iterator it(text.begin(), text.end(), name_re), end; it != end; ++it) {
+      ++named;
+      const std::string tier = (*it)[1], suite = (*it)[2], name = (*it)[3];
+      const std::regex def(name == "*" ? "TEST(_F|_P)?\\(" + suite + ", "
+                                       : "TEST(_F|_P)?\\(" + suite + ", " + name + "\\)");
+      EXPECT_TRUE(std::regex_search(sources[tier], def))
+          << doc << " names " << (*it)[0] << ": no such test in tests/" << tier;
+    }
+  }
+  EXPECT_GE(named, 20u);
+}
+
+// Every `vm.SUITE (SECTION)` a page names is a registered VM suite whose script
+// has that section; a quoted check (`vm.offload "..."`) is a section or check
+// title of the suite.
+TEST(SecurityDoc, EveryNamedVmSectionExists) {
+  std::map<std::string, std::string> scripts;  // suite -> its script's text
+  static const std::regex suite_re(R"(sealnet_vm_suite\((\w+) SCRIPT (\S+))");
+  for (const char* dir : {"/tests", "/tests/vm"}) {
+    const std::string base = std::string(SEALNET_SOURCE_DIR) + dir;
+    const std::string cm = read_all(base + "/CMakeLists.txt");
+    for (std::sregex_iterator it(cm.begin(), cm.end(), suite_re), end; it != end; ++it)
+      scripts[(*it)[1]] = read_all(base + "/" + std::string((*it)[2]));
+  }
+  ASSERT_TRUE(scripts.contains("agent")) << "no vm suites found";
+  static const std::regex cite_re(R"(`vm\.([a-z0-9_-]+)(?: \(([ivx]+(?:-[a-z])?)\))?`(?: \"([^\"]+)\")?)");
+  size_t named = 0;
+  for (const char* doc : {"/docs/security.md", "/docs/interop.md"}) {
+    const std::string text = read_all(std::string(SEALNET_SOURCE_DIR) + doc);
+    for (std::sregex_iterator it(text.begin(), text.end(), cite_re), end; it != end; ++it) {
+      const std::string suite = (*it)[1], section = (*it)[2];
+      const std::string quoted = std::regex_replace(std::string((*it)[3]), std::regex(R"(\s+)"), " ");
+      ++named;
+      ASSERT_TRUE(scripts.contains(suite)) << doc << " names vm." << suite << ": no such suite";
+      if (!section.empty()) {
+        EXPECT_NE(scripts[suite].find("section \"(" + section + ")"), std::string::npos)
+            << doc << " names vm." << suite << " (" << section << "): no such section";
+      }
+      if (!quoted.empty()) {
+        EXPECT_NE(scripts[suite].find(quoted), std::string::npos)
+            << doc << " quotes vm." << suite << " \"" << quoted << "\": not in its script";
+      }
+    }
+  }
+  EXPECT_GE(named, 10u);
 }
 
 }  // namespace
