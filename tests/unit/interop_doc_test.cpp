@@ -524,7 +524,11 @@ TEST(InteropDoc, NodeBIsTheMirrorImageOfNodeA) {
   std::set<std::string> dirs;
   for (const auto& p : doc.policies) {
     EXPECT_FALSE(p.mark);
-    EXPECT_EQ(p.priority, offload::kPolicyPriority);
+    // As sealnet orders its own: the out policy at kPolicyPriority, in and fwd
+    // at the strict policies' priority for the prefix.
+    EXPECT_EQ(p.priority, p.dir == xfrm::PolicyDir::out ? offload::kPolicyPriority
+                                                        : offload::rx_policy_priority(p.selector.src.len))
+        << str(p);
     ASSERT_EQ(p.templates.size(), 1u);
     const xfrm::Template& t = p.templates[0];
     EXPECT_EQ(t.id.proto, IPPROTO_ESP);
@@ -616,6 +620,8 @@ TEST(InteropDoc, ValuesAreTheCodes) {
       code = offload::kReqidIn;
     else if (v.name == "kPolicyPriority")
       code = offload::kPolicyPriority;
+    else if (v.name == "rx_policy_priority")
+      code = offload::rx_policy_priority(static_cast<uint8_t>(num("len")));
     else if (v.name == "kSlotRulePriority")
       code = offload::kSlotRulePriority;
     else if (v.name == "slot_table")
