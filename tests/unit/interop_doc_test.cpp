@@ -725,6 +725,17 @@ TEST(SecurityDoc, EveryNamedUnitAndHostTestExists) {
     }
   }
   EXPECT_GE(named, 20u);
+
+  // A plain ctest name (`unit.Hygiene`: a script, not a gtest case) is an add_test.
+  const std::string cmake = read_all(std::string(SEALNET_SOURCE_DIR) + "/tests/unit/CMakeLists.txt") +
+                            read_all(std::string(SEALNET_SOURCE_DIR) + "/tests/host/CMakeLists.txt");
+  static const std::regex plain_re(R"(`((unit|host)\.[A-Z][A-Za-z0-9]*)`)");
+  for (const char* doc : {"/docs/security.md", "/docs/interop.md"}) {
+    const std::string text = read_all(std::string(SEALNET_SOURCE_DIR) + doc);
+    for (std::sregex_iterator it(text.begin(), text.end(), plain_re), end; it != end; ++it)
+      EXPECT_NE(cmake.find("add_test(NAME " + std::string((*it)[1]) + " "), std::string::npos)
+          << doc << " names " << (*it)[1] << ": no such add_test";
+  }
 }
 
 // Every `vm.SUITE (SECTION)` a page names is a registered VM suite whose script
