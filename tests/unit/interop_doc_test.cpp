@@ -738,6 +738,32 @@ TEST(SecurityDoc, EveryNamedUnitAndHostTestExists) {
   }
 }
 
+// Every `path:lines` of this repository a page cites is a file that has those
+// lines (a renamed or shortened file shows here, not in a reader's editor).
+TEST(SecurityDoc, EveryCitedFileHasTheLines) {
+  static const std::regex cite_re(R"(`((?:[a-z0-9_.-]+/)+[A-Za-z0-9_.-]+\.[a-z0-9]+):([0-9][0-9, -]*)`)");
+  static const std::regex num_re(R"([0-9]+)");
+  size_t cited = 0;
+  for (const char* doc : {"/docs/security.md", "/docs/interop.md"}) {
+    const std::string text = read_all(std::string(SEALNET_SOURCE_DIR) + doc);
+    for (std::sregex_iterator it(text.begin(), text.end(), cite_re), end; it != end; ++it) {
+      const std::string path = (*it)[1], lines = (*it)[2];
+      ++cited;
+      std::ifstream f(std::string(SEALNET_SOURCE_DIR) + "/" + path);
+      if (!f) {
+        ADD_FAILURE() << doc << " cites " << path << ": no such file";
+        continue;
+      }
+      size_t n = 0;
+      for (std::string l; std::getline(f, l);) ++n;
+      for (std::sregex_iterator m(lines.begin(), lines.end(), num_re), e; m != e; ++m)
+        EXPECT_LE(std::stoul((*m)[0]), n) << doc << " cites " << path << ":" << lines << ", which has " << n
+                                          << " lines";
+    }
+  }
+  EXPECT_GE(cited, 50u);
+}
+
 // Every `vm.SUITE (SECTION)` a page names is a registered VM suite whose script
 // has that section; a quoted check (`vm.offload "..."`) is a section or check
 // title of the suite.
