@@ -270,7 +270,7 @@ DesiredState compute(const DesiredInput& in) {
   }
 
   // XFRM.
-  d.xfrm.local = {cfg.node.id, *outer_local(cfg.node)};
+  d.xfrm.local = {cfg.node.id, *outer_local(cfg.node), cfg.node.pod_cidrs};
   d.xfrm.keys = in.keys;
   std::set<IpPrefix> subnets;
   for (const auto& p : *in.peers) {
