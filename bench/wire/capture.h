@@ -24,16 +24,24 @@ class CaptureStep {
 
   // Judges and frees `n` (at most IpsecInbound::kBurst) frames received at
   // rx_ns. An error only when a new SA cannot be set up (a set-up failure).
+  // An SA goes to the decryptor once its ESN mode is settled (--esn auto:
+  // SaCatalog::settle_esn on its first frames); each ESN frame's seq_hi is
+  // inferred from its SA's window, which the frames that decrypt move on.
   Status on_burst(rte_mbuf** rx, uint16_t n, uint64_t rx_ns);
 
   // Time spent decrypting so far (CLOCK_MONOTONIC ns).
   uint64_t busy_ns() const { return busy_ns_; }
 
  private:
+  struct Pending {
+    rte_mbuf* m;
+    uint64_t seq;  // the full (inferred) sequence number
+  };
   WireAudit& audit_;
   SaCatalog* catalog_;
   dpdk::IpsecInbound* inbound_;
-  std::vector<std::vector<rte_mbuf*>> by_sa_;  // reused: no allocation once warm
+  std::vector<std::vector<Pending>> by_sa_;  // reused: no allocation once warm
+  std::vector<long> engine_sa_;              // catalog index -> decryptor index (-1: not added)
   uint64_t busy_ns_ = 0;
 };
 
