@@ -30,9 +30,10 @@ class NodeTable {
   NodeTable() = default;
   // Ids 1..0xFFFE and IPv4 addresses, each given once.
   static Result<NodeTable> make(std::vector<WireNode> nodes);
-  // The config's node and its static peers, by their IPv4 addresses: a peer
-  // sends from `uplinks` slots (default 1), the node from as many as its
-  // `uplinks` names (any when it names none: every device the FIB uses).
+  // The config's node and its static peers, by their IPv4 addresses (a node
+  // with none tunnels over IPv6 and is left out): a peer sends from `uplinks`
+  // slots (default 1), the node from as many as its `uplinks` names (any
+  // when it names none: every device the FIB uses).
   static Result<NodeTable> from_config(const config::AgentConfig& c);
 
   bool empty() const { return nodes_.empty(); }
