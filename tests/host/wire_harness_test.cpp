@@ -457,5 +457,31 @@ TEST_P(WireEsn, TheEngineRefusesAWrongSeqHiAndEsnOffRefusesEsn) {
 
 INSTANTIATE_TEST_SUITE_P(Engines, WireEsn, ::testing::Values("aesni_gcm", "openssl"));
 
+// `capture --config`: the agent's config file is the node table (its node and
+// static peers) and names the key file; nothing else is given.
+TEST(WireHarness, TheAgentConfigGivesTheNodesAndTheKeyFile) {
+  Wire w;
+  const auto keys = write_key_file(kPairKeyLine);
+  const std::string config = scratch("agent.yaml");
+  std::ofstream(config) << "node: {name: b, id: 2, addresses: [" << kNodeB.str() << "], pod_cidrs: [10.2.0.0/24]}\n"
+                        << "peers:\n  - {name: a, id: 1, addresses: [" << kNodeA.str()
+                        << "], pod_cidrs: [10.1.0.0/24]}\n"
+                        << "keys: {file: " << keys << "}\n";
+  const auto p = plan(20);
+  WireRun cap({"--netns", w.ns.name(), "capture", "--iface", "wb", "--config", config, "--expect", "20",
+               "--timeout", "30", "--ready-file", "READY"});
+  ASSERT_TRUE(cap.ready()) << cap.log();
+  const EspSa ab = agent_sa(1, kNodeA, kNodeB, 0), ba = agent_sa(2, kNodeB, kNodeA, 0);
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint64_t i = 0; i < p.count; ++i) frames.push_back(agent_frame(i % 2 ? ba : ab, p, i, i / 2 + 1));
+  w.inject(frames);
+  ASSERT_EQ(cap.wait(), 0) << cap.log();
+  const auto j = cap.summary();
+  EXPECT_EQ(j["decrypted"], 20) << j.dump();
+  EXPECT_EQ(j["sas"].size(), 2u) << j.dump();
+  std::filesystem::remove(keys);
+  std::filesystem::remove(config);
+}
+
 }  // namespace
 }  // namespace sealnet::wire
