@@ -99,13 +99,11 @@ struct KeyArgs {
   std::string esn = "auto";
 };
 
-// The nodes whose SPIs (sealnet's layout) the capture resolves: --config's
+// The nodes whose SPIs (sealnet's layout) the capture resolves: the config's
 // node and peers, then --node flags.
-Result<NodeTable> load_nodes(const KeyArgs& k) {
+Result<NodeTable> load_nodes(const KeyArgs& k, const std::optional<config::AgentConfig>& c) {
   std::vector<WireNode> nodes;
-  if (!k.config.empty()) {
-    auto c = config::load_agent_config(k.config);
-    if (!c) return std::unexpected(c.error());
+  if (c) {
     auto t = NodeTable::from_config(*c);
     if (!t) return std::unexpected(t.error());
     nodes = t->nodes();
@@ -119,13 +117,14 @@ Result<NodeTable> load_nodes(const KeyArgs& k) {
 }
 
 Result<SaCatalog> load_catalog(const KeyArgs& k) {
-  std::string key_file = k.key_file;
-  if (key_file.empty() && !k.config.empty()) {
+  std::optional<config::AgentConfig> conf;
+  if (!k.config.empty()) {
     auto c = config::load_agent_config(k.config);
     if (!c) return std::unexpected(c.error());
-    key_file = c->key_file;
+    conf = std::move(*c);
   }
-  auto keys = keys::load_key_file(key_file);
+  // The key file the agent reads, unless another is named.
+  auto keys = keys::load_key_file(k.key_file.empty() && conf ? conf->key_file : k.key_file);
   if (!keys) return std::unexpected(keys.error());
   std::vector<SpiBinding> spis;
   for (const auto& s : k.spis) {
@@ -134,7 +133,7 @@ Result<SaCatalog> load_catalog(const KeyArgs& k) {
     spis.push_back(*b);
   }
   CatalogOptions opts;
-  auto nodes = load_nodes(k);
+  auto nodes = load_nodes(k, conf);
   if (!nodes) return std::unexpected(nodes.error());
   opts.nodes = std::move(*nodes);
   auto esn = parse_esn_mode(k.esn);
