@@ -330,6 +330,26 @@ TEST(WireHarness, DpdkSenderEspReachesTheCapture) {
   std::filesystem::remove(keys);
 }
 
+// `send --via dpdk --esn on` (a manual SA with 64-bit sequence numbers): the
+// capture's --esn auto settles it on ESN.
+TEST(WireHarness, DpdkSenderEsnIsSettledAsEsn) {
+  Wire w;
+  const auto keys = write_key_file();
+  WireRun cap(capture_args(w, keys, "openssl", "af_packet", "--expect 100"));
+  ASSERT_TRUE(cap.ready()) << cap.log();
+  WireRun snd({"--netns", w.ns.name(), "send", "--via", "dpdk", "--iface", "wa", "--src", "10.1.0.1", "--dst",
+               "10.2.0.1", "--dst-mac", kMacB.str(), "--count", "100", "--rate", "5000", "--key-file", keys,
+               "--spi", "3", "--esn", "on", "--outer-src", kNodeA.str(), "--outer-dst", kNodeB.str()});
+  ASSERT_EQ(snd.wait(), 0) << snd.log();
+  ASSERT_EQ(cap.wait(), 0) << cap.log();
+  const auto j = cap.summary();
+  EXPECT_EQ(j["decrypted"], 100) << j.dump();
+  ASSERT_EQ(j["sas"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["sas"][0]["esn"], true) << j.dump();
+  EXPECT_EQ(j["sas"][0]["origin"], "--spi");
+  std::filesystem::remove(keys);
+}
+
 // Kernel UDP traffic between two namespaces: `recv` counts it on the far
 // socket, a keyless capture counts it on the wire, and a capture that holds
 // a key (so ESP is mandatory) fails on it: the leak check on real traffic.
