@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "bench/wire/audit.h"
@@ -26,7 +27,8 @@ class CaptureStep {
   // rx_ns. An error only when a new SA cannot be set up (a set-up failure).
   // An SA goes to the decryptor once its ESN mode is settled (--esn auto:
   // SaCatalog::settle_esn on its first frames); each ESN frame's seq_hi is
-  // inferred from its SA's window, which the frames that decrypt move on.
+  // inferred from its SA's window, which the frames that decrypt move on, as
+  // if one at a time (RFC 4303 Appendix A), also across the wrap in one burst.
   Status on_burst(rte_mbuf** rx, uint16_t n, uint64_t rx_ns);
 
   // Time spent decrypting so far (CLOCK_MONOTONIC ns).
@@ -35,8 +37,10 @@ class CaptureStep {
  private:
   struct Pending {
     rte_mbuf* m;
-    uint64_t seq;  // the full (inferred) sequence number
+    uint32_t seq_lo;  // the frame's sequence number (the low half with ESN)
   };
+  // Decrypts one run of an SA's frames, judges and frees them, moves its window.
+  void decrypt_run(SaCatalog::SaState& st, size_t engine_sa, std::span<const Pending> run, uint64_t rx_ns);
   WireAudit& audit_;
   SaCatalog* catalog_;
   dpdk::IpsecInbound* inbound_;

@@ -145,7 +145,8 @@ struct Wire {
     ns.must("ip link add wa type veth peer name wb && ip link set wa up && ip link set wb up");
   }
   // Sends frames out of `dev` with an AF_PACKET socket inside the namespace.
-  void inject(const std::vector<std::vector<uint8_t>>& frames, const char* dev = "wa") const {
+  void inject(const std::vector<std::vector<uint8_t>>& frames, const char* dev = "wa",
+              std::chrono::microseconds pause = 200us) const {
     auto scope = ns.enter();
     Fd s(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
     ASSERT_TRUE(s) << "socket(AF_PACKET)";
@@ -158,7 +159,7 @@ struct Wire {
                 static_cast<ssize_t>(f.size()));
       // veth delivers synchronously; a short pause keeps af_packet's ring
       // (and the capture's one shared core) from being the thing under test.
-      std::this_thread::sleep_for(200us);
+      std::this_thread::sleep_for(pause);
     }
   }
 };
@@ -472,6 +473,46 @@ TEST_P(WireEsn, TheEngineRefusesAWrongSeqHiAndEsnOffRefusesEsn) {
     EXPECT_EQ(j["decrypted"], 0) << j.dump();
     EXPECT_EQ(j["decrypt_failures"], 2) << "an ESN frame under a non-ESN SA: " << j.dump();
   }
+  std::filesystem::remove(keys);
+}
+
+TEST_P(WireEsn, OpensTheGoldenEsnFrameOnceTheWindowPassedTheWrap) {
+  // tests/unit/wire_codec_test.cpp's kEspEsn (wire_golden.py "esp_esn", and made
+  // there from RFC 4106/4303 with OpenSSL alone): SPI 0x00013000, key 3, sequence
+  // number 2^32 + 5, 192.168.0.1 -> 192.168.0.2. Two frames of the same SA at
+  // 2^32 - 2 and 2^32 - 1 move the receiver's window there, so it infers seq_hi 1.
+  const std::string crypto = GetParam();
+  Wire w;
+  const auto keys = write_key_file();
+  const auto golden = [] {
+    const char* h =
+        "45000090000940004032b8dfc0a80001c0a8000200013000000000050102030405060708d55657f8d03aa7f15d"
+        "a97f40d757824d51c491de9ce58790dd8d0d5f14e71c0f836d532f0825631149d5b4b482dc5e7c54199c2003"
+        "35437022293fb1e34366603e48ee016a4ebf2391bd068315366ed7e6fd84601243ef2e35f7200d7dd58d0a41"
+        "0854b2267fda11e7662682";
+    std::vector<uint8_t> b;
+    for (size_t i = 0; h[i] && h[i + 1]; i += 2)
+      b.push_back(static_cast<uint8_t>(std::stoi(std::string(h + i, 2), nullptr, 16)));
+    return b;
+  }();
+  auto parsed = keys::parse_key_file(kKeyLine, "test");
+  auto sa = *esp_sa_from_key(parsed->keys[0], 0x00013000, *IpAddr::parse("192.168.0.1"),
+                             *IpAddr::parse("192.168.0.2"));
+  sa.esn = true;
+  const auto p = plan(2);
+  WireRun cap({"--netns", w.ns.name(), "capture", "--iface", "wb", "--crypto", crypto, "--key-file", keys,
+               "--spi", "0x13000:3", "--expect", "3", "--timeout", "10", "--ready-file", "READY"});
+  ASSERT_TRUE(cap.ready()) << cap.log();
+  // Back to back: most likely one burst, whose frames cross the wrap.
+  w.inject({build_ethernet(kMacB, kMacA, kEtherTypeIpv4, *seal_tunnel(sa, kBlock - 2, 1, inner(p, 0))),
+            build_ethernet(kMacB, kMacA, kEtherTypeIpv4, *seal_tunnel(sa, kBlock - 1, 2, inner(p, 1))),
+            build_ethernet(kMacB, kMacA, kEtherTypeIpv4, golden)},
+           "wa", 0us);
+  ASSERT_EQ(cap.wait(), 0) << cap.log();
+  const auto j = cap.summary();
+  EXPECT_EQ(j["decrypted"], 3) << j.dump();
+  EXPECT_EQ(j["received"], 3) << "the golden frame's datagram (flow 3, seq 5) checked too: " << j.dump();
+  EXPECT_EQ(j["sas"][0]["highest_seq"], kBlock + 5) << j.dump();
   std::filesystem::remove(keys);
 }
 
