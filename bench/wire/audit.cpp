@@ -70,8 +70,7 @@ Result<SaCatalog> SaCatalog::make(keys::KeySet keys, std::vector<SpiBinding> spi
 
 Result<SaCatalog::Entry> SaCatalog::find(uint32_t spi, const IpAddr& src, const IpAddr& dst) {
   const auto key = std::make_tuple(spi, src, dst);
-  if (auto it = index_.find(key); it != index_.end())
-    return Entry{it->second, &sas_[it->second]->sa, false};
+  if (auto it = index_.find(key); it != index_.end()) return Entry{it->second, &sas_[it->second]->sa, false};
   const keys::Key* k = nullptr;
   std::string origin = "--spi";
   if (auto bound = key_of_spi_.find(spi); bound != key_of_spi_.end()) {

@@ -97,7 +97,8 @@ Status CaptureStep::on_burst(rte_mbuf** rx, uint16_t n, uint64_t rx_ns) {
       } else {
         to = pending.size();
       }
-      decrypt_run(st, static_cast<size_t>(engine_sa_[sa]), std::span(pending).subspan(from, to - from), rx_ns);
+      decrypt_run(st, static_cast<size_t>(engine_sa_[sa]), std::span(pending).subspan(from, to - from),
+                  rx_ns);
       from = to;
     }
   }

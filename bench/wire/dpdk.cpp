@@ -266,9 +266,8 @@ uint16_t IpsecInbound::decrypt(size_t index, rte_mbuf** mb, uint16_t n, const ui
 // checks rte_ipsec's inbound tunnel processing makes, on the same bytes:
 // lengths (IV, trailer and ICV present, ciphertext a multiple of 4), the ICV
 // (intel-ipsec-mb, over AAD = SPI || seq, or SPI || seq_hi || seq_lo with
-// ESN), then the trailer: next header 4
-// (IPv4 in IPv4), the pad length within the payload, the padding bytes
-// 1, 2, 3, ... (RFC 4303). What passes is cut to the inner IPv4 packet.
+// ESN), then the trailer: next header 4 (IPv4 in IPv4), the pad length within
+// the payload, the padding bytes 1, 2, 3, ... (RFC 4303). What passes is cut to the inner IPv4 packet.
 // rte_ipsec doing the same costs ~70 cycles a packet more (its prepare and
 // process steps, timed with the TSC): bench_crypto's esp_ratio was 1.16 at
 // 1400 bytes through rte_ipsec (lookaside or CPU_CRYPTO alike), ~1.02 this way.
@@ -278,7 +277,7 @@ uint16_t IpsecInbound::decrypt_cpu(Sa& sa, rte_mbuf** mb, uint16_t n, const uint
   rte_crypto_va_iova_ptr iv[kBurst], aad[kBurst], digest[kBurst];
   alignas(16) uint8_t nonce[kBurst][16];
   alignas(16) uint8_t esn_aad[kBurst][16];  // SPI || seq_hi || seq_lo: seq_hi is not in the frame
-  int32_t status[kBurst];  // fail-closed until the PMD says otherwise
+  int32_t status[kBurst];                   // fail-closed until the PMD says otherwise
   std::fill(std::begin(status), std::end(status), EBADMSG);
   rte_mbuf* cand[kBurst];    // well-formed: handed to the cipher
   uint32_t ct_at[kBurst];    // where each one's ciphertext starts

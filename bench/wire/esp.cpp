@@ -71,7 +71,7 @@ EspAad esp_aad(const EspSa& sa, uint64_t seq) {
 uint32_t infer_seq_hi(uint64_t top, uint32_t seq_lo, uint32_t window) {
   const uint32_t tl = static_cast<uint32_t>(top), th = static_cast<uint32_t>(top >> 32);
   const uint32_t w = window ? window : 1;
-  const uint32_t bottom = tl - w + 1;  // mod 2^32
+  const uint32_t bottom = tl - w + 1;                      // mod 2^32
   if (tl >= w - 1) return seq_lo >= bottom ? th : th + 1;  // Case A: the window in one block
   // Case B: the window reaches back into the previous block (none before block 0).
   return seq_lo >= bottom && th > 0 ? th - 1 : th;
@@ -176,7 +176,8 @@ Result<std::vector<uint8_t>> open_tunnel(const EspSa& sa, const Ipv4View& outer,
     return fail(0, "open ESP", sa.describe(), "OpenSSL AES-GCM set-up failed");
   if (EVP_DecryptFinal_ex(ctx.get(), clear.data() + len, &fin) != 1)
     return fail(0, "open ESP", sa.describe() + " seq " + std::to_string(hdr->seq),
-                sa.esn ? "ICV does not match (tampered, a different key, or not seq_hi " + std::to_string(seq_hi) + ")"
+                sa.esn ? "ICV does not match (tampered, a different key, or not seq_hi " +
+                             std::to_string(seq_hi) + ")"
                        : "ICV does not match (tampered, a different key, or an ESN SA)");
   const uint8_t next = clear[ct_len - 1], pad = clear[ct_len - 2];
   if (next != kProtoIpip)

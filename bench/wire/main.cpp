@@ -475,8 +475,10 @@ int main(int argc, char** argv) {
                   "sealnet/Cilium-format key file (mode 0600; default: --config's); ESP becomes mandatory");
   cap->add_option("--node", ca.key.nodes,
                   "ID=IPV4 of a node (repeat): sealnet's SPIs and per-pair keys between the nodes");
-  cap->add_option("--config", ca.key.config, "the agent's config file: its node and static peers are the nodes");
-  cap->add_option("--spi", ca.key.spis, "SPI[:KEYID], a manual SA (Cilium: SPI = key id); repeat for several");
+  cap->add_option("--config", ca.key.config,
+                  "the agent's config file: its node and static peers are the nodes");
+  cap->add_option("--spi", ca.key.spis,
+                  "SPI[:KEYID], a manual SA (Cilium: SPI = key id); repeat for several");
   cap->add_option("--esn", ca.key.esn, "auto (default: per SA, ESN AAD first, then without), on or off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   cap->add_option("--protect", ca.protect, "CIDR; non-ESP IPv4 between two addresses in these is plaintext");

@@ -28,7 +28,8 @@ std::string describe_spi(uint32_t spi) {
 Result<WireNode> parse_node_flag(std::string_view text) {
   const std::string what(text);
   const auto eq = text.find('=');
-  if (eq == std::string_view::npos) return fail(0, "parse --node", what, "expected ID=IPV4, e.g. 1=192.168.0.1");
+  if (eq == std::string_view::npos)
+    return fail(0, "parse --node", what, "expected ID=IPV4, e.g. 1=192.168.0.1");
   const auto id = parse_unsigned(text.substr(0, eq), config::kNodeIdMax);
   if (!id || *id < config::kNodeIdMin)
     return fail(0, "parse --node", what, "node id is not 1.." + std::to_string(config::kNodeIdMax));
@@ -80,15 +81,18 @@ Result<offload::SpiParts> NodeTable::sender_of(uint32_t spi, const IpAddr& src, 
   const std::string what = describe_spi(spi) + " " + src.str() + "->" + dst.str();
   const WireNode* sender = by_id(p.node);
   if (!sender)
-    return fail(0, "find SA", what,
-                "no node " + std::to_string(p.node) + " with an IPv4 address in the node table (--node, --config)");
+    return fail(
+        0, "find SA", what,
+        "no node " + std::to_string(p.node) + " with an IPv4 address in the node table (--node, --config)");
   if (sender->addr != src)
     return fail(0, "find SA", what, "node " + std::to_string(p.node) + " is " + sender->addr.str());
   if (p.slot >= sender->slots)
-    return fail(0, "find SA", what,
-                "node " + std::to_string(p.node) + " sends from " + std::to_string(sender->slots) + " slot(s)");
+    return fail(
+        0, "find SA", what,
+        "node " + std::to_string(p.node) + " sends from " + std::to_string(sender->slots) + " slot(s)");
   const WireNode* receiver = by_addr(dst);
-  if (!receiver || receiver == sender) return fail(0, "find SA", what, dst.str() + " is no other node of the table");
+  if (!receiver || receiver == sender)
+    return fail(0, "find SA", what, dst.str() + " is no other node of the table");
   return p;
 }
 

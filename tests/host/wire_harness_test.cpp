@@ -338,9 +338,10 @@ TEST(WireHarness, DpdkSenderEsnIsSettledAsEsn) {
   const auto keys = write_key_file();
   WireRun cap(capture_args(w, keys, "openssl", "af_packet", "--expect 100"));
   ASSERT_TRUE(cap.ready()) << cap.log();
-  WireRun snd({"--netns", w.ns.name(), "send", "--via", "dpdk", "--iface", "wa", "--src", "10.1.0.1", "--dst",
-               "10.2.0.1", "--dst-mac", kMacB.str(), "--count", "100", "--rate", "5000", "--key-file", keys,
-               "--spi", "3", "--esn", "on", "--outer-src", kNodeA.str(), "--outer-dst", kNodeB.str()});
+  WireRun snd({"--netns", w.ns.name(), "send",        "--via",      "dpdk",        "--iface",   "wa",
+               "--src",   "10.1.0.1",  "--dst",       "10.2.0.1",   "--dst-mac",   kMacB.str(), "--count",
+               "100",     "--rate",    "5000",        "--key-file", keys,          "--spi",     "3",
+               "--esn",   "on",        "--outer-src", kNodeA.str(), "--outer-dst", kNodeB.str()});
   ASSERT_EQ(snd.wait(), 0) << snd.log();
   ASSERT_EQ(cap.wait(), 0) << cap.log();
   const auto j = cap.summary();
@@ -403,9 +404,10 @@ std::vector<uint8_t> agent_frame(const EspSa& sa, const FlowPlan& p, uint64_t i,
 
 std::vector<std::string> node_capture_args(const Wire& w, const std::string& keys, const std::string& crypto,
                                            const std::string& more) {
-  std::vector<std::string> a = {"--netns", w.ns.name(), "capture", "--iface", "wb", "--crypto", crypto,
-                                "--key-file", keys, "--node", "1=" + kNodeA.str(), "--node", "2=" + kNodeB.str(),
-                                "--timeout", "30", "--ready-file", "READY"};
+  std::vector<std::string> a = {"--netns",           w.ns.name(), "capture",           "--iface",   "wb",
+                                "--crypto",          crypto,      "--key-file",        keys,        "--node",
+                                "1=" + kNodeA.str(), "--node",    "2=" + kNodeB.str(), "--timeout", "30",
+                                "--ready-file",      "READY"};
   std::istringstream extra(more);
   for (std::string t; extra >> t;) a.push_back(t);
   return a;
@@ -524,7 +526,8 @@ TEST(WireHarness, TheAgentConfigGivesTheNodesAndTheKeyFile) {
   Wire w;
   const auto keys = write_key_file(kPairKeyLine);
   const std::string config = scratch("agent.yaml");
-  std::ofstream(config) << "node: {name: b, id: 2, addresses: [" << kNodeB.str() << "], pod_cidrs: [10.2.0.0/24]}\n"
+  std::ofstream(config) << "node: {name: b, id: 2, addresses: [" << kNodeB.str()
+                        << "], pod_cidrs: [10.2.0.0/24]}\n"
                         << "peers:\n  - {name: a, id: 1, addresses: [" << kNodeA.str()
                         << "], pod_cidrs: [10.1.0.0/24]}\n"
                         << "keys: {file: " << keys << "}\n";

@@ -393,7 +393,7 @@ TEST(WireAudit, SpisOutsideTheNodeTableAreUnknownSas) {
   WireAudit audit(true, {});
   const auto p = plan(1, 4);
   EspSa from3 = agent_sa(3, ip4("10.240.0.3"), kLab1);
-  feed(audit, cat, agent_frame(from3, p, 0, 1));                        // node 3: not in the table
+  feed(audit, cat, agent_frame(from3, p, 0, 1));                         // node 3: not in the table
   feed(audit, cat, agent_frame(agent_sa(2, kLab2, kLab1, 1), p, 1, 1));  // node 2 has one slot
   EspSa key2 = agent_sa(1, kLab1, kLab2);
   key2.spi = offload::make_spi(1, 2, 0, 0);  // key 2: not in the key file
