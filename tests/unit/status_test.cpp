@@ -90,6 +90,8 @@ AgentStatus full() {
            {0x00020241, "in", 4, 2, 0, "packet", "eth1", counters(98'765)}};
   b.out_total = counters(123'456'789);
   b.in_total = counters(98'765);
+  b.out_since_start = counters(223'456'789);
+  b.in_since_start = counters(198'765);
   PeerStatus c;
   c.id = 3;
   c.name = "we\"ird\\name\nx";  // exercises escaping everywhere
@@ -107,6 +109,9 @@ AgentStatus full() {
   s.pod_devices = {"lxc1", "lxc2"};
   s.bpf_packets = {{"to_xfrm", 1000}, {"drop_no_state", 3}, {"pass_clear", 0}};
   s.bpf_bytes = {{"to_xfrm", 1'500'000}, {"drop_no_state", 180}, {"pass_clear", 0}};
+  s.bpf_drop_reasons = {"drop_no_state", "drop_never_counted"};
+  s.traffic = {{"eth1", "packet", "out", 1, counters(223'456'789)}, {"eth1", "packet", "in", 1, counters(198'765)},
+               {"eth0", "software", "out", 0, counters(5)}};
   s.xfrm_stat = parse_xfrm_stat(kXfrmStat);
   s.fallback_counts = {{"offload-refused", 2}, {"device-down", 0}};
   s.decisions = {"eth1 slot 1: packet -> crypto (offload-refused: EOPNOTSUPP)",
@@ -310,8 +315,9 @@ TEST(StatusPrometheus, EveryLineParses) {
   const auto samples = parse_exposition(text);
   for (const char* family :
        {"sealnet_up", "sealnet_ready", "sealnet_reconciles_total", "sealnet_reconcile_failures_total",
-        "sealnet_tx_key", "sealnet_key_info", "sealnet_peer_info", "sealnet_peer_sa_packets_total",
-        "sealnet_peer_sa_bytes_total", "sealnet_peer_sa_errors_total", "sealnet_device_info",
+        "sealnet_tx_key", "sealnet_key_info", "sealnet_peer_info", "sealnet_peer_packets_total",
+        "sealnet_peer_bytes_total", "sealnet_peer_errors_total", "sealnet_states", "sealnet_encrypted_bytes_total",
+        "sealnet_decrypted_bytes_total", "sealnet_dropped_packets_total", "sealnet_device_info",
         "sealnet_device_offloaded_states", "sealnet_bpf_packets_total", "sealnet_bpf_bytes_total",
         "sealnet_xfrm_stat_total", "sealnet_fallback_decisions_total", "sealnet_discovery_connected"})
     EXPECT_TRUE(samples.contains(family)) << family;
@@ -320,10 +326,19 @@ TEST(StatusPrometheus, EveryLineParses) {
         "sealnet_tx_key 4\n",
         "sealnet_key_info{key=\"4\",algorithm=\"hmac(sha256)+cbc(aes)\",key_bits=\"384\",icv_bits=\"128\",per_pair=\"true\"} 1\n",
         "sealnet_peer_info{peer=\"node-b\",id=\"2\",address=\"192.168.50.2\",device=\"eth1\",mode=\"packet\"} 1\n",
-        "sealnet_peer_sa_packets_total{peer=\"node-b\",dir=\"out\",spi=\"0x00000142\",key=\"4\",mode=\"packet\"} 123456789\n",
-        "sealnet_peer_sa_bytes_total{peer=\"node-b\",dir=\"in\",spi=\"0x00020241\",key=\"4\",mode=\"packet\"} 138271000\n",
-        "sealnet_peer_sa_errors_total{peer=\"node-b\",dir=\"in\",spi=\"0x00020241\",kind=\"integrity\"} 0\n",
-        "sealnet_peer_sa_errors_total{peer=\"node-b\",dir=\"out\",spi=\"0x00000142\",kind=\"replay_window\"} 0\n",
+        "sealnet_peers_by_mode{mode=\"packet\"} 1\n", "sealnet_peers_by_mode{mode=\"crypto\"} 0\n",
+        "sealnet_peers_by_mode{mode=\"none\"} 1\n",
+        // Since start (never down), not the sum of the states now.
+        "sealnet_peer_packets_total{peer=\"node-b\",dir=\"out\"} 223456789\n",
+        "sealnet_peer_bytes_total{peer=\"node-b\",dir=\"in\"} 278271000\n",
+        "sealnet_peer_errors_total{peer=\"node-b\",kind=\"replay\"} 3\n",
+        "sealnet_states{device=\"eth1\",mode=\"packet\",dir=\"out\"} 1\n",
+        "sealnet_states{device=\"eth0\",mode=\"software\",dir=\"out\"} 0\n",
+        "sealnet_encrypted_packets_total{device=\"eth1\",mode=\"packet\"} 223456789\n",
+        "sealnet_encrypted_bytes_total{device=\"eth0\",mode=\"software\"} 7000\n",
+        "sealnet_decrypted_bytes_total{device=\"eth1\",mode=\"packet\"} 278271000\n",
+        "sealnet_dropped_packets_total{reason=\"drop_no_state\"} 3\n",
+        "sealnet_dropped_bytes_total{reason=\"drop_never_counted\"} 0\n",
         "sealnet_device_info{device=\"eth1\",slot=\"1\",verdict=\"packet-offload\",mode=\"packet\"} 1\n",
         "sealnet_device_offloaded_states{device=\"eth1\"} 40\n", "sealnet_bpf_packets_total{reason=\"to_xfrm\"} 1000\n",
         "sealnet_bpf_bytes_total{reason=\"to_xfrm\"} 1500000\n",
@@ -332,6 +347,9 @@ TEST(StatusPrometheus, EveryLineParses) {
         "sealnet_fallback_decisions_total{reason=\"offload-refused\"} 2\n",
         "sealnet_discovery_connected{backend=\"etcd\"} 0\n"})
     EXPECT_THAT(text, HasSubstr(line));
+  // Per-state detail stays in /status: no SPI anywhere in the exposition.
+  EXPECT_THAT(text, Not(HasSubstr("spi")));
+  EXPECT_THAT(text, Not(HasSubstr("0x00000142")));
 }
 
 TEST(StatusPrometheus, EscapesLabelValues) {
