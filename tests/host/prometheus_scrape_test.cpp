@@ -116,6 +116,16 @@ class PrometheusServer {
     if (j.is_discarded() || j.value("status", "") != "success") return nlohmann::json::array();
     return j["data"]["result"];
   }
+  // The API's status and error for a query ("success", or "error: <why>").
+  std::string check(const std::string& promql) const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(5, 0);
+    auto res = c.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
+    if (!res) return "no reply";
+    auto j = nlohmann::json::parse(res->body, nullptr, false);
+    if (j.is_discarded()) return "not JSON: " + res->body;
+    return j.value("status", "") == "success" ? "success" : "error: " + j.value("error", res->body);
+  }
   std::string log() const { return ::sealnet::testing::shell("tail -n 30 " + dir_ + "/prometheus.log").output; }
 
  private:
@@ -170,6 +180,22 @@ TEST(PrometheusScrape, ARealPrometheusReadsTheEncryptedBytesPerDeviceAndMode) {
   }
   ASSERT_EQ(rate.size(), 3u) << rate.dump();  // eth1/crypto, eth0/software, none/software
   for (const auto& v : rate) EXPECT_EQ(v["value"][1].get<std::string>(), "0") << v.dump();
+
+  // Every query of the Grafana dashboard is PromQL this Prometheus accepts, and
+  // those on counters of the model return series (Grafana's $variables filled in).
+  std::ifstream f(std::string(SEALNET_SOURCE_DIR) + "/deploy/grafana/sealnet-dashboard.json");
+  const auto dash = nlohmann::json::parse(f, nullptr, false);
+  ASSERT_FALSE(dash.is_discarded());
+  size_t queries = 0;
+  for (const auto& p : dash.at("panels"))
+    for (const auto& target : p.value("targets", nlohmann::json::array())) {
+      std::string e = target.at("expr");
+      for (auto [from, to] : {std::pair{"$__rate_interval", "5s"}, {"$instance", ".*"}})
+        for (size_t at; (at = e.find(from)) != std::string::npos;) e.replace(at, std::string(from).size(), to);
+      EXPECT_EQ(prom.check(e), "success") << p.at("title") << ": " << e;
+      ++queries;
+    }
+  EXPECT_GT(queries, 10u);
   (*srv)->stop();
 }
 
