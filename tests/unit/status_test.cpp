@@ -555,6 +555,110 @@ TEST(StatusMain, UnreachableAgentIsExit1WithOneLine) {
   EXPECT_THAT(testing::internal::GetCapturedStderr(), HasSubstr("ADDRESS:PORT"));
 }
 
+TEST(StatusMain, PeerShowsOnePeerAndAnUnknownOneIsExit1) {
+  Running r;
+  r.ready = true;
+  auto server = Server::start("127.0.0.1:0", r.provider());
+  ASSERT_TRUE(server) << server.error().message();
+  const std::string ep = "127.0.0.1:" + std::to_string((*server)->port());
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(status_main(ep, false, {.limit = TableOptions::kDefaultLimit, .peer = "192.168.50.2"}), 0);
+  const std::string one = testing::internal::GetCapturedStdout();
+  EXPECT_THAT(one, HasSubstr("peers (2, 1 shown: --peer 192.168.50.2)"));
+  EXPECT_THAT(one, HasSubstr("  node-b  192.168.50.2"));
+  EXPECT_THAT(one, Not(HasSubstr("fd50::3")));
+
+  testing::internal::CaptureStderr();
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(status_main(ep, false, {.limit = 5, .peer = "node-x"}), 1);
+  EXPECT_EQ(testing::internal::GetCapturedStdout(), "");
+  EXPECT_EQ(testing::internal::GetCapturedStderr(),
+            "sealnet status: no peer \"node-x\" among the agent's 2 peers (names as `sealnet status --all` lists "
+            "them)\n");
+}
+
+// --- the table at scale (5,000 peers) ------------------------------------------
+
+AgentStatus big(size_t n) {
+  AgentStatus s;
+  s.node_name = "node-1";
+  s.ready = true;
+  for (size_t i = 0; i < n; ++i) {
+    PeerStatus p;
+    p.id = static_cast<uint16_t>(i + 2);
+    p.name = "node-" + std::to_string(i + 2);
+    p.address = "10.9." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    p.device = "eth1";
+    p.mode = i % 3 == 0 ? "packet" : "crypto";
+    p.tx_key = 4;
+    p.mode_reason = "probe: ok";
+    p.sas = {{static_cast<uint32_t>(0x10000 + i), "out", 4, 1, 0, p.mode, "eth1", {}},
+             {static_cast<uint32_t>(p.id) << 16, "in", 4, 1, 0, p.mode, "eth1", {}}};
+    s.peers.push_back(std::move(p));
+  }
+  if (n < 5000) return s;
+  // Three problems, late in the list: no state, no key, errors.
+  s.peers[4000].mode = "none";
+  s.peers[4000].mode_reason = "no route to the peer";
+  s.peers[4500].tx_key = 0;
+  s.peers[4900].in_total.integrity_errors = 7;
+  return s;
+}
+
+size_t rows_of(const std::string& table, const std::string& section) {
+  std::istringstream in(table);
+  std::string line, at;
+  size_t n = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] != ' ') at = line;
+    if (at.starts_with(section) && line.starts_with("  node-")) ++n;
+  }
+  return n;
+}
+
+TEST(StatusTable, AtScaleASummaryThenTheFirstPeersProblemsFirst) {
+  const AgentStatus s = big(5000);
+  const std::string t = render_table(s);
+  EXPECT_THAT(t, HasSubstr("\npeers       5000: 1667 packet, 3332 crypto, 1 none; 1 sending nothing (no key), 1 with errors\n"));
+  EXPECT_THAT(t, HasSubstr("\nstates      10000 (5000 out, 5000 in)\n"));
+  EXPECT_THAT(t, HasSubstr("peers (5000, 20 shown: problems first; --peer NAME, --limit N or --all for more)\n"));
+  EXPECT_THAT(t, HasSubstr("  ... 4980 more peers not shown\n"));
+  EXPECT_THAT(t, HasSubstr("states (10000, 40 shown: those of the peers shown)\n"));
+  EXPECT_EQ(rows_of(t, "peers ("), 20u);
+  EXPECT_EQ(rows_of(t, "states ("), 40u);
+  // The summary comes before any peer line; the three problems lead the table.
+  EXPECT_LT(t.find("5000: 1667 packet"), t.find("\n  node-"));
+  const size_t table_at = t.find("\npeers (5000");
+  const size_t problem_1 = t.find("  node-4002 ", table_at), problem_3 = t.find("  node-4902 ", table_at);
+  const size_t first_plain = t.find("  node-2 ", table_at);
+  EXPECT_LT(problem_1, first_plain);
+  EXPECT_LT(problem_3, first_plain);
+  EXPECT_THAT(t, Not(HasSubstr("  node-23 ")));  // the 21st plain peer is hidden
+  EXPECT_LT(std::count(t.begin(), t.end(), '\n'), 120);
+}
+
+TEST(StatusTable, LimitAllAndOnePeer) {
+  const AgentStatus s = big(5000);
+  EXPECT_EQ(rows_of(render_table(s, {.limit = 5, .peer = ""}), "peers ("), 5u);
+  const std::string all = render_table(s, {.limit = SIZE_MAX, .peer = ""});
+  EXPECT_EQ(rows_of(all, "peers ("), 5000u);
+  EXPECT_EQ(rows_of(all, "states ("), 10000u);
+  EXPECT_THAT(all, HasSubstr("\npeers (5000)\n"));
+  EXPECT_THAT(all, Not(HasSubstr("more peers not shown")));
+
+  const std::string one = render_table(s, {.limit = TableOptions::kDefaultLimit, .peer = "node-4002"});
+  EXPECT_EQ(rows_of(one, "peers ("), 1u);
+  EXPECT_EQ(rows_of(one, "states ("), 2u);
+  EXPECT_THAT(one, HasSubstr("no route to the peer"));
+  EXPECT_THAT(one, HasSubstr("peers (5000, 1 shown: --peer node-4002)"));
+  EXPECT_THAT(one, Not(HasSubstr("more peers not shown")));
+  // By address, and by node-<id> for a peer without a name.
+  EXPECT_EQ(find_peer(s, "10.9.16.1"), &s.peers[4000]);
+  AgentStatus unnamed = big(3);
+  unnamed.peers[1].name = "";
+  EXPECT_EQ(find_peer(unnamed, "node-3"), &unnamed.peers[1]);
+  EXPECT_EQ(find_peer(unnamed, "node-99"), nullptr);
+}
 
 // --- /healthz and /readyz (datapath/status/health.h) ----------------------------
 
