@@ -70,6 +70,33 @@ metrics=$(ip netns exec sl-n1 curl -sf http://127.0.0.1:9962/metrics)
 check "Prometheus metrics: BPF counters by reason and per-SA packets" \
   grep -qE '^sealnet_bpf_packets_total\{reason="mark-software"\} [1-9]' <<<"$metrics"
 check "Prometheus metrics: no key material" bash -c "! grep -qi 'rfc4106.*0x\|aead_key' <<<\"\$1\"" _ "$metrics"
+check "Prometheus metrics: encrypted bytes per device and mode, no SPI label" bash -c \
+  'grep -qE "^sealnet_encrypted_bytes_total\{device=\"[^\"]+\",mode=\"(software|crypto|packet)\"\} [1-9]" <<<"$1" &&
+   ! grep -q "spi=" <<<"$1"' _ "$metrics"
+if command -v promtool >/dev/null; then
+  check "promtool check metrics passes on lab-1's exposition" bash -c 'promtool check metrics <<<"$1"' _ "$metrics"
+fi
+# A real Prometheus (Debian package prometheus, from the host's /) in lab-1's
+# namespace scrapes its agent every second; its HTTP API answers for the
+# encrypted bytes.
+if command -v prometheus >/dev/null; then
+  pdir=$ART/prometheus
+  mkdir -p "$pdir"
+  printf 'global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n  - job_name: sealnet\n    static_configs: [{targets: ["127.0.0.1:9962"]}]\n' \
+    >"$pdir/prometheus.yml"
+  ip netns exec sl-n1 prometheus --config.file="$pdir/prometheus.yml" --storage.tsdb.path="$pdir/data" \
+    --web.listen-address=127.0.0.1:9090 --log.level=warn >"$pdir/log" 2>&1 &
+  PROM_PID=$!
+  prom_encrypted() {
+    ip netns exec sl-n1 curl -sf http://127.0.0.1:9090/api/v1/query \
+      --data-urlencode 'query=sum(sealnet_encrypted_bytes_total{job="sealnet"})' | jq -r '.data.result[0].value[1] // "0"'
+  }
+  prom_has_bytes() { awk -v v="$(prom_encrypted)" 'BEGIN { exit !(v + 0 > 0) }'; }
+  check "a real Prometheus scraped lab-1's agent: sealnet_encrypted_bytes_total > 0" wait_for 60 prom_has_bytes
+  echo "prometheus: sum(sealnet_encrypted_bytes_total) = $(prom_encrypted)"
+  kill "$PROM_PID" 2>/dev/null; wait "$PROM_PID" 2>/dev/null
+  tail -n 5 "$pdir/log"
+fi
 
 section "(ii) same-node traffic is not encrypted"
 before_local=$(jqn 1 '.bpf_packets["local-pass"] // 0')
