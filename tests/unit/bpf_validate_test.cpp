@@ -88,7 +88,12 @@ TEST(MetricName, EveryReasonHasADistinctName) {
   EXPECT_EQ(fib(BPF_FIB_LKUP_RET_NO_SRC_ADDR), "fib-no-src-addr");
   EXPECT_EQ(metric_name(SEALNET_M_FIB_RET_BASE + 12), "fib-ret-12");
   EXPECT_EQ(metric_name(SEALNET_M_FIB_RET_BASE + SEALNET_FIB_RET_HELPER_ERROR), "fib-helper-error");
-  // Drops: the verdicts the programs shoot, nothing else.
+  // Drops: the verdicts the programs shoot, nothing else (docs/status.md lists them).
+  std::set<std::string> drops;
+  for (uint32_t i = 0; i < SEALNET_M_COUNT; ++i)
+    if (metric_is_drop(i)) drops.insert(metric_name(i));
+  EXPECT_EQ(drops, (std::set<std::string>{"malformed", "unknown-node", "no-key", "unknown-device", "fib-failed",
+                                          "plaintext-to-remote", "node-no-address", "host-misrouted"}));
   for (uint32_t m : std::initializer_list<uint32_t>{SEALNET_M_NO_KEY, SEALNET_M_WIRE_PLAINTEXT_DROPPED, SEALNET_M_MALFORMED, SEALNET_M_FIB_FAILED})
     EXPECT_TRUE(metric_is_drop(m)) << metric_name(m);
   for (uint32_t m : std::initializer_list<uint32_t>{SEALNET_M_MARK_CRYPTO, SEALNET_M_LOCAL_PASS, SEALNET_M_WIRE_PLAINTEXT_PASSED,

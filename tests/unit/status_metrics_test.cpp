@@ -108,6 +108,22 @@ TEST(StatusMetricsDoc, TheDocsListIsTheExposition) {
   for (const auto& [name, fam] : doc) EXPECT_TRUE(exp.contains(name)) << name << " is documented, not exposed";
 }
 
+TEST(StatusMetricsDoc, TheDocsJsonExampleIsAStatusThisSealnetReads) {
+  std::ifstream f(std::string(SEALNET_SOURCE_DIR) + "/docs/status.md");
+  const std::string doc((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto from = doc.find("```json\n"), to = doc.find("\n```", from + 8);
+  ASSERT_NE(from, std::string::npos);
+  auto s = from_json(doc.substr(from + 8, to - from - 8));
+  ASSERT_TRUE(s) << s.error().message();
+  ASSERT_EQ(s->peers.size(), 1u);
+  EXPECT_EQ(s->peers[0].out_since_start.bytes, 7'000'000u);
+  EXPECT_EQ(s->traffic.size(), 2u);
+  EXPECT_EQ(s->bpf_drop_reasons.size(), 8u);
+  // The drop reasons it lists are those of the metrics' doc.
+  EXPECT_NE(doc.find("`malformed`, `unknown-node`, `no-key`, `unknown-device`, `fib-failed`,\n  `plaintext-to-remote`, `node-no-address`, `host-misrouted`"),
+            std::string::npos);
+}
+
 TEST(StatusMetrics, NoSpiLabelAndBoundedSeries) {
   for (size_t n : {10u, 5000u}) {
     const auto exp = families(render_prometheus(testing::realistic_status(n)));
