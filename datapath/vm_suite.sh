@@ -174,7 +174,16 @@ grep "config rejected" "$LAB/logs/lab-2.log" | tail -1
 check "lab-2 still reaches lab-1 and lab-4, encrypted" \
   run ip netns exec sl-n2-p1 sh -c 'ping -c 2 -i 0.2 -q 10.241.1.2 && ping -c 2 -i 0.2 -q 10.241.4.2'
 check "lab-2 still ready with 3 peers" test "$(jqn 2 '"\(.ready) \(.peers | length)"')" = "true 3"
+# The refusal stays in last_error across clean reconciles, until a good config.
+refusal_shown() { [[ $(jqn 2 .last_error) == *"config rejected"* ]]; }
+r0=$(jqn 2 .reconciles)
+two_more() { (($(jqn 2 .reconciles) >= r0 + 2)); }
+wait_for 60 two_more  # two periodic reconciles, clean
+echo "lab-2: reconciles $r0 -> $(jqn 2 .reconciles); last_error: $(jqn 2 .last_error)"
+check "lab-2's last_error still shows the refused config after clean reconciles" refusal_shown
 mv "$ART/lab-2.yaml.good" "$LAB/lab-2.yaml"
+refusal_gone() { ! refusal_shown; }
+check "the good config back: lab-2's last_error clears" wait_for 30 refusal_gone
 
 section "(iii-c) a misordered key file at run time: refused, no key byte in any output"
 S=$LAB/secret
