@@ -2,8 +2,8 @@
 // endpoint and answers for the encrypted-bytes series through its HTTP API.
 // The host kernel has no ESP, so no agent runs here: the endpoint is the
 // agent's status server (datapath/status/server.h) fed by a realistic model
-// (tests/unit/status_fixture.h: 200 peers, crypto offload and software, a
-// rotation half done). Prometheus runs in the test's own network namespace on a
+// (tests/unit/status_fixture.h: 200 peers, packet and crypto offload and
+// software, a rotation half done). Prometheus runs in the test's own network namespace on a
 // free loopback port, with its TSDB in a temporary directory, scraping every
 // second; it is killed at the end. Exit 77 (skipped) without prometheus.
 #include <arpa/inet.h>
@@ -159,10 +159,12 @@ TEST(PrometheusScrape, ARealPrometheusReadsTheEncryptedBytesPerDeviceAndMode) {
 
   // The software uplink's series, and every series of the exposition was taken
   // (a sample Prometheus refused would be missing from the count).
-  auto sw = prom.query(R"(sealnet_encrypted_bytes_total{device="eth0",mode="software"})");
-  ASSERT_EQ(sw.size(), 1u);
-  EXPECT_EQ(sw[0]["value"][1].get<std::string>(),
-            std::to_string(testing::realistic_encrypted_bytes(kPeers, "eth0", "software")));
+  for (const auto& [dev, mode] : {std::pair{"eth0", "software"}, {"eth2", "packet"}}) {
+    auto r2 = prom.query("sealnet_encrypted_bytes_total{device=\"" + std::string(dev) + "\",mode=\"" + mode + "\"}");
+    ASSERT_EQ(r2.size(), 1u) << dev;
+    EXPECT_EQ(r2[0]["value"][1].get<std::string>(),
+              std::to_string(testing::realistic_encrypted_bytes(kPeers, dev, mode)));
+  }
   size_t exposed = 0;
   {
     std::istringstream lines(render_prometheus(model));
@@ -178,7 +180,7 @@ TEST(PrometheusScrape, ARealPrometheusReadsTheEncryptedBytesPerDeviceAndMode) {
     rate = prom.query(R"(sum by (device, mode) (rate(sealnet_encrypted_bytes_total[5s])))");
     if (rate.empty()) std::this_thread::sleep_for(250ms);
   }
-  ASSERT_EQ(rate.size(), 3u) << rate.dump();  // eth1/crypto, eth0/software, none/software
+  ASSERT_EQ(rate.size(), 4u) << rate.dump();  // eth1/crypto, eth2/packet, eth0/software, none/software
   for (const auto& v : rate) EXPECT_EQ(v["value"][1].get<std::string>(), "0") << v.dump();
 
   // Every query of the Grafana dashboard is PromQL this Prometheus accepts, and

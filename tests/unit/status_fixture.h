@@ -1,5 +1,5 @@
 // A realistic agent status for the metrics' tests (unit and host): many peers
-// over two uplinks (crypto offload and software), two keys live (a rotation
+// over three uplinks (packet offload, crypto offload and software), two keys live (a rotation
 // half done: the old key's states still count), some peers without a key or a
 // route, drops by reason; its counters made by a TrafficBook over two looks.
 #pragma once
@@ -15,6 +15,12 @@ inline constexpr const char* kFixtureDropReasons[] = {"malformed",     "unknown-
                                                       "unknown-device", "fib-failed",         "plaintext-to-remote",
                                                       "node-no-address", "host-misrouted"};
 
+// Peer i's mode and the device its states are offloaded to ("" for software).
+inline std::string fixture_mode(size_t i) { return i % 2 ? "software" : i % 4 == 0 ? "crypto" : "packet"; }
+inline std::string fixture_device(size_t i) {
+  return i % 2 ? "" : i % 4 == 0 ? "eth1" : "eth2";
+}
+
 // One look at the kernel: `look` 0 before the rotation, 1 after it (the old
 // key's outbound states are gone, new ones count).
 inline AgentStatus fixture_look(size_t n_peers, int look) {
@@ -29,24 +35,25 @@ inline AgentStatus fixture_look(size_t n_peers, int look) {
   s.tx_key = 4;
   s.keys = {{3, "rfc4106(gcm(aes))", 128, 128, true, 7200}, {4, "rfc4106(gcm(aes))", 128, 128, true, 60}};
   s.devices = {{"eth1", 3, 1, true, "crypto-offload", "netdevsim: crypto offload", "crypto", 2, 0},
+               {"eth2", 4, 2, true, "packet-offload", "mlx5: packet offload", "packet", 1, 0},
                {"eth0", 2, 0, true, "software", "no esp-hw-offload feature", "software", 0, 0}};
   for (size_t i = 0; i < n_peers; ++i) {
     PeerStatus p;
     p.id = static_cast<uint16_t>(i + 2);
     p.name = "node-" + std::to_string(i + 2);
     p.address = "192.168." + std::to_string(50 + i / 250) + "." + std::to_string(i % 250 + 2);
-    const bool offloaded = i % 2 == 0;
+    const std::string mode = fixture_mode(i);
+    const bool offloaded = mode != "software";
     const bool routeless = i % 97 == 5;
-    p.device = routeless ? "" : offloaded ? "eth1" : "eth0";
-    p.slot = offloaded ? 1 : 0;
+    const std::string dev = fixture_device(i);
+    p.device = routeless ? "" : offloaded ? dev : "eth0";
+    p.slot = mode == "crypto" ? 1 : mode == "packet" ? 2 : 0;
     p.tx_key = i % 89 == 7 ? 0 : 4;
     p.peer_keys = {3, 4};
     p.keys_source = "observed";
-    p.mode = routeless || p.tx_key == 0 ? "none" : offloaded ? "crypto" : "software";
-    p.mode_reason = "probe: " + std::string(offloaded ? "crypto offload" : "no esp-hw-offload feature");
+    p.mode = routeless || p.tx_key == 0 ? "none" : mode;
+    p.mode_reason = "probe: " + (offloaded ? mode + " offload" : std::string("no esp-hw-offload feature"));
     const uint64_t base = (i + 1) * 1000 * static_cast<uint64_t>(look + 1);
-    const std::string mode = offloaded ? "crypto" : "software";
-    const std::string dev = offloaded ? "eth1" : "";
     const uint32_t out3 = 0x00010300u | p.slot << 12, out4 = 0x00010400u | p.slot << 12;
     const uint32_t in4 = static_cast<uint32_t>(p.id) << 16 | 0x0400u;
     if (look == 0) p.sas.push_back({out3, "out", 3, p.slot, 2, mode, dev, {base, base * 1400, 0, 0, 0}});
@@ -85,10 +92,9 @@ inline AgentStatus realistic_status(size_t n_peers) {
 inline uint64_t realistic_encrypted_bytes(size_t n_peers, const std::string& device, const std::string& mode) {
   uint64_t sum = 0;
   for (size_t i = 0; i < n_peers; ++i) {
-    const bool offloaded = i % 2 == 0;
     const bool routeless = i % 97 == 5;
-    const std::string dev = offloaded ? "eth1" : routeless ? "none" : "eth0";
-    if (dev != device || mode != (offloaded ? "crypto" : "software")) continue;
+    const std::string dev = !fixture_device(i).empty() ? fixture_device(i) : routeless ? "none" : "eth0";
+    if (dev != device || mode != fixture_mode(i)) continue;
     const uint64_t b0 = (i + 1) * 1000, b1 = (i + 1) * 2000;
     sum += b0 * 1400 + b1 * 700;  // the old key's state before it went, the new one after
   }

@@ -208,10 +208,12 @@ TEST(StatusTraffic, CountersNeverGoDownAcrossRotationAndRestartedStates) {
 TEST(StatusMetrics, TheRealisticModelCountsWhatItsStatesEncrypted) {
   const auto s = testing::realistic_status(100);
   const std::string text = render_prometheus(s);
-  for (const auto& [dev, mode] : {std::pair{"eth1", "crypto"}, {"eth0", "software"}, {"none", "software"}}) {
+  for (const auto& [dev, mode] :
+       {std::pair{"eth1", "crypto"}, {"eth2", "packet"}, {"eth0", "software"}, {"none", "software"}}) {
     const std::string line = "sealnet_encrypted_bytes_total{device=\"" + std::string(dev) + "\",mode=\"" + mode +
                              "\"} " + std::to_string(testing::realistic_encrypted_bytes(100, dev, mode)) + "\n";
     EXPECT_THAT(text, ::testing::HasSubstr(line));
+    EXPECT_GT(testing::realistic_encrypted_bytes(100, dev, mode), 0u) << dev << " " << mode;
   }
 }
 

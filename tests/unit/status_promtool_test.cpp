@@ -1,5 +1,5 @@
 // `promtool check metrics` (Debian package prometheus) on the exposition of a
-// realistic model: 2,000 peers over a crypto-offload and a software uplink,
+// realistic model: 2,000 peers over packet-offload, crypto-offload and software uplinks,
 // half-way through a key rotation. Exit 77 (skipped) without promtool.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
