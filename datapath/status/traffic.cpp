@@ -12,7 +12,8 @@ SaCounters increase(const SaCounters& now, const SaCounters& before) {
   const bool restarted = now.packets < before.packets || now.bytes < before.bytes;
   if (restarted) return now;
   return {grown(now.packets, before.packets), grown(now.bytes, before.bytes),
-          grown(now.replay_errors, before.replay_errors), grown(now.integrity_errors, before.integrity_errors),
+          grown(now.replay_errors, before.replay_errors),
+          grown(now.integrity_errors, before.integrity_errors),
           grown(now.replay_window_errors, before.replay_window_errors)};
 }
 

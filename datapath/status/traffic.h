@@ -25,8 +25,8 @@ class TrafficBook {
   void account(AgentStatus& s);
 
  private:
-  using StateKey = std::tuple<uint16_t, std::string, uint32_t>;              // peer id, dir, spi
-  using GroupKey = std::tuple<std::string, std::string, std::string>;        // device, mode, dir
+  using StateKey = std::tuple<uint16_t, std::string, uint32_t>;        // peer id, dir, spi
+  using GroupKey = std::tuple<std::string, std::string, std::string>;  // device, mode, dir
   std::map<StateKey, SaCounters> last_;
   std::map<std::pair<uint16_t, std::string>, SaCounters> peers_;  // (peer id, dir)
   std::map<GroupKey, SaCounters> groups_;

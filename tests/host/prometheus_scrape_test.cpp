@@ -77,8 +77,7 @@ class PrometheusServer {
                                                "    static_configs:\n"
                                                "      - targets: ['127.0.0.1:"
                                             << target << "']\n";
-    std::vector<std::string> args = {prometheus_binary(),
-                                     "--config.file=" + dir_ + "/prometheus.yml",
+    std::vector<std::string> args = {prometheus_binary(), "--config.file=" + dir_ + "/prometheus.yml",
                                      "--storage.tsdb.path=" + dir_ + "/data",
                                      "--web.listen-address=127.0.0.1:" + std::to_string(port_),
                                      "--log.level=warn"};
@@ -126,7 +125,9 @@ class PrometheusServer {
     if (j.is_discarded()) return "not JSON: " + res->body;
     return j.value("status", "") == "success" ? "success" : "error: " + j.value("error", res->body);
   }
-  std::string log() const { return ::sealnet::testing::shell("tail -n 30 " + dir_ + "/prometheus.log").output; }
+  std::string log() const {
+    return ::sealnet::testing::shell("tail -n 30 " + dir_ + "/prometheus.log").output;
+  }
 
  private:
   std::string dir_;
@@ -160,7 +161,8 @@ TEST(PrometheusScrape, ARealPrometheusReadsTheEncryptedBytesPerDeviceAndMode) {
   // The software uplink's series, and every series of the exposition was taken
   // (a sample Prometheus refused would be missing from the count).
   for (const auto& [dev, mode] : {std::pair{"eth0", "software"}, {"eth2", "packet"}}) {
-    auto r2 = prom.query("sealnet_encrypted_bytes_total{device=\"" + std::string(dev) + "\",mode=\"" + mode + "\"}");
+    auto r2 = prom.query("sealnet_encrypted_bytes_total{device=\"" + std::string(dev) + "\",mode=\"" + mode +
+                         "\"}");
     ASSERT_EQ(r2.size(), 1u) << dev;
     EXPECT_EQ(r2[0]["value"][1].get<std::string>(),
               std::to_string(testing::realistic_encrypted_bytes(kPeers, dev, mode)));
@@ -193,7 +195,8 @@ TEST(PrometheusScrape, ARealPrometheusReadsTheEncryptedBytesPerDeviceAndMode) {
     for (const auto& target : p.value("targets", nlohmann::json::array())) {
       std::string e = target.at("expr");
       for (auto [from, to] : {std::pair{"$__rate_interval", "5s"}, {"$instance", ".*"}})
-        for (size_t at; (at = e.find(from)) != std::string::npos;) e.replace(at, std::string(from).size(), to);
+        for (size_t at; (at = e.find(from)) != std::string::npos;)
+          e.replace(at, std::string(from).size(), to);
       EXPECT_EQ(prom.check(e), "success") << p.at("title") << ": " << e;
       ++queries;
     }

@@ -1,9 +1,8 @@
 // datapath/why: each peer's WHY is its own decision; last_error keeps a refused
 // file until a good one; decision lines name modes, not "none -> none".
-#include "datapath/why.h"
-
 #include <gtest/gtest.h>
 
+#include "datapath/why.h"
 #include "offload/binding.h"
 
 namespace sealnet::agent {
@@ -15,7 +14,14 @@ using fallback::Reason;
 
 TEST(PeerWhy, EachPeerGetsItsOwnDecisionNotTheSlotsLast) {
   std::deque<Decision> log;
-  log.push_back({100, 1, "eth1", std::nullopt, {}, OffloadMode::none, OffloadMode::crypto, Reason::probe_verdict,
+  log.push_back({100,
+                 1,
+                 "eth1",
+                 std::nullopt,
+                 {},
+                 OffloadMode::none,
+                 OffloadMode::crypto,
+                 Reason::probe_verdict,
                  "crypto offload"});
   // Peer 3's outbound state did not fit the device's table.
   const uint32_t out_spi = offload::make_spi(1, 4, 1, 0);
@@ -40,15 +46,25 @@ TEST(PeerWhy, EachPeerGetsItsOwnDecisionNotTheSlotsLast) {
   EXPECT_EQ(peer_decision(log, 5, "192.168.50.5", 0), nullptr);
 
   // A slot-wide decision after them is every peer's newest.
-  log.push_back({103, 1, "eth1", std::nullopt, {}, OffloadMode::crypto, OffloadMode::none, Reason::link_down, ""});
+  log.push_back(
+      {103, 1, "eth1", std::nullopt, {}, OffloadMode::crypto, OffloadMode::none, Reason::link_down, ""});
   EXPECT_EQ(peer_decision(log, 3, "192.168.50.3", 1)->reason, Reason::link_down);
 }
 
 TEST(PeerWhy, DecisionLinesNameTheModes) {
-  const Decision d{1, 1, "eth1", 0x00010100u, "192.168.50.2", OffloadMode::crypto, OffloadMode::none,
-                   Reason::table_full, "ENOSPC"};
-  EXPECT_EQ(d.str(), "sa-table-full: slot 1 (eth1) spi 0x00010100 -> 192.168.50.2 crypto -> software: ENOSPC");
-  const Decision s{1, 0, "eth0", std::nullopt, {}, OffloadMode::none, OffloadMode::none, Reason::probe_verdict, ""};
+  const Decision d{1,
+                   1,
+                   "eth1",
+                   0x00010100u,
+                   "192.168.50.2",
+                   OffloadMode::crypto,
+                   OffloadMode::none,
+                   Reason::table_full,
+                   "ENOSPC"};
+  EXPECT_EQ(d.str(),
+            "sa-table-full: slot 1 (eth1) spi 0x00010100 -> 192.168.50.2 crypto -> software: ENOSPC");
+  const Decision s{
+      1, 0, "eth0", std::nullopt, {}, OffloadMode::none, OffloadMode::none, Reason::probe_verdict, ""};
   EXPECT_EQ(s.str(), "probe-verdict: slot 0 (eth0) software -> software");
   EXPECT_EQ(s.str().find("none"), std::string::npos);
 }

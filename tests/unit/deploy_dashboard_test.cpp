@@ -39,7 +39,8 @@ std::map<std::string, std::set<std::string>> exposed() {
     if (brace == std::string::npos) continue;
     const std::string labels = line.substr(brace, line.rfind('}') - brace);
     auto& set = out[line.substr(0, brace)];
-    for (std::sregex_iterator it(labels.begin(), labels.end(), kLabel), end; it != end; ++it) set.insert((*it)[1]);
+    for (std::sregex_iterator it(labels.begin(), labels.end(), kLabel), end; it != end; ++it)
+      set.insert((*it)[1]);
   }
   return out;
 }
@@ -51,13 +52,15 @@ struct Refs {
 };
 
 Refs refs(const std::string& e) {
-  static const std::set<std::string> kKeywords = {"by",    "without", "on",          "ignoring", "group_left",
-                                                  "group_right", "and", "or", "unless", "bool", "offset"};
+  static const std::set<std::string> kKeywords = {"by",         "without",     "on",    "ignoring",
+                                                  "group_left", "group_right", "and",   "or",
+                                                  "unless",     "bool",        "offset"};
   Refs r;
   size_t i = 0;
   auto ident = [&] {
     const size_t b = i;
-    while (i < e.size() && (std::isalnum(static_cast<unsigned char>(e[i])) || e[i] == '_' || e[i] == ':')) ++i;
+    while (i < e.size() && (std::isalnum(static_cast<unsigned char>(e[i])) || e[i] == '_' || e[i] == ':'))
+      ++i;
     return e.substr(b, i - b);
   };
   auto skip_space = [&] {
@@ -102,8 +105,8 @@ Refs refs(const std::string& e) {
       if (id == "by" || id == "without") {
         if (i < e.size() && e[i] == '(') label_list(')');
       } else if (kKeywords.contains(id)) {
-      } else if ((i < e.size() && e[i] == '(') || e.compare(i, 3, "by ") == 0 || e.compare(i, 3, "by(") == 0 ||
-                 e.compare(i, 7, "without") == 0) {
+      } else if ((i < e.size() && e[i] == '(') || e.compare(i, 3, "by ") == 0 ||
+                 e.compare(i, 3, "by(") == 0 || e.compare(i, 7, "without") == 0) {
         r.functions.insert(id);  // a function, or an aggregation with its by/without first
       } else {
         r.metrics.insert(id);
@@ -119,7 +122,8 @@ Refs refs(const std::string& e) {
 }
 
 TEST(DeployDashboard, TheQueryReaderFindsMetricsLabelsAndFunctions) {
-  const auto r = refs(R"(topk(10, sum by (peer, kind) (rate(sealnet_x_total{instance=~"$i",dir="o{u}t"}[$__rate_interval])))) * 8 > 0)");
+  const auto r = refs(
+      R"(topk(10, sum by (peer, kind) (rate(sealnet_x_total{instance=~"$i",dir="o{u}t"}[$__rate_interval])))) * 8 > 0)");
   EXPECT_EQ(r.metrics, (std::set<std::string>{"sealnet_x_total"}));
   EXPECT_EQ(r.labels, (std::set<std::string>{"peer", "kind", "instance", "dir"}));
   EXPECT_EQ(r.functions, (std::set<std::string>{"topk", "sum", "rate"}));
@@ -133,8 +137,8 @@ TEST(DeployDashboard, EveryPanelQueriesOnlyWhatTheAgentExposes) {
   ASSERT_FALSE(dash.is_discarded()) << path << " is not JSON";
   const auto metrics = exposed();
   ASSERT_TRUE(metrics.contains("sealnet_encrypted_bytes_total"));
-  static const std::set<std::string> kFunctions = {"sum", "max", "min", "avg", "count", "topk", "rate",
-                                                   "increase", "irate", "label_values"};
+  static const std::set<std::string> kFunctions = {"sum",  "max",  "min",      "avg",   "count",
+                                                   "topk", "rate", "increase", "irate", "label_values"};
 
   std::vector<nlohmann::json> panels;
   for (const auto& p : dash.at("panels")) {
@@ -155,10 +159,12 @@ TEST(DeployDashboard, EveryPanelQueriesOnlyWhatTheAgentExposes) {
       std::set<std::string> allowed = {"instance", "job"};
       for (const auto& m : r.metrics) {
         EXPECT_TRUE(metrics.contains(m)) << title << ": " << m << " is not in the agent's exposition";
-        if (auto it = metrics.find(m); it != metrics.end()) allowed.insert(it->second.begin(), it->second.end());
+        if (auto it = metrics.find(m); it != metrics.end())
+          allowed.insert(it->second.begin(), it->second.end());
         used.insert(m);
       }
-      for (const auto& l : r.labels) EXPECT_TRUE(allowed.contains(l)) << title << ": label " << l << " in " << expr;
+      for (const auto& l : r.labels)
+        EXPECT_TRUE(allowed.contains(l)) << title << ": label " << l << " in " << expr;
       for (const auto& fn : r.functions) EXPECT_TRUE(kFunctions.contains(fn)) << title << ": " << fn << "()";
     }
   }
@@ -174,8 +180,9 @@ TEST(DeployDashboard, EveryPanelQueriesOnlyWhatTheAgentExposes) {
   }
 
   // What issue 18 asks the dashboard for (events lost has no metric yet).
-  for (const char* m : {"sealnet_encrypted_bytes_total", "sealnet_dropped_bytes_total", "sealnet_fallback_decisions_total",
-                        "sealnet_key_age_seconds", "sealnet_xfrm_stat_total"})
+  for (const char* m :
+       {"sealnet_encrypted_bytes_total", "sealnet_dropped_bytes_total", "sealnet_fallback_decisions_total",
+        "sealnet_key_age_seconds", "sealnet_xfrm_stat_total"})
     EXPECT_TRUE(used.contains(m)) << "no panel shows " << m;
   EXPECT_TRUE(titles.contains("Encrypted throughput per device and mode"));
   std::set<int> ids;

@@ -11,15 +11,13 @@
 
 namespace sealnet::status::testing {
 
-inline constexpr const char* kFixtureDropReasons[] = {"malformed",     "unknown-node",        "no-key",
-                                                      "unknown-device", "fib-failed",         "plaintext-to-remote",
-                                                      "node-no-address", "host-misrouted"};
+inline constexpr const char* kFixtureDropReasons[] = {
+    "malformed",  "unknown-node",        "no-key",          "unknown-device",
+    "fib-failed", "plaintext-to-remote", "node-no-address", "host-misrouted"};
 
 // Peer i's mode and the device its states are offloaded to ("" for software).
 inline std::string fixture_mode(size_t i) { return i % 2 ? "software" : i % 4 == 0 ? "crypto" : "packet"; }
-inline std::string fixture_device(size_t i) {
-  return i % 2 ? "" : i % 4 == 0 ? "eth1" : "eth2";
-}
+inline std::string fixture_device(size_t i) { return i % 2 ? "" : i % 4 == 0 ? "eth1" : "eth2"; }
 
 // One look at the kernel: `look` 0 before the rotation, 1 after it (the old
 // key's outbound states are gone, new ones count).
@@ -57,8 +55,23 @@ inline AgentStatus fixture_look(size_t n_peers, int look) {
     const uint32_t out3 = 0x00010300u | p.slot << 12, out4 = 0x00010400u | p.slot << 12;
     const uint32_t in4 = static_cast<uint32_t>(p.id) << 16 | 0x0400u;
     if (look == 0) p.sas.push_back({out3, "out", 3, p.slot, 2, mode, dev, {base, base * 1400, 0, 0, 0}});
-    p.sas.push_back({out4, "out", 4, p.slot, 2, mode, dev, {base / 2 * static_cast<uint64_t>(look), base * 700 * static_cast<uint64_t>(look), 0, 0, 0}});
-    p.sas.push_back({in4, "in", 4, 1, 0, mode, dev, {base, base * 1300, i % 13 == 0 ? 1u : 0u, i % 29 == 0 ? 2u : 0u, 0}});
+    p.sas.push_back(
+        {out4,
+         "out",
+         4,
+         p.slot,
+         2,
+         mode,
+         dev,
+         {base / 2 * static_cast<uint64_t>(look), base * 700 * static_cast<uint64_t>(look), 0, 0, 0}});
+    p.sas.push_back({in4,
+                     "in",
+                     4,
+                     1,
+                     0,
+                     mode,
+                     dev,
+                     {base, base * 1300, i % 13 == 0 ? 1u : 0u, i % 29 == 0 ? 2u : 0u, 0}});
     for (const auto& sa : p.sas) {
       auto& t = sa.dir == "out" ? p.out_total : p.in_total;
       t.packets += sa.counters.packets;
@@ -67,10 +80,10 @@ inline AgentStatus fixture_look(size_t n_peers, int look) {
     s.peers.push_back(std::move(p));
   }
   for (const char* r : kFixtureDropReasons) s.bpf_drop_reasons.push_back(r);
-  s.bpf_packets = {{"mark-crypto", 5000}, {"mark-software", 4000}, {"no-key", 12}, {"fib-no-neigh", 3},
-                   {"plaintext-to-remote", 2}, {"malformed", 0}};
+  s.bpf_packets = {{"mark-crypto", 5000}, {"mark-software", 4000},    {"no-key", 12},
+                   {"fib-no-neigh", 3},   {"plaintext-to-remote", 2}, {"malformed", 0}};
   s.bpf_bytes = {{"mark-crypto", 7'000'000}, {"mark-software", 5'600'000}, {"no-key", 1200},
-                 {"fib-no-neigh", 300}, {"plaintext-to-remote", 180}, {"malformed", 0}};
+                 {"fib-no-neigh", 300},      {"plaintext-to-remote", 180}, {"malformed", 0}};
   s.xfrm_stat = {{"XfrmInError", 0}, {"XfrmInNoStates", 17}, {"XfrmOutNoStates", 0}};
   s.fallback_counts = {{"probe-verdict", 2}, {"sa-table-full", 3}, {"offload-refused", 0}};
   s.decisions = {"probe-verdict: slot 1 (eth1) software -> crypto: crypto offload"};
@@ -89,7 +102,8 @@ inline AgentStatus realistic_status(size_t n_peers) {
 }
 
 // What sealnet_encrypted_bytes_total{device,mode} must say for realistic_status.
-inline uint64_t realistic_encrypted_bytes(size_t n_peers, const std::string& device, const std::string& mode) {
+inline uint64_t realistic_encrypted_bytes(size_t n_peers, const std::string& device,
+                                          const std::string& mode) {
   uint64_t sum = 0;
   for (size_t i = 0; i < n_peers; ++i) {
     const bool routeless = i % 97 == 5;

@@ -105,7 +105,8 @@ TEST(StatusMetricsDoc, TheDocsListIsTheExposition) {
     EXPECT_EQ(doc.at(name).labels, fam.labels) << name;
     EXPECT_GT(fam.series, 0u) << name << " has no sample in the realistic model";
   }
-  for (const auto& [name, fam] : doc) EXPECT_TRUE(exp.contains(name)) << name << " is documented, not exposed";
+  for (const auto& [name, fam] : doc)
+    EXPECT_TRUE(exp.contains(name)) << name << " is documented, not exposed";
 }
 
 TEST(StatusMetricsDoc, TheDocsJsonExampleIsAStatusThisSealnetReads) {
@@ -120,7 +121,8 @@ TEST(StatusMetricsDoc, TheDocsJsonExampleIsAStatusThisSealnetReads) {
   EXPECT_EQ(s->traffic.size(), 2u);
   EXPECT_EQ(s->bpf_drop_reasons.size(), 8u);
   // The drop reasons it lists are those of the metrics' doc.
-  EXPECT_NE(doc.find("`malformed`, `unknown-node`, `no-key`, `unknown-device`, `fib-failed`,\n  `plaintext-to-remote`, `node-no-address`, `host-misrouted`"),
+  EXPECT_NE(doc.find("`malformed`, `unknown-node`, `no-key`, `unknown-device`, `fib-failed`,\n  "
+                     "`plaintext-to-remote`, `node-no-address`, `host-misrouted`"),
             std::string::npos);
 }
 
@@ -210,8 +212,9 @@ TEST(StatusMetrics, TheRealisticModelCountsWhatItsStatesEncrypted) {
   const std::string text = render_prometheus(s);
   for (const auto& [dev, mode] :
        {std::pair{"eth1", "crypto"}, {"eth2", "packet"}, {"eth0", "software"}, {"none", "software"}}) {
-    const std::string line = "sealnet_encrypted_bytes_total{device=\"" + std::string(dev) + "\",mode=\"" + mode +
-                             "\"} " + std::to_string(testing::realistic_encrypted_bytes(100, dev, mode)) + "\n";
+    const std::string line = "sealnet_encrypted_bytes_total{device=\"" + std::string(dev) + "\",mode=\"" +
+                             mode + "\"} " +
+                             std::to_string(testing::realistic_encrypted_bytes(100, dev, mode)) + "\n";
     EXPECT_THAT(text, ::testing::HasSubstr(line));
     EXPECT_GT(testing::realistic_encrypted_bytes(100, dev, mode), 0u) << dev << " " << mode;
   }
