@@ -194,7 +194,7 @@ printf '%s\n' "$K1" > $W/keys-n
 ip netns exec of-n "$NODE" run --config $W/of-n.yaml --status $W/of-n.status > "$ART/of-n-node.log" 2>&1 &
 defer "kill $!"
 check "slot 0's initial mode is the probe's verdict on $NSIM (crypto-offload), the decision carries its reason" \
-  wait_for 60 status_has of-n "probe-verdict: slot 0 ($NSIM) none -> crypto: probe: crypto-offload: "
+  wait_for 60 status_has of-n "probe-verdict: slot 0 ($NSIM) software -> crypto: probe: crypto-offload: "
 grep -m1 "probe-verdict" "$W/of-n.status"
 check "20 peers: 100 states installed (20 out + 80 in: 4 generations each)" wait_for 120 bash -c "[[ \$(ip -n of-n xfrm state | grep -c ^src) == 100 ]]"
 head -1 "$IPSEC"
