@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -323,14 +324,24 @@ int main(int argc, char** argv) {
   bool status_json = false;
   auto* status = app.add_subcommand("status", "What the local agent encrypts how, and why (from its status endpoint)");
   status->add_option("--endpoint", status_endpoint, "The agent's metrics.listen address")->capture_default_str();
-  status->add_flag("--json", status_json, "The agent's JSON (docs/status.md)");
+  status->add_flag("--json", status_json, "The agent's JSON (docs/status.md), all of it");
+  sealnet::status::TableOptions status_table;
+  bool status_all = false;
+  status->add_option("--peer", status_table.peer, "Only this peer (name, node-<id> or address) and its states");
+  auto* status_limit = status->add_option("--limit", status_table.limit,
+                                          "At most N peers (problems first) after the summary")
+                           ->capture_default_str();
+  status->add_flag("--all", status_all, "Every peer")->excludes(status_limit);
   auto* lab = app.add_subcommand("lab", "A 3-node cluster of network namespaces with one agent each: "
                                       "up [--nodes N] | add-node | traffic | status | down, each also --vm");
   lab->allow_extras()->prefix_command();
   CLI11_PARSE(app, argc, argv);
   if (*lab) return sealnet::lab::lab_main(lab->remaining());
   if (*agent) return run_agent_command(agent_args);
-  if (*status) return sealnet::status::status_main(status_endpoint, status_json);
+  if (*status) {
+    if (status_all) status_table.limit = SIZE_MAX;
+    return sealnet::status::status_main(status_endpoint, status_json, status_table);
+  }
   if (*plan) return run_plan_command(plan_args);
   if (*selftest) return run_selftest();
   if (*probe) return run_probe_command(probe_args);

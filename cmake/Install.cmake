@@ -45,6 +45,7 @@ install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/agent-confi
               ${CMAKE_SOURCE_DIR}/deploy/README.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/kubernetes DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/grafana DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/Containerfile DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # ---- the Debian package ----------------------------------------------------

@@ -70,6 +70,33 @@ metrics=$(ip netns exec sl-n1 curl -sf http://127.0.0.1:9962/metrics)
 check "Prometheus metrics: BPF counters by reason and per-SA packets" \
   grep -qE '^sealnet_bpf_packets_total\{reason="mark-software"\} [1-9]' <<<"$metrics"
 check "Prometheus metrics: no key material" bash -c "! grep -qi 'rfc4106.*0x\|aead_key' <<<\"\$1\"" _ "$metrics"
+check "Prometheus metrics: encrypted bytes per device and mode, no SPI label" bash -c \
+  'grep -qE "^sealnet_encrypted_bytes_total\{device=\"[^\"]+\",mode=\"(software|crypto|packet)\"\} [1-9]" <<<"$1" &&
+   ! grep -q "spi=" <<<"$1"' _ "$metrics"
+if command -v promtool >/dev/null; then
+  check "promtool check metrics passes on lab-1's exposition" bash -c 'promtool check metrics <<<"$1"' _ "$metrics"
+fi
+# A real Prometheus (Debian package prometheus, from the host's /) in lab-1's
+# namespace scrapes its agent every second; its HTTP API answers for the
+# encrypted bytes.
+if command -v prometheus >/dev/null; then
+  pdir=$ART/prometheus
+  mkdir -p "$pdir"
+  printf 'global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n  - job_name: sealnet\n    static_configs: [{targets: ["127.0.0.1:9962"]}]\n' \
+    >"$pdir/prometheus.yml"
+  ip netns exec sl-n1 prometheus --config.file="$pdir/prometheus.yml" --storage.tsdb.path="$pdir/data" \
+    --web.listen-address=127.0.0.1:9090 --log.level=warn >"$pdir/log" 2>&1 &
+  PROM_PID=$!
+  prom_encrypted() {
+    ip netns exec sl-n1 curl -sf http://127.0.0.1:9090/api/v1/query \
+      --data-urlencode 'query=sum(sealnet_encrypted_bytes_total{job="sealnet"})' | jq -r '.data.result[0].value[1] // "0"'
+  }
+  prom_has_bytes() { awk -v v="$(prom_encrypted)" 'BEGIN { exit !(v + 0 > 0) }'; }
+  check "a real Prometheus scraped lab-1's agent: sealnet_encrypted_bytes_total > 0" wait_for 60 prom_has_bytes
+  echo "prometheus: sum(sealnet_encrypted_bytes_total) = $(prom_encrypted)"
+  kill "$PROM_PID" 2>/dev/null; wait "$PROM_PID" 2>/dev/null
+  tail -n 5 "$pdir/log"
+fi
 
 section "(ii) same-node traffic is not encrypted"
 before_local=$(jqn 1 '.bpf_packets["local-pass"] // 0')
@@ -149,7 +176,16 @@ grep "config rejected" "$LAB/logs/lab-2.log" | tail -1
 check "lab-2 still reaches lab-1 and lab-4, encrypted" \
   run ip netns exec sl-n2-p1 sh -c 'ping -c 2 -i 0.2 -q 10.241.1.2 && ping -c 2 -i 0.2 -q 10.241.4.2'
 check "lab-2 still ready with 3 peers" test "$(jqn 2 '"\(.ready) \(.peers | length)"')" = "true 3"
+# The refusal stays in last_error across clean reconciles, until a good config.
+refusal_shown() { [[ $(jqn 2 .last_error) == *"config rejected"* ]]; }
+r0=$(jqn 2 .reconciles)
+two_more() { (($(jqn 2 .reconciles) >= r0 + 2)); }
+wait_for 60 two_more  # two periodic reconciles, clean
+echo "lab-2: reconciles $r0 -> $(jqn 2 .reconciles); last_error: $(jqn 2 .last_error)"
+check "lab-2's last_error still shows the refused config after clean reconciles" refusal_shown
 mv "$ART/lab-2.yaml.good" "$LAB/lab-2.yaml"
+refusal_gone() { ! refusal_shown; }
+check "the good config back: lab-2's last_error clears" wait_for 30 refusal_gone
 
 section "(iii-c) a misordered key file at run time: refused, no key byte in any output"
 S=$LAB/secret
@@ -180,7 +216,11 @@ echo "searched $(wc -c <"$ART/outputs.txt") bytes of output for $(wc -l <"$ART/k
 check "no substring of any key in logs, status, /healthz, /readyz, /metrics" \
   bash -c '! grep -qiF -f "$1" "$2"' _ "$ART/key-windows.txt" "$ART/outputs.txt"
 check "lab-2 still reaches lab-1 on the running keys" run ip netns exec sl-n2-p1 ping -c 2 -i 0.2 -q 10.241.1.2
+key_refusal_shown() { [[ $(jqn "$1" .last_error) == *"key file rejected"* ]]; }
+check "lab-1's last_error shows the refused key file" key_refusal_shown 1
 ln -sfn "$good" "$S/..data_tmp" && mv -T "$S/..data_tmp" "$S/..data" && rm -rf "${S:?}/$v"
+key_refusals_gone() { local n; for n in 1 2 3 4; do ! key_refusal_shown "$n" || return 1; done; }
+check "the good key file back: every agent's last_error clears" wait_for 30 key_refusals_gone
 
 section "(iv) SIGKILL and restart of an agent during a stream"
 capture_start kill

@@ -167,6 +167,8 @@ void fields(S& p, F&& f) {
   f("sas", p.sas);
   f("out_total", p.out_total);
   f("in_total", p.in_total);
+  f("out_since_start", p.out_since_start);
+  f("in_since_start", p.in_since_start);
 }
 
 template <Part<DeviceStatus> S, typename F>
@@ -180,6 +182,15 @@ void fields(S& d, F&& f) {
   f("mode", d.mode);
   f("generation", d.generation);
   f("offloaded_states", d.offloaded_states);
+}
+
+template <Part<TrafficStatus> S, typename F>
+void fields(S& t, F&& f) {
+  f("device", t.device);
+  f("mode", t.mode);
+  f("dir", t.dir);
+  f("states", t.states);
+  f("since_start", t.since_start);
 }
 
 template <Part<KeyStatus> S, typename F>
@@ -231,6 +242,8 @@ void fields(S& s, F&& f) {
   f("pod_devices", s.pod_devices);
   f("bpf_packets", s.bpf_packets);
   f("bpf_bytes", s.bpf_bytes);
+  f("bpf_drop_reasons", s.bpf_drop_reasons);
+  f("traffic", s.traffic);
   f("xfrm_stat", s.xfrm_stat);
   f("fallback_counts", s.fallback_counts);
   f("decisions", s.decisions);

@@ -50,7 +50,10 @@ struct PeerStatus {
   std::vector<uint8_t> peer_keys;   // keys the peer is known to hold
   std::string keys_source;          // "config" | "assumed" | "observed" | "discovery"
   std::vector<PeerSa> sas;
-  SaCounters out_total, in_total;
+  SaCounters out_total, in_total;  // the sum over `sas` now (goes down when a state goes)
+  // What its states counted since the agent started; never goes down
+  // (datapath/status/traffic.h fills them; the metrics' counters).
+  SaCounters out_since_start, in_since_start;
 
   bool operator==(const PeerStatus&) const = default;
 };
@@ -67,6 +70,18 @@ struct DeviceStatus {
   uint32_t offloaded_states = 0;
 
   bool operator==(const DeviceStatus&) const = default;
+};
+
+// Our states per device, mode and direction: how many now, and what they
+// counted since the agent started (never goes down; datapath/status/traffic.h).
+struct TrafficStatus {
+  std::string device;  // offloaded to; for a software state the peer's uplink ("none": no route)
+  std::string mode;    // packet | crypto | software
+  std::string dir;     // out | in
+  uint64_t states = 0;
+  SaCounters since_start;
+
+  bool operator==(const TrafficStatus&) const = default;
 };
 
 struct KeyStatus {
@@ -121,6 +136,8 @@ struct AgentStatus {
   std::vector<std::string> pod_devices;  // where from_pod is attached
   // BPF per-CPU counters summed, by bpf::metric_name(reason).
   std::map<std::string, uint64_t> bpf_packets, bpf_bytes;
+  std::vector<std::string> bpf_drop_reasons;  // which of those reasons are drops (bpf::metric_is_drop)
+  std::vector<TrafficStatus> traffic;
   // /proc/net/xfrm_stat of the agent's namespace, by counter name (XfrmInNoStates ...).
   std::map<std::string, uint64_t> xfrm_stat;
   // Fallback decisions since start, by fallback::to_string(Reason); and the last ones, as text.

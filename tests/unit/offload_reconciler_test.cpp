@@ -475,7 +475,7 @@ TEST(Fallback, DecisionsReadLikeStatusLines) {
   r.kernel.devices[10].refuse_crypto = {EINVAL, "nope"};
   r.run();
   const std::string s = r.log.last()->str();
-  EXPECT_NE(s.find("offload-refused: slot 0 (nsim0) spi 0x00011000 -> 10.0.0.3 crypto -> none"), std::string::npos) << s;
+  EXPECT_NE(s.find("offload-refused: slot 0 (nsim0) spi 0x00011000 -> 10.0.0.3 crypto -> software"), std::string::npos) << s;
 }
 
 // ---------------------------------------------------------------- rotation --
