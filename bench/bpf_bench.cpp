@@ -171,7 +171,7 @@ std::optional<Loaded> load_classifier(Shape shape, uint32_t entries, std::string
     return static_cast<bool>(s);
   };
   check(dp->set_config(
-      {.local_node_id = kLocalNode, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
+      {.local_node_id = kLocalNode, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .events = 0}));
   check(dp->upsert_device(ifindex("up0"), {.slot = 1, .mode = SEALNET_MODE_CRYPTO, .flags = 0, .pad = 0}));
   check(dp->upsert_ipcache(*IpPrefix::parse("10.63.255.0/24"), {kLocalNode, SEALNET_IPCACHE_POD_CIDR}));
   if (shape == Shape::Ipv6)
@@ -403,7 +403,7 @@ void BM_ToWireEsp(benchmark::State& state) {
   if (!dp) return state.SkipWithError(dp.error().message().c_str());
   (void)dp->upsert_ipcache(*IpPrefix::parse("192.0.2.1/32"), {1, SEALNET_IPCACHE_NODE_ADDR});
   (void)dp->upsert_ipcache(*IpPrefix::parse("192.0.2.2/32"), {2, SEALNET_IPCACHE_NODE_ADDR});
-  (void)dp->set_config({.local_node_id = 1, .key_id = 1, .fail_closed = 1, .encrypt_host = 0, .pad = 0});
+  (void)dp->set_config({.local_node_id = 1, .key_id = 1, .fail_closed = 1, .encrypt_host = 0, .events = 0});
   const auto frame = PacketBuilder()
                          .ip(*IpAddr::parse("192.0.2.1"), *IpAddr::parse("192.0.2.2"))
                          .esp(0x100, 1)
