@@ -170,6 +170,7 @@ class Agent {
 
   mutable std::mutex mu_;
   status::AgentStatus snap_;
+  std::vector<status::CounterSample> history_;  // `sealnet audit`'s window (docs/events.md)
 };
 
 void Agent::note_error(const std::string& what) {
@@ -820,6 +821,8 @@ void Agent::refresh_status() {
   }
   for (const auto& d : log_.entries()) s.decisions.push_back(d.str());
   if (s.decisions.size() > 32) s.decisions.erase(s.decisions.begin(), s.decisions.end() - 32);
+  status::sample_history(history_, status::counter_sample(s));
+  s.history = history_;
   if (registry_) {
     s.discovery = registry_->status();
   } else {

@@ -200,6 +200,14 @@ void fields(S& d, F&& f) {
   f("peers", d.peers);
 }
 
+template <Part<CounterSample> S, typename F>
+void fields(S& c, F&& f) {
+  f("at", c.at);
+  f("bpf_packets", c.bpf_packets);
+  f("fallback_counts", c.fallback_counts);
+  f("sa_out_packets", c.sa_out_packets);
+}
+
 template <Part<AgentStatus> S, typename F>
 void fields(S& s, F&& f) {
   f("schema", s.schema);
@@ -225,6 +233,7 @@ void fields(S& s, F&& f) {
   f("fallback_counts", s.fallback_counts);
   f("decisions", s.decisions);
   f("discovery", s.discovery);
+  f("history", s.history);
 }
 
 template <typename T>
@@ -273,6 +282,23 @@ Result<AgentStatus> from_json(std::string_view text) {
     const std::string where = e.where();
     return fail(EINVAL, kJsonOp, where.empty() ? "(document)" : where, e.why);
   }
+}
+
+void sample_history(std::vector<CounterSample>& history, CounterSample now) {
+  if (!history.empty() && now.at < history.back().at + kHistoryEvery) return;
+  history.push_back(std::move(now));
+  if (history.size() > kHistoryMax) history.erase(history.begin() + 1);
+}
+
+CounterSample counter_sample(const AgentStatus& s) {
+  CounterSample c{.at = s.now, .bpf_packets = s.bpf_packets, .fallback_counts = s.fallback_counts,
+                  .sa_out_packets = {}};
+  for (const auto& p : s.peers)
+    for (const auto& sa : p.sas)
+      if (sa.dir == "out")
+        c.sa_out_packets[sa.device.empty() ? std::string("software") : sa.device + " " + sa.mode] +=
+            sa.counters.packets;
+  return c;
 }
 
 std::map<std::string, uint64_t> parse_xfrm_stat(std::string_view text) {
