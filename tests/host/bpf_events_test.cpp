@@ -6,7 +6,18 @@
 #include <linux/in.h>
 #include <linux/pkt_cls.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -169,6 +180,90 @@ TEST_F(Events, OffMakesNothing) {
   EXPECT_TRUE(take().empty());
   const auto s = stats();
   EXPECT_EQ(s.sent + s.rate_limited + s.ringbuf_full, 0u);
+}
+
+// `sealnet monitor` as a user runs it, against maps pinned in a bpffs of the
+// test's own: no agent there (exit 2 naming the path), events off (exit 1
+// saying so), then a drop printed as one JSON line.
+struct Child {
+  pid_t pid = -1;
+  std::string out_path;
+};
+
+Child spawn_monitor(const std::string& args) {
+  Child c;
+  char tmpl[] = "/tmp/sealnet-monitor-out-XXXXXX";
+  const int fd = ::mkstemp(tmpl);
+  c.out_path = tmpl;
+  c.pid = ::fork();
+  if (c.pid == 0) {
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl("/bin/sh", "sh", "-c", (std::string("exec " SEALNET_CLI " monitor ") + args).c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(fd);
+  return c;
+}
+
+int wait_exit(const Child& c) {
+  int st = 0;
+  ::waitpid(c.pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  ::unlink(path.c_str());
+  return ss.str();
+}
+
+TEST_F(Events, MonitorCommandOnPinnedMaps) {
+  auto in_node = cluster_->node().enter();
+  char tmpl[] = "/tmp/sealnet-bpffs-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_EQ(::mount("bpf", dir.c_str(), "bpf", 0, "mode=0700"), 0) << std::strerror(errno);
+  const std::string args = "--bpffs " + dir + " --endpoint 127.0.0.1:1 --json";
+  {
+    auto none = spawn_monitor(args);
+    EXPECT_EQ(wait_exit(none), 2);
+    const std::string out = slurp(none.out_path);
+    EXPECT_NE(out.find(dir + "/sealnet_events"), std::string::npos) << out;
+  }
+  {
+    auto dp = Datapath::load({.pin_dir = dir});
+    ASSERT_TRUE(dp) << dp.error().message();
+    cluster_->populate(*dp);
+    ASSERT_TRUE(dp->set_config(testing::cluster_config()));
+    auto off = spawn_monitor(args);
+    EXPECT_EQ(wait_exit(off), 1);
+    const std::string out = slurp(off.out_path);
+    EXPECT_NE(out.find("events are off in the agent's config"), std::string::npos) << out;
+
+    auto cfg = testing::cluster_config();
+    cfg.events = SEALNET_EV_F_DROPS;
+    ASSERT_TRUE(dp->set_config(cfg));
+    auto live = spawn_monitor(args + " --drops");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // attached (it skips older records)
+    const auto frame = PacketBuilder().ip(ip("10.1.1.5"), ip("10.1.9.7")).udp(4000, 5000).payload(64).build();
+    auto r = test_run(dp->prog_fd(Program::FromPod),
+                      {.packet = frame, .ifindex = cluster_->ifindex("lxc0"), .mark = 0, .repeat = 1});
+    ASSERT_TRUE(r);
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    ::kill(live.pid, SIGINT);
+    EXPECT_EQ(wait_exit(live), 0);
+    const std::string text = slurp(live.out_path);
+    EXPECT_NE(text.find(R"("verdict":"DROP")"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"("reason":"no-key")"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"("device":"lxc0")"), std::string::npos) << text;  // named in this namespace
+    EXPECT_NE(text.find(R"("dst":"10.1.9.7")"), std::string::npos) << text;
+    EXPECT_NE(text.find("1 sent"), std::string::npos) << text;
+  }
+  ::umount2(dir.c_str(), MNT_DETACH);
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace
