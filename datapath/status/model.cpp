@@ -291,8 +291,13 @@ void sample_history(std::vector<CounterSample>& history, CounterSample now) {
 }
 
 CounterSample counter_sample(const AgentStatus& s) {
-  CounterSample c{.at = s.now, .bpf_packets = s.bpf_packets, .fallback_counts = s.fallback_counts,
-                  .sa_out_packets = {}};
+  // Zeros are left out (a missing counter reads 0): 61 samples of every reason
+  // would make /status ten times larger.
+  CounterSample c{.at = s.now, .bpf_packets = {}, .fallback_counts = {}, .sa_out_packets = {}};
+  for (const auto& [k, v] : s.bpf_packets)
+    if (v) c.bpf_packets.emplace(k, v);
+  for (const auto& [k, v] : s.fallback_counts)
+    if (v) c.fallback_counts.emplace(k, v);
   for (const auto& p : s.peers)
     for (const auto& sa : p.sas)
       if (sa.dir == "out")

@@ -211,6 +211,31 @@ TEST(AuditVerdict, HistorySampling) {
   EXPECT_EQ(h[1].at, (199u - 59) * 60);
 }
 
+TEST(AuditVerdict, SampleOfASnapshot) {
+  status::AgentStatus s;
+  s.now = 77;
+  s.bpf_packets = {{"mark-crypto", 5}, {"no-key", 0}};
+  s.fallback_counts = {{"link-down", 0}, {"offload-refused", 2}};
+  status::PeerStatus p;
+  p.sas = {{.spi = 1, .dir = "out", .key = 1, .slot = 1, .generation = 0, .mode = "crypto", .device = "nsim0",
+            .counters = {.packets = 10}},
+           {.spi = 2, .dir = "out", .key = 2, .slot = 0, .generation = 0, .mode = "software", .device = "",
+            .counters = {.packets = 3}},
+           {.spi = 3, .dir = "in", .key = 1, .slot = 1, .generation = 0, .mode = "crypto", .device = "nsim0",
+            .counters = {.packets = 99}}};
+  s.peers = {p, p};
+  const auto c = status::counter_sample(s);
+  EXPECT_EQ(c.at, 77u);
+  EXPECT_EQ(c.bpf_packets, (std::map<std::string, uint64_t>{{"mark-crypto", 5}}));  // zeros left out
+  EXPECT_EQ(c.fallback_counts, (std::map<std::string, uint64_t>{{"offload-refused", 2}}));
+  EXPECT_EQ(c.sa_out_packets, (std::map<std::string, uint64_t>{{"nsim0 crypto", 20}, {"software", 6}}));
+  // It survives the JSON of /status.
+  s.history = {c};
+  auto back = status::from_json(status::to_json(s));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->history, s.history);
+}
+
 TEST(AuditVerdict, Durations) {
   uint64_t s = 0;
   EXPECT_TRUE(parse_duration("10m", s));
