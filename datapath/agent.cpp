@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "bpf/events.h"
 #include "bpf/programs.h"
 #include "bpf/tc.h"
 #include "core/fd.h"
@@ -810,6 +811,13 @@ void Agent::refresh_status() {
       s.bpf_packets[bpf::metric_name(i)] = (*m)[i].packets;
       s.bpf_bytes[bpf::metric_name(i)] = (*m)[i].bytes;
     }
+  }
+  s.events.drops = cfg_.monitor.drops;
+  s.events.flows = cfg_.monitor.flows;
+  if (auto ev = bpf::read_event_stats(dp_->event_stats_fd())) {
+    s.events.sent = ev->sent;
+    s.events.lost = ev->ringbuf_full;
+    s.events.rate_limited = ev->rate_limited;
   }
   std::ifstream xs("/proc/net/xfrm_stat");
   std::stringstream text;

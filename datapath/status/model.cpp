@@ -200,6 +200,15 @@ void fields(S& d, F&& f) {
   f("peers", d.peers);
 }
 
+template <Part<EventsStatus> S, typename F>
+void fields(S& e, F&& f) {
+  f("drops", e.drops);
+  f("flows", e.flows);
+  f("sent", e.sent);
+  f("lost", e.lost);
+  f("rate_limited", e.rate_limited);
+}
+
 template <Part<CounterSample> S, typename F>
 void fields(S& c, F&& f) {
   f("at", c.at);
@@ -234,6 +243,7 @@ void fields(S& s, F&& f) {
   f("decisions", s.decisions);
   f("discovery", s.discovery);
   f("history", s.history);
+  f("events", s.events);
 }
 
 template <typename T>

@@ -89,6 +89,17 @@ struct DiscoveryStatus {
   bool operator==(const DiscoveryStatus&) const = default;
 };
 
+// The datapath's events (docs/events.md): what the config asks for and the
+// counters of bpf/shared.h's sealnet_ev_stats, since the programs were loaded.
+struct EventsStatus {
+  bool drops = false, flows = false;
+  uint64_t sent = 0;          // records written to the ring buffer
+  uint64_t lost = 0;          // the ring buffer was full
+  uint64_t rate_limited = 0;  // drop reports cut by the per-reason limit
+
+  bool operator==(const EventsStatus&) const = default;
+};
+
 // The counters `sealnet audit` compares over a window (docs/events.md).
 struct CounterSample {
   uint64_t at = 0;  // unix seconds
@@ -138,6 +149,7 @@ struct AgentStatus {
   // Counter samples, oldest first: the one taken at start, then one a minute,
   // at most kHistoryMax (datapath/monitor/audit.h reads them).
   std::vector<CounterSample> history;
+  EventsStatus events;
   // The event loop's pulse, for /healthz (datapath/status/health.h). Not in the
   // JSON or the metrics: their bytes stay as they were.
   struct Loop {

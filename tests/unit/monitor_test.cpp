@@ -231,9 +231,11 @@ TEST(AuditVerdict, SampleOfASnapshot) {
   EXPECT_EQ(c.sa_out_packets, (std::map<std::string, uint64_t>{{"nsim0 crypto", 20}, {"software", 6}}));
   // It survives the JSON of /status.
   s.history = {c};
+  s.events = {.drops = true, .flows = false, .sent = 4, .lost = 1, .rate_limited = 2};
   auto back = status::from_json(status::to_json(s));
   ASSERT_TRUE(back) << back.error().message();
   EXPECT_EQ(back->history, s.history);
+  EXPECT_EQ(back->events, s.events);
 }
 
 TEST(AuditVerdict, Durations) {
