@@ -11,6 +11,9 @@
 #        remote pod's address (lab-2's 10.241.2.2) to a pod of lab-1: not
 #        delivered, counted as XfrmInTmplMismatch; the real 10.241.2.2 still gets through
 #  (iii) a node added at run time is reached, encrypted, within seconds
+#  (iii-c) a misordered key file swapped in at run time: refused by every agent,
+#        the running keys kept, and no substring of any key in any agent's log,
+#        status (JSON and text), /healthz, /readyz or /metrics
 #  (iv)  an agent killed with SIGKILL during a continuous numbered UDP stream and
 #        restarted: zero datagrams lost, zero plaintext frames
 #  (v)   a key rotation (a Secret-style ..data symlink swap) during a stream: zero
@@ -176,6 +179,37 @@ check "lab-2 still reaches lab-1 and lab-4, encrypted" \
 check "lab-2 still ready with 3 peers" test "$(jqn 2 '"\(.ready) \(.peers | length)"')" = "true 3"
 mv "$ART/lab-2.yaml.good" "$LAB/lab-2.yaml"
 
+section "(iii-c) a misordered key file at run time: refused, no key byte in any output"
+S=$LAB/secret
+good=$(readlink "$S/..data")
+bad_hex=$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')
+v="..bad$$"
+(umask 077; mkdir "$S/$v" && printf '3+ 0x%s rfc4106(gcm(aes)) 128\n' "$bad_hex" >"$S/$v/keys")
+ln -sfn "$v" "$S/..data_tmp" && mv -T "$S/..data_tmp" "$S/..data"
+refused_all() { local n; for n in 1 2 3 4; do grep -q "key file rejected" "$LAB/logs/lab-$n.log" || return 1; done; }
+check "every agent refuses it, the running keys stay" wait_for 30 refused_all
+grep "key file rejected" "$LAB/logs/lab-1.log" | tail -1
+sleep 2   # a status refresh after the refusal
+: >"$ART/outputs.txt"
+for n in 1 2 3 4; do
+  cat "$LAB/logs/lab-$n.log" >>"$ART/outputs.txt"
+  for path in status healthz readyz metrics; do
+    ip netns exec "sl-n$n" curl -s "http://127.0.0.1:9962/$path" >>"$ART/outputs.txt"
+  done
+  ip netns exec "sl-n$n" "$BIN" status >>"$ART/outputs.txt" 2>&1
+done
+# Every 12-hex-digit (6-byte) window of the running keys and of the refused one.
+{
+  for hex in "$bad_hex" $(awk '{sub(/^0x/, "", $3); print $3}' "$S/$good/keys"); do
+    for ((i = 0; i + 12 <= ${#hex}; i++)); do echo "${hex:i:12}"; done
+  done
+} >"$ART/key-windows.txt"
+echo "searched $(wc -c <"$ART/outputs.txt") bytes of output for $(wc -l <"$ART/key-windows.txt") key windows"
+check "no substring of any key in logs, status, /healthz, /readyz, /metrics" \
+  bash -c '! grep -qiF -f "$1" "$2"' _ "$ART/key-windows.txt" "$ART/outputs.txt"
+check "lab-2 still reaches lab-1 on the running keys" run ip netns exec sl-n2-p1 ping -c 2 -i 0.2 -q 10.241.1.2
+ln -sfn "$good" "$S/..data_tmp" && mv -T "$S/..data_tmp" "$S/..data" && rm -rf "${S:?}/$v"
+
 section "(iv) SIGKILL and restart of an agent during a stream"
 capture_start kill
 stream_start kill 1 2 3000
@@ -191,7 +225,8 @@ check "the restarted agent adopted the running state" grep -q "adopting node lab
 
 section "(v) key rotation during a stream"
 capture_start rotate
-stream_start rotate 2 1 4000
+# 30 s at 200/s: long enough that key 2 takes over mid-stream also on a loaded host (TCG)
+stream_start rotate 2 1 6000
 sleep 2
 check "lab rotate (key 2 joins key 1)" lab rotate
 on_key2() {
@@ -205,7 +240,7 @@ check "lab rotate --finish (key 1 leaves)" lab rotate --finish
 stream_wait rotate; rc=$?
 capture_stop
 spi_list=$(spis rotate | tr '\n' ' '); echo "SPIs on the wire: $spi_list"
-check "4000 of 4000 datagrams arrived across the rotation" test "$rc" = 0
+check "6000 of 6000 datagrams arrived across the rotation" test "$rc" = 0
 check "no plaintext frame on the wire" test "$(plaintext_frames rotate)" = 0
 # SPI 0xNNNNKSGG: sender node, key, slot, generation (docs/xfrm-design.md).
 spi_keys=$(spis rotate | cut -c7 | sort -u | tr -d '\n')

@@ -1,12 +1,10 @@
 #include "offload/binding.h"
 
 #include <netinet/in.h>
-
-#include <algorithm>
-#include <map>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <map>
 
 #include "bpf/shared.h"
 

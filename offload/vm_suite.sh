@@ -29,8 +29,8 @@ section "modules"
 check "modprobe -a esp4 esp4_offload xfrm_user veth netdevsim aesni_intel gcm" \
   run modprobe -a esp4 esp4_offload xfrm_user veth netdevsim aesni_intel gcm
 
-K1='1 rfc4106(gcm(aes)) 0x'$(printf '11%.0s' {1..20})' 128'
-K2='2 rfc4106(gcm(aes)) 0x'$(printf '22%.0s' {1..20})' 128'
+K1='1+ rfc4106(gcm(aes)) 0x'$(printf '11%.0s' {1..20})' 128'
+K2='2+ rfc4106(gcm(aes)) 0x'$(printf '22%.0s' {1..20})' 128'
 
 for ns in of-a of-b of-w; do
   ip netns add $ns; defer "ip netns del $ns"

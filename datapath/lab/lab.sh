@@ -249,9 +249,9 @@ cmd_add_node() {
 # remove-node N: node N leaves: its agent stops (its etcd lease then lapses, or the
 # others' configs drop it), its namespaces go.
 cmd_remove_node() {
-  need_root
   local n=${1:?remove-node N} total m
   node_number "$n"
+  need_root
   total=$(nodes)
   [ -e "$STATE/run/lab-$n.pid" ] || die "lab-$n is not running"
   kill "$(cat "$STATE/run/lab-$n.pid")" 2>/dev/null
@@ -388,7 +388,7 @@ case $cmd in
   etcd) need_root; cmd_etcd "$@" ;;
   traffic) cmd_traffic ;;
   rotate) cmd_rotate "$@" ;;
-  start-agent) need_root; node_number "${1:?start-agent N}"; start_agent "$1"; wait_ready "$1" 120 ;;
+  start-agent) node_number "${1:?start-agent N}"; need_root; start_agent "$1"; wait_ready "$1" 120 ;;
   status) cmd_status "$@" ;;
   down) cmd_down ;;
   *) die "usage: sealnet lab up [--nodes N] [--etcd] | add-node | remove-node N | traffic | rotate [--finish] | etcd start|stop | status [--json] | down, each also with --vm" ;;

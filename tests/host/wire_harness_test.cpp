@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -38,8 +39,19 @@ const IpAddr kNodeA = *IpAddr::parse("192.168.50.1"), kNodeB = *IpAddr::parse("1
 const MacAddr kMacA{{2, 0, 0, 0, 0, 1}}, kMacB{{2, 0, 0, 0, 0, 2}};
 constexpr const char* kKeyLine = "3 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n";
 
+// Files of this run, in a directory of its own (mkdtemp): no predictable name
+// in /tmp; removed when the tests end.
 std::string scratch(const std::string& name) {
-  return "/tmp/sealnet-wire-test-" + std::to_string(getpid()) + "-" + name;
+  static const struct Dir {
+    std::string path;
+    Dir() {
+      char t[] = "/tmp/sealnet-wire-test.XXXXXX";
+      if (::mkdtemp(t) == nullptr) std::abort();
+      path = t;
+    }
+    ~Dir() { std::filesystem::remove_all(path); }
+  } dir;
+  return dir.path + "/" + name;
 }
 
 // A key file the harness accepts: mode 0600 (keys.h refuses anything looser).

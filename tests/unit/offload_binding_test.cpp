@@ -42,8 +42,8 @@ TEST(Spi, CarriesSenderKeySlotGeneration) {
   EXPECT_EQ(p.key, 7);
   EXPECT_EQ(p.slot, 0xA);
   EXPECT_EQ(p.generation, 0x42);
-  // Node ids start at 1: every real SPI is above the reserved 1..255 and the
-  // probe's node-0 range.
+  // Node ids start at 1: every real SPI is above the reserved 1..255; the
+  // probe's range (0xFFFFFF00.., node id 0xFFFF) is refused by the config.
   EXPECT_GE(make_spi(1, 1, 0, 0), 0x10000u);
 }
 
