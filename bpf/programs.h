@@ -83,6 +83,9 @@ class Datapath {
   Result<std::map<IpPrefix, sealnet_ipcache_value>> ipcache_entries() const;
   // Summed over all CPUs.
   Result<Metrics> metrics() const;
+  // The events' ring buffer and counters (bpf/events.h).
+  int events_fd() const;
+  int event_stats_fd() const;
 
  private:
   explicit Datapath(sealnet_bpf* skel) : skel_(skel) {}

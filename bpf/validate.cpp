@@ -24,6 +24,8 @@ Status validate(const sealnet_config& cfg) {
     return invalid("config.key_id", "key ids run 1..15, got " + std::to_string(cfg.key_id));
   if (cfg.fail_closed > 1 || cfg.encrypt_host > 1)
     return invalid("config", "fail_closed and encrypt_host are 0 or 1");
+  if (cfg.events & ~(SEALNET_EV_F_DROPS | SEALNET_EV_F_FLOWS))
+    return invalid("config.events", "only the drops and flows bits exist, got " + std::to_string(cfg.events));
   return {};
 }
 

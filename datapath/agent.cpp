@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "bpf/events.h"
 #include "bpf/programs.h"
 #include "bpf/tc.h"
 #include "core/fd.h"
@@ -173,6 +174,7 @@ class Agent {
 
   mutable std::mutex mu_;
   status::AgentStatus snap_;
+  std::vector<status::CounterSample> history_;  // `sealnet audit`'s window (docs/events.md)
 };
 
 void Agent::note_error(const std::string& what) {
@@ -824,6 +826,13 @@ void Agent::refresh_status() {
       if (bpf::metric_is_drop(i)) s.bpf_drop_reasons.push_back(bpf::metric_name(i));
     }
   }
+  s.events.drops = cfg_.monitor.drops;
+  s.events.flows = cfg_.monitor.flows;
+  if (auto ev = bpf::read_event_stats(dp_->event_stats_fd())) {
+    s.events.sent = ev->sent;
+    s.events.lost = ev->ringbuf_full;
+    s.events.rate_limited = ev->rate_limited;
+  }
   std::ifstream xs("/proc/net/xfrm_stat");
   std::stringstream text;
   text << xs.rdbuf();
@@ -834,6 +843,8 @@ void Agent::refresh_status() {
   }
   for (const auto& d : log_.entries()) s.decisions.push_back(d.str());
   if (s.decisions.size() > 32) s.decisions.erase(s.decisions.begin(), s.decisions.end() - 32);
+  status::sample_history(history_, status::counter_sample(s));
+  s.history = history_;
   if (registry_) {
     s.discovery = registry_->status();
   } else {

@@ -76,6 +76,7 @@ write_config() {  # write_config N NODES: node N's agent config
     echo "keys: {file: $STATE/secret/keys, grace_period: 10s}"
     echo "uplinks: $uplinks"
     echo "fail_closed: true"
+    echo "monitor: {drops: true, flows: true}   # sealnet monitor (docs/events.md)"
     echo "metrics: {listen: 127.0.0.1:9962}"
     echo "bpffs_dir: $STATE/bpf/lab-$n"
     # Per node: a shared /var/lib/sealnet would hold one node's generations only.

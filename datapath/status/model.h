@@ -104,6 +104,28 @@ struct DiscoveryStatus {
   bool operator==(const DiscoveryStatus&) const = default;
 };
 
+// The datapath's events (docs/events.md): what the config asks for and the
+// counters of bpf/shared.h's sealnet_ev_stats, since the programs were loaded.
+struct EventsStatus {
+  bool drops = false, flows = false;
+  uint64_t sent = 0;          // records written to the ring buffer
+  uint64_t lost = 0;          // the ring buffer was full
+  uint64_t rate_limited = 0;  // drop reports cut by the per-reason limit
+
+  bool operator==(const EventsStatus&) const = default;
+};
+
+// The counters `sealnet audit` compares over a window (docs/events.md).
+struct CounterSample {
+  uint64_t at = 0;  // unix seconds
+  std::map<std::string, uint64_t> bpf_packets;      // as AgentStatus::bpf_packets
+  std::map<std::string, uint64_t> fallback_counts;  // as AgentStatus::fallback_counts
+  // Packets our outbound SAs sealed, by "DEVICE MODE" ("software" without a device).
+  std::map<std::string, uint64_t> sa_out_packets;
+
+  bool operator==(const CounterSample&) const = default;
+};
+
 // The last reconcile's time split (offload::ReconcileTimes) in microseconds,
 // and how many keys it derived (one per state it sent).
 struct ReconcileStatus {
@@ -116,6 +138,12 @@ struct ReconcileStatus {
 // The JSON schema's major version: from_json refuses any other; additions that
 // old readers can ignore keep it (docs/status.md).
 inline constexpr uint32_t kSchemaMajor = 1;
+inline constexpr size_t kHistoryMax = 61;
+inline constexpr uint64_t kHistoryEvery = 60;  // seconds between samples
+
+// Adds `now` to `history` when the newest sample is kHistoryEvery old (or there
+// is none), keeping the first sample and the newest kHistoryMax - 1.
+void sample_history(std::vector<CounterSample>& history, CounterSample now);
 
 struct AgentStatus {
   uint32_t schema = kSchemaMajor;
@@ -144,6 +172,10 @@ struct AgentStatus {
   std::map<std::string, uint64_t> fallback_counts;
   std::vector<std::string> decisions;
   DiscoveryStatus discovery;
+  // Counter samples, oldest first: the one taken at start, then one a minute,
+  // at most kHistoryMax (datapath/monitor/audit.h reads them).
+  std::vector<CounterSample> history;
+  EventsStatus events;
   // Unix seconds of the reconcile whose dump the peers' `sas` and their
   // counters come from (the reconciler's view; 0: none yet).
   uint64_t sa_counters_at = 0;
@@ -160,6 +192,9 @@ struct AgentStatus {
 
   bool operator==(const AgentStatus&) const = default;
 };
+
+// The sample of a snapshot (its own history aside).
+CounterSample counter_sample(const AgentStatus& s);
 
 // /proc/net/xfrm_stat text ("XfrmInError   0" lines) -> counters.
 std::map<std::string, uint64_t> parse_xfrm_stat(std::string_view text);

@@ -391,6 +391,7 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   EXPECT_EQ(a.last.config.key_id, 1);
   EXPECT_EQ(a.last.config.fail_closed, 1);
   EXPECT_EQ(a.last.config.encrypt_host, 0);
+  EXPECT_EQ(a.last.config.events, 0);  // monitor off by default (docs/events.md)
   ASSERT_EQ(a.last.devices.size(), 1u);
   EXPECT_EQ(a.last.devices.at(2).slot, 0);
   EXPECT_EQ(a.last.devices.at(2).mode, SEALNET_MODE_SOFTWARE);

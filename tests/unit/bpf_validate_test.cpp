@@ -62,11 +62,11 @@ TEST(Validate, PresenceBitsAreTheLoaders) {
 }
 
 TEST(Validate, Config) {
-  EXPECT_TRUE(validate(sealnet_config{.local_node_id = 0, .key_id = 0, .fail_closed = 0, .encrypt_host = 0, .pad = 0}));
-  EXPECT_TRUE(validate(sealnet_config{.local_node_id = 1, .key_id = 15, .fail_closed = 1, .encrypt_host = 1, .pad = 0}));
-  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 1, .key_id = 0, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
-  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 0x10000, .key_id = 1, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
-  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 1, .key_id = 1, .fail_closed = 2, .encrypt_host = 0, .pad = 0}));
+  EXPECT_TRUE(validate(sealnet_config{.local_node_id = 0, .key_id = 0, .fail_closed = 0, .encrypt_host = 0, .events = 0}));
+  EXPECT_TRUE(validate(sealnet_config{.local_node_id = 1, .key_id = 15, .fail_closed = 1, .encrypt_host = 1, .events = 0}));
+  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 1, .key_id = 0, .fail_closed = 1, .encrypt_host = 0, .events = 0}));
+  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 0x10000, .key_id = 1, .fail_closed = 1, .encrypt_host = 0, .events = 0}));
+  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 1, .key_id = 1, .fail_closed = 2, .encrypt_host = 0, .events = 0}));
 }
 
 uint32_t fib_reason(int rc) { return static_cast<uint32_t>(SEALNET_M_FIB_RET_BASE) + static_cast<uint32_t>(rc); }
