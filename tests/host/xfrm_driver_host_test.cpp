@@ -22,7 +22,8 @@ struct DriverFiles {
     dir = ::mkdtemp(tmpl);
     config = dir + "/agent.yaml";
     keys = dir + "/keys";
-    write(keys, "1 rfc4106(gcm(aes)) 0x" + std::string(40, 'b') + " 128\n");
+    // Per-pair: the driver refuses shared AEAD keys as the agent does.
+    write(keys, "1+ rfc4106(gcm(aes)) 0x" + std::string(40, 'b') + " 128\n");
     write(config,
           "node: a\n"
           "peers:\n"
