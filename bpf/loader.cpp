@@ -219,6 +219,11 @@ class LibbpfIpcache final : public IpcacheStore {
     bpf_map* bm = skel_->maps.sealnet_plens;
     return map_status(bpf_map__update_elem(bm, &zero, sizeof zero, &p, sizeof p, BPF_ANY), "update", bm);
   }
+  Status set_region(int family_index, uint32_t slot, uint64_t mask) override {
+    const uint32_t idx = static_cast<uint32_t>(family_index) * SEALNET_REGION_SLOTS + slot;
+    bpf_map* bm = skel_->maps.sealnet_regions;
+    return map_status(bpf_map__update_elem(bm, &idx, sizeof idx, &mask, sizeof mask, BPF_ANY), "update", bm);
+  }
 
   // The prefix a key of `m` names, when it is of `family`.
   static std::optional<IpPrefix> prefix_of(IpcacheMap m, uint8_t family, const IpcacheKey& k) {
@@ -260,11 +265,11 @@ Status Datapath::restore_ipcache() {
       auto e = store.all_entries(m, family);
       if (!e) return std::unexpected(e.error());
       for (const auto& [p, v] : *e)
-        if (!lengths_.restore_entry(m, family, p.len))
+        if (!lengths_.restore_entry(m, p))
           if (auto s = store.erase(m, p); !s) return s;
     }
   }
-  return {};
+  return lengths_.restore_regions(store);
 }
 
 Status Datapath::upsert_ipcache(const IpPrefix& prefix, const sealnet_ipcache_value& v) {

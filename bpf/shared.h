@@ -63,22 +63,39 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
 
 /* ---- ipcache: destination prefix -> node ----------------------------------
  * One logical table, per family one hash probed once per prefix length in use
- * (longest first) and an LPM trie for the lengths that do not fit the list:
+ * (longest first), a filter that skips the lengths with no entry near the
+ * address, and an LPM trie for the lengths that do not fit the list:
  *  - sealnet_prefix4 / sealnet_prefix6: hashes keyed by (prefix length, the
  *    address masked to it), struct sealnet_prefix4_key / sealnet_prefix6_key.
  *  - sealnet_plens: array of one struct sealnet_plens, the lengths the hash
  *    of each family holds, longest first, at most SEALNET_PLENS_MAX.
+ *  - sealnet_regions: array of SEALNET_REGION_SLOTS __u64 masks per family
+ *    (index family index * SEALNET_REGION_SLOTS + slot). An address's region
+ *    is its first SEALNET_REGION4_LEN (IPv4) or SEALNET_REGION6_LEN (IPv6)
+ *    bits; sealnet_region_slot hashes the region to a slot, and bit
+ *    sealnet_region_bit(len) of the slot's mask is set while the hash holds
+ *    an entry of that length (at least the region length) inside a region of
+ *    that slot. Several regions (and, for IPv6, the lengths 127 and 128) can
+ *    share a slot or bit: the mask is a superset, which costs a probe, never
+ *    an answer.
  *  - sealnet_ipcache: LPM trie, every entry whose length is not in the list,
  *    key = struct sealnet_ipcache_key.
- * A lookup reads its family's live list, probes the hash at each length in
- * order and returns the first hit; with no hit it asks the trie. The loader
- * keeps every listed length longer than every length in the trie, so the first
- * hit is the longest match and the answer is the one a single trie over all
- * entries would give. Cost: one inlined array read plus one hash probe per
- * listed length down to the match (a pod /24 behind the /32s: two probes),
- * instead of a trie walk whose depth grows with the entries. The loader
- * (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each prefix to
- * its map and keeps the list; callers see one table.
+ * A lookup reads its family's live list and its region's mask (two inlined
+ * array reads), probes the hash at each listed length, longest first, that is
+ * shorter than the region or whose mask bit is set, and returns the first hit;
+ * with no hit it asks the trie. The loader keeps every listed length longer
+ * than every length in the trie, so the first hit is the longest match and
+ * the answer is the one a single trie over all entries would give. Cost: one
+ * hash probe when the address's region holds entries of a single length (a
+ * pod /24 or /64 among node /32s or /128s elsewhere, /32 pods), plus one per
+ * other length set in the region or shorter than it, down to the match. The
+ * loader (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each
+ * prefix to its map and keeps the list and the masks; callers see one table.
+ *
+ * A mask bit is set before the first entry of its (slot, length) goes into the
+ * hash and cleared only after the last one is gone, one bit per write, so a
+ * lookup never skips an entry that is there, and any mix of an old and a new
+ * mask (one byte differs) is one of the two.
  *
  * The list is never seen torn: each family has two copies of it, `live` names
  * the one lookups read, and the loader rewrites only the other copy, then flips
@@ -127,6 +144,24 @@ struct sealnet_plens {
   /* [family index][copy]: 1 + each length in the hash, longest first, then 0 */
   __u8 len[2][2][SEALNET_PLENS_MAX];
 };
+
+#define SEALNET_REGION_SLOTS 65536 /* per family */
+#define SEALNET_REGION4_LEN 24     /* an IPv4 region: a /24 */
+#define SEALNET_REGION6_LEN 64     /* an IPv6 region: a /64 */
+
+/* The slot of a region: `hi` and `lo` are its first two 32-bit words in host
+ * order (IPv4: the address >> 8 and 0; IPv6: words 0 and 1). A multiplicative
+ * hash, so that /24s or /64s that differ in their last bits spread. */
+static inline __u32 sealnet_region_slot(__u32 hi, __u32 lo) {
+  __u32 h = (hi * 0x9E3779B1u) ^ lo;
+  return (h * 0x85EBCA6Bu) >> 16;
+}
+
+/* The mask bit of a prefix length at least the region's length. */
+static inline __u32 sealnet_region_bit(__u32 len, __u32 region_len) {
+  __u32 d = len - region_len;
+  return d > 63 ? 63 : d;
+}
 
 enum sealnet_ipcache_flags {
   SEALNET_IPCACHE_NODE_ADDR = 1u << 0, /* the prefix is a node's own address */

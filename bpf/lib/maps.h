@@ -1,6 +1,7 @@
 /* Map definitions shared by every program in sealnet.bpf.c. Pinned by name so
  * that the agent's state survives its restart (the loader chooses the pin
- * directory): sealnet_prefix4, sealnet_prefix6, sealnet_plens, sealnet_ipcache,
+ * directory): sealnet_prefix4, sealnet_prefix6, sealnet_plens, sealnet_regions,
+ * sealnet_ipcache,
  * sealnet_nodes, sealnet_devices, sealnet_devhash, sealnet_config,
  * sealnet_metrics.
  *
@@ -54,6 +55,16 @@ struct {
   __type(value, struct sealnet_plens);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } sealnet_plens SEC(".maps");
+
+/* 2 x 65,536 x 8 bytes = 1 MiB, preallocated like every array: the filter
+ * must answer for any address without a hash probe of its own. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2 * SEALNET_REGION_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sealnet_regions SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -142,6 +153,14 @@ static __always_inline __u64 plens_live(__u32 fam) {
   return *(volatile const __u64 *)pl->len[fam][copy];
 }
 
+/* The mask of the region slot `slot` of a family (bpf/shared.h), read with one
+ * load: the loader changes one bit per write. */
+static __always_inline __u64 region_mask(__u32 fam, __u32 slot) {
+  __u32 idx = fam * SEALNET_REGION_SLOTS + (slot & (SEALNET_REGION_SLOTS - 1));
+  const __u64 *m = bpf_map_lookup_elem(&sealnet_regions, &idx);
+  return m ? *(volatile const __u64 *)m : ~0ull; /* no map value: probe every length */
+}
+
 /* The top `len` bits (0..32) of a 32-bit word, host order: a shift of a 64-bit
  * value, since a 32-bit shift by 32 is undefined. */
 static __always_inline __u32 prefix_mask32(__u32 len) {
@@ -149,16 +168,19 @@ static __always_inline __u32 prefix_mask32(__u32 len) {
 }
 
 /* Longest-prefix match of an address in the ipcache: the hash at each listed
- * length, longest first, then the trie. `addr` is in network order; IPv4 uses
+ * length, longest first, that the region's mask does not rule out, then the
+ * trie. `addr` is in network order; IPv4 uses
  * the first 4 bytes. The loop is unrolled (SEALNET_PLENS_MAX probes at most). */
 static __always_inline const struct sealnet_ipcache_value *ipcache_lookup4(__u32 addr) {
   __u64 lens = plens_live(SEALNET_PLENS_V4);
+  __u64 region = region_mask(SEALNET_PLENS_V4, sealnet_region_slot(bpf_ntohl(addr) >> 8, 0));
   const struct sealnet_ipcache_value *v;
   struct sealnet_prefix4_key k = {};
 #pragma unroll
   for (int i = 0; i < SEALNET_PLENS_MAX; i++) {
     __u32 l = (__u32)(lens >> (8 * i)) & 0xFF;
     if (l == 0 || l > 33) break; /* end of the list (or a value no loader writes) */
+    if (l - 1 >= SEALNET_REGION4_LEN && !((region >> (l - 1 - SEALNET_REGION4_LEN)) & 1)) continue;
     k.prefixlen = l - 1;
     k.addr = addr & bpf_htonl(prefix_mask32(l - 1));
     v = bpf_map_lookup_elem(&sealnet_prefix4, &k);
@@ -175,6 +197,7 @@ static __always_inline const struct sealnet_ipcache_value *ipcache_lookup6(const
   __u32 a[4];
   __builtin_memcpy(a, addr, 16);
   __u64 lens = plens_live(SEALNET_PLENS_V6);
+  __u64 region = region_mask(SEALNET_PLENS_V6, sealnet_region_slot(bpf_ntohl(a[0]), bpf_ntohl(a[1])));
   const struct sealnet_ipcache_value *v;
   struct sealnet_prefix6_key k = {};
 #pragma unroll
@@ -182,6 +205,7 @@ static __always_inline const struct sealnet_ipcache_value *ipcache_lookup6(const
     __u32 l = (__u32)(lens >> (8 * i)) & 0xFF;
     if (l == 0 || l > 129) break;
     l -= 1;
+    if (l >= SEALNET_REGION6_LEN && !((region >> sealnet_region_bit(l, SEALNET_REGION6_LEN)) & 1)) continue;
     k.prefixlen = l;
 #pragma unroll
     for (int w = 0; w < 4; w++) {

@@ -1,7 +1,8 @@
 // The ipcache's update order (bpf/ipcache_lengths.h) against a recording fake
 // of its maps: after every single map write, a lookup the way the programs do
-// it (the live list's lengths in the hash, then the trie) still answers every
-// prefix that was present before the call, and the list is never torn.
+// it (the live list's lengths the region mask allows in the hash, then the
+// trie) still answers every prefix that was present before the call, the list
+// is never torn and a region mask changes one bit per write.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
@@ -41,6 +42,8 @@ class FakeStore final : public IpcacheStore {
  public:
   std::map<std::pair<IpcacheMap, IpPrefix>, sealnet_ipcache_value> maps;
   sealnet_plens plens{};
+  std::map<std::pair<int, uint32_t>, uint64_t> regions;  // (family index, slot) -> mask
+  int region_writes = 0;
   std::function<void()> after_write;  // the check run after every write
   int publishes = 0;
 
@@ -80,12 +83,28 @@ class FakeStore final : public IpcacheStore {
     return {};
   }
 
+  Status set_region(int fi, uint32_t slot, uint64_t mask) override {
+    EXPECT_LT(slot, uint32_t{SEALNET_REGION_SLOTS});
+    const uint64_t old = regions[{fi, slot}];
+    EXPECT_EQ(__builtin_popcountll(old ^ mask), 1) << "a region write changed " << (old ^ mask);
+    regions[{fi, slot}] = mask;
+    ++region_writes;
+    if (after_write) after_write();
+    return {};
+  }
+
   // The programs' lookup (bpf/lib/maps.h).
   std::optional<uint32_t> lookup(const IpAddr& a) const {
     const int fi = a.family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6;
+    const uint8_t region_len = fi == SEALNET_PLENS_V4 ? SEALNET_REGION4_LEN : SEALNET_REGION6_LEN;
     for (uint8_t b : plens.len[fi][plens.live[fi] & 1]) {
       if (b == 0) break;
       const uint8_t len = static_cast<uint8_t>(b - 1);
+      if (len >= region_len) {
+        const auto r = region_bit(IpPrefix{mask(a, len), len});
+        auto it = regions.find({fi, r->slot});
+        if (it == regions.end() || !(it->second >> r->bit & 1)) continue;
+      }
       auto it = maps.find({IpcacheMap::Hash, IpPrefix{mask(a, len), len}});
       if (it != maps.end()) return it->second.node_id;
     }
@@ -166,6 +185,14 @@ void run_sequence(uint8_t family, const std::vector<uint8_t>& lens, uint32_t ste
   }
   EXPECT_GT(writes, steps);
   EXPECT_GT(store.publishes, 0);
+  EXPECT_GT(store.region_writes, 0);
+  // Between calls the masks are exact: a bit is set iff a hash entry counts in it.
+  std::map<std::pair<int, uint32_t>, uint64_t> want;
+  for (const auto& [k, v] : store.maps)
+    if (k.first == IpcacheMap::Hash)
+      if (auto r = region_bit(k.second))
+        want[{k.second.addr.family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6, r->slot}] |= uint64_t{1} << r->bit;
+  for (const auto& [k, m] : store.regions) EXPECT_EQ(m, want[k]) << "slot " << k.second;
 }
 
 TEST(IpcacheLengths, Ipv4FewLengthsAllInTheHash) { run_sequence(AF_INET, {32, 26, 24}, 400, 1); }
@@ -175,27 +202,44 @@ TEST(IpcacheLengths, Ipv4MoreLengthsThanTheListSpillToTheTrie) {
 TEST(IpcacheLengths, Ipv4WithADefaultRoute) { run_sequence(AF_INET, {32, 24, 0}, 300, 3); }
 TEST(IpcacheLengths, Ipv6) { run_sequence(AF_INET6, {128, 120, 112, 96, 80, 64, 56, 48, 40, 32}, 500, 4); }
 
-// The order of one new length, spelled out: entry first, then the spare copy,
-// then `live`; and a retired length leaves the list only after its entry.
+// The order of one new length, spelled out: region bit first, then the entry,
+// then the spare copy, then `live`; and a retired length leaves the list only
+// after its entry, whose region bit goes after it.
 TEST(IpcacheLengths, NewLengthIsPublishedAfterItsEntryAndRetiredAfterIt) {
   FakeStore store;
   IpcacheLengths lengths;
   std::vector<std::string> log;
   const IpPrefix p{mask(*IpAddr::parse("10.1.2.0"), 24), 24};
+  const auto r = region_bit(p);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->bit, 0u);
   store.after_write = [&] {
     const bool in_hash = store.maps.contains({IpcacheMap::Hash, p});
     const int live = store.plens.live[0];
     const bool listed = store.plens.len[0][live][0] == 25;
-    log.push_back(std::string(in_hash ? "entry" : "no-entry") + (listed ? "+listed" : ""));
+    const bool bit = store.regions[{SEALNET_PLENS_V4, r->slot}] & 1;
+    log.push_back(std::string(bit ? "bit+" : "") + (in_hash ? "entry" : "no-entry") + (listed ? "+listed" : ""));
   };
   ASSERT_TRUE(lengths.upsert(store, p, {2, 0}));
   ASSERT_TRUE(lengths.erase(store, p));
-  // put, spare copy, live flip; erase, spare copy (the live one still names
-  // the length), live flip.
-  const std::vector<std::string> want = {"entry", "entry", "entry+listed", "no-entry+listed", "no-entry+listed",
-                                         "no-entry"};
+  // region bit, put, spare copy, live flip; erase, region bit, spare copy
+  // (the live one still names the length), live flip.
+  const std::vector<std::string> want = {"bit+no-entry", "bit+entry",       "bit+entry", "bit+entry+listed",
+                                         "bit+no-entry+listed", "no-entry+listed", "no-entry+listed", "no-entry"};
   EXPECT_EQ(log, want);
   EXPECT_TRUE(lengths.listed(AF_INET).empty());
+  EXPECT_EQ(lengths.region_mask(SEALNET_PLENS_V4, r->slot), 0u);
+}
+
+// Prefixes shorter than a region count in no mask: they are always probed.
+TEST(IpcacheLengths, PrefixesShorterThanARegionHaveNoBit) {
+  EXPECT_FALSE(region_bit(*IpPrefix::parse("10.1.0.0/23")).has_value());
+  EXPECT_FALSE(region_bit(*IpPrefix::parse("fd00::/63")).has_value());
+  EXPECT_EQ(region_bit(*IpPrefix::parse("10.1.2.3/32"))->bit, 8u);
+  EXPECT_EQ(region_bit(*IpPrefix::parse("fd00::1/128"))->bit, 63u);
+  EXPECT_EQ(region_bit(*IpPrefix::parse("fd00::/127"))->bit, 63u);
+  // One region, one slot: every length inside a /24 shares it.
+  EXPECT_EQ(region_bit(*IpPrefix::parse("10.1.2.3/32"))->slot, region_bit(*IpPrefix::parse("10.1.2.0/24"))->slot);
 }
 
 }  // namespace
