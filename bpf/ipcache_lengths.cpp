@@ -24,6 +24,43 @@ std::optional<RegionBit> region_bit(const IpPrefix& p) {
                    sealnet_region_bit(p.len, SEALNET_REGION6_LEN)};
 }
 
+std::optional<uint32_t> direct_index(const IpPrefix& p) {
+  if (p.addr.family != AF_INET) return std::nullopt;
+  if (p.len == 32) return SEALNET_DIRECT4_REGIONS + sealnet_host4_slot(word(p.addr, 0));
+  if (p.len == 24) return sealnet_region_slot(word(p.addr, 0) >> 8, 0);
+  return std::nullopt;
+}
+
+std::optional<uint64_t> direct_word(const IpPrefix& p, const sealnet_ipcache_value& v) {
+  if (!direct_index(p) || v.node_id > 0xFFFF || v.flags > 0xFF) return std::nullopt;
+  const uint32_t tag = p.len == 32 ? word(p.addr, 0) : word(p.addr, 0) >> 8;
+  return sealnet_direct_word(tag, v.node_id, v.flags);
+}
+
+// After the hash holds `v` for `p`: its word, unless another entry has it.
+Status IpcacheLengths::direct_fill(IpcacheStore& s, const IpPrefix& p, const sealnet_ipcache_value& v) {
+  const auto idx = direct_index(p);
+  if (!idx) return {};
+  auto it = direct_.find(*idx);
+  if (it != direct_.end() && it->second != p) return {};
+  const auto w = direct_word(p, v);
+  if (!w) return direct_drop(s, p);  // a new value that does not fit: the hash alone answers
+  if (auto st = s.set_direct(*idx, *w); !st) return st;
+  direct_.insert_or_assign(*idx, p);
+  return {};
+}
+
+// Before `p` leaves the hash: its word, when it has it.
+Status IpcacheLengths::direct_drop(IpcacheStore& s, const IpPrefix& p) {
+  const auto idx = direct_index(p);
+  if (!idx) return {};
+  auto it = direct_.find(*idx);
+  if (it == direct_.end() || it->second != p) return {};
+  if (auto st = s.set_direct(*idx, 0); !st) return st;
+  direct_.erase(it);
+  return {};
+}
+
 uint64_t IpcacheLengths::region_mask(int family_index, uint32_t slot) const {
   const auto& m = fam_[static_cast<size_t>(family_index)].region_masks;
   auto it = m.find(slot);
@@ -73,10 +110,11 @@ Status IpcacheLengths::put_hash(IpcacheStore& s, const IpPrefix& p, const sealne
   }
   if (*added) ++fam_[static_cast<size_t>(index(p.addr.family))].hash[p.len];
   region_put_done(p, *added);
-  return {};
+  return direct_fill(s, p, v);
 }
 
 Status IpcacheLengths::erase_hash(IpcacheStore& s, const IpPrefix& p) {
+  if (auto st = direct_drop(s, p); !st) return st;
   if (auto st = s.erase(IpcacheMap::Hash, p); !st) return st;
   auto& f = fam_[static_cast<size_t>(index(p.addr.family))];
   if (f.hash[p.len] > 0) --f.hash[p.len];
@@ -193,7 +231,7 @@ void IpcacheLengths::restore_plens(const sealnet_plens& p) {
   }
 }
 
-bool IpcacheLengths::restore_entry(IpcacheMap m, const IpPrefix& p) {
+bool IpcacheLengths::restore_entry(IpcacheMap m, const IpPrefix& p, const sealnet_ipcache_value& v) {
   auto& f = fam_[static_cast<size_t>(index(p.addr.family))];
   if (m == IpcacheMap::Trie) {
     ++f.trie[p.len];
@@ -202,6 +240,7 @@ bool IpcacheLengths::restore_entry(IpcacheMap m, const IpPrefix& p) {
   if (std::find(f.listed.begin(), f.listed.end(), p.len) == f.listed.end()) return false;
   ++f.hash[p.len];
   region_put_done(p, true);
+  restored_.emplace_back(p, v);
   return true;
 }
 
@@ -218,6 +257,16 @@ Status IpcacheLengths::restore_regions(IpcacheStore& s) {
     for (const auto& [slot, mask] : f.region_masks)
       if (auto st = s.set_region(fi, slot, mask); !st) return st;
   }
+  // A word an earlier process left may be older than its entry (it stopped
+  // between the two writes): every word goes, then the entries fill them. In
+  // between the hash answers alone.
+  direct_.clear();
+  for (uint32_t i = 0; i < SEALNET_DIRECT4_WORDS; ++i)
+    if (auto st = s.set_direct(i, 0); !st) return st;
+  auto restored = std::move(restored_);
+  restored_.clear();
+  for (const auto& [p, v] : restored)
+    if (auto st = direct_fill(s, p, v); !st) return st;
   return {};
 }
 

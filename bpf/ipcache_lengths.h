@@ -36,7 +36,15 @@ class IpcacheStore {
   // Writes the mask of one region slot (family index SEALNET_PLENS_V4/V6, slot
   // < SEALNET_REGION_SLOTS); IpcacheLengths changes one bit per call.
   virtual Status set_region(int family_index, uint32_t slot, uint64_t mask) = 0;
+  // Stores one word of sealnet_direct4 (index < SEALNET_DIRECT4_WORDS) whole.
+  virtual Status set_direct(uint32_t index, uint64_t word) = 0;
 };
+
+// The sealnet_direct4 word a hash entry may be cached in (IPv4 /32 and /24),
+// and the word for its value; nullopt when it has none or the value does not
+// fit a word.
+std::optional<uint32_t> direct_index(const IpPrefix& p);
+std::optional<uint64_t> direct_word(const IpPrefix& p, const sealnet_ipcache_value& v);
 
 // Where a hash entry counts in sealnet_regions (bpf/shared.h): its family's
 // slot and bit, or nothing when the prefix is shorter than a region.
@@ -66,9 +74,10 @@ class IpcacheLengths {
   // Rebuilding from maps a previous process filled: the live lists, then one
   // call per entry found. An entry in the hash at a length the list lacks was
   // never visible; restore_entry says so (false) and the caller deletes it.
-  // restore_regions then writes the mask of every slot an entry counts in.
+  // restore_regions then writes the mask of every slot an entry counts in,
+  // clears every direct word and caches the restored entries again.
   void restore_plens(const sealnet_plens& p);
-  bool restore_entry(IpcacheMap m, const IpPrefix& p);
+  bool restore_entry(IpcacheMap m, const IpPrefix& p, const sealnet_ipcache_value& v);
   Status restore_regions(IpcacheStore& s);
 
   // The mask IpcacheLengths last wrote for a slot (0 when none).
@@ -84,6 +93,9 @@ class IpcacheLengths {
     std::unordered_map<uint32_t, uint32_t> region_entries;
     std::unordered_map<uint32_t, uint64_t> region_masks;
   };
+  // Which hash entry each sealnet_direct4 word in use caches.
+  std::unordered_map<uint32_t, IpPrefix> direct_;
+  std::vector<std::pair<IpPrefix, sealnet_ipcache_value>> restored_;  // between restore_* calls
   static int index(uint8_t family) { return family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6; }
   int longest_in_trie(const Family& f) const;
   Status publish(IpcacheStore& s, int fi, std::vector<uint8_t> lens);
@@ -93,6 +105,8 @@ class IpcacheLengths {
   Status region_before_put(IpcacheStore& s, const IpPrefix& p);
   void region_put_done(const IpPrefix& p, bool added);
   Status region_after_erase(IpcacheStore& s, const IpPrefix& p);
+  Status direct_fill(IpcacheStore& s, const IpPrefix& p, const sealnet_ipcache_value& v);
+  Status direct_drop(IpcacheStore& s, const IpPrefix& p);
   Status put_hash(IpcacheStore& s, const IpPrefix& p, const sealnet_ipcache_value& v);
   Status erase_hash(IpcacheStore& s, const IpPrefix& p);
 

@@ -80,6 +80,8 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  *    an answer.
  *  - sealnet_ipcache: LPM trie, every entry whose length is not in the list,
  *    key = struct sealnet_ipcache_key.
+ *  - sealnet_direct4: IPv4 answers without a hash probe, a cache of the hash
+ *    (below): one word per /24 region slot and one per /32 slot.
  * A lookup reads its family's live list and its region's mask (two inlined
  * array reads), probes the hash at each listed length, longest first, that is
  * shorter than the region or whose mask bit is set, and returns the first hit;
@@ -91,6 +93,21 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  * other length set in the region or shorter than it, down to the match. The
  * loader (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each
  * prefix to its map and keeps the list and the masks; callers see one table.
+ *
+ * IPv4 first asks sealnet_direct4, which holds, in one 64-bit word each
+ * (sealnet_direct_word: tag, node id, flags, valid bit), at most one /32
+ * entry per SEALNET_DIRECT4_HOSTS slot (sealnet_host4_slot) and at most one
+ * /24 entry per region slot. A /32 whose word's tag is the address is the
+ * answer at once (nothing is longer); a /24 word whose tag is the address's
+ * region answers when the walk reaches length 24 (longer lengths in the mask
+ * are probed first). So the common shapes (/32 pods, a /24 pod CIDR per node
+ * among /32 node addresses) take no hash probe at all. Entries that collide
+ * with a slot's occupant, or whose node id or flags do not fit the word, are
+ * answered by the hash alone. The words are the hash's copy, never the other
+ * way round: a word is written after its hash entry and cleared before it is
+ * deleted. The agent writes them through a shared mapping of the map
+ * (BPF_F_MMAPABLE) with one aligned 64-bit store and the programs read them
+ * with one 64-bit load, so a word is never seen half written.
  *
  * A mask bit is set before the first entry of its (slot, length) goes into the
  * hash and cleared only after the last one is gone, one bit per write, so a
@@ -142,7 +159,7 @@ struct sealnet_plens {
   __u8 live[2]; /* [family index]: the copy of len[family] lookups read, 0 or 1 */
   __u8 pad[6];
   /* [family index][copy]: 1 + each length in the hash, longest first, then 0 */
-  __u8 len[2][2][SEALNET_PLENS_MAX];
+  __u8 len[2][2][SEALNET_PLENS_MAX] __attribute__((aligned(8))); /* a copy is one 8-byte load */
 };
 
 #define SEALNET_REGION_SLOTS 65536 /* per family */
@@ -161,6 +178,25 @@ static inline __u32 sealnet_region_slot(__u32 hi, __u32 lo) {
 static inline __u32 sealnet_region_bit(__u32 len, __u32 region_len) {
   __u32 d = len - region_len;
   return d > 63 ? 63 : d;
+}
+
+#define SEALNET_DIRECT4_REGIONS SEALNET_REGION_SLOTS /* words [0, 65,536): /24 by region slot */
+#define SEALNET_DIRECT4_HOST_BITS 18
+#define SEALNET_DIRECT4_HOSTS (1u << SEALNET_DIRECT4_HOST_BITS) /* then the /32 words */
+#define SEALNET_DIRECT4_WORDS (SEALNET_DIRECT4_REGIONS + SEALNET_DIRECT4_HOSTS)
+#define SEALNET_DIRECT_VALID (1ull << 63)
+
+/* The /32 slot of an IPv4 address in host order (its word is at
+ * SEALNET_DIRECT4_REGIONS + the slot). */
+static inline __u32 sealnet_host4_slot(__u32 addr) {
+  return (addr * 0x9E3779B1u) >> (32 - SEALNET_DIRECT4_HOST_BITS);
+}
+
+/* A direct word: bits 0..31 the tag (a /32's address, a /24's address >> 8,
+ * host order), 32..47 the node id, 48..55 the ipcache flags, 63 valid. Only
+ * values with node_id <= 0xFFFF and flags <= 0xFF are cached. */
+static inline __u64 sealnet_direct_word(__u32 tag, __u32 node_id, __u32 flags) {
+  return SEALNET_DIRECT_VALID | (__u64)(flags & 0xFF) << 48 | (__u64)(node_id & 0xFFFF) << 32 | tag;
 }
 
 enum sealnet_ipcache_flags {

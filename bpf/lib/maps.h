@@ -1,7 +1,7 @@
 /* Map definitions shared by every program in sealnet.bpf.c. Pinned by name so
  * that the agent's state survives its restart (the loader chooses the pin
  * directory): sealnet_prefix4, sealnet_prefix6, sealnet_plens, sealnet_regions,
- * sealnet_ipcache,
+ * sealnet_direct4, sealnet_ipcache,
  * sealnet_nodes, sealnet_devices, sealnet_devhash, sealnet_config,
  * sealnet_metrics.
  *
@@ -65,6 +65,17 @@ struct {
   __type(value, __u64);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } sealnet_regions SEC(".maps");
+
+/* 327,680 x 8 bytes = 2.5 MiB. Mappable: the agent stores each word with one
+ * 64-bit write (bpf/shared.h). */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, SEALNET_DIRECT4_WORDS);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, __u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sealnet_direct4 SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -150,7 +161,7 @@ static __always_inline __u64 plens_live(__u32 fam) {
   const struct sealnet_plens *pl = bpf_map_lookup_elem(&sealnet_plens, &zero);
   if (!pl) return 0;
   __u32 copy = *(volatile const __u8 *)&pl->live[fam] & 1;
-  return *(volatile const __u64 *)pl->len[fam][copy];
+  return *(volatile const __u64 *)pl->len[fam][copy]; /* aligned(8): one load */
 }
 
 /* The mask of the region slot `slot` of a family (bpf/shared.h), read with one
@@ -167,13 +178,30 @@ static __always_inline __u32 prefix_mask32(__u32 len) {
   return (__u32)(0xFFFFFFFF00000000ull >> len);
 }
 
-/* Longest-prefix match of an address in the ipcache: the hash at each listed
- * length, longest first, that the region's mask does not rule out, then the
- * trie. `addr` is in network order; IPv4 uses
- * the first 4 bytes. The loop is unrolled (SEALNET_PLENS_MAX probes at most). */
-static __always_inline const struct sealnet_ipcache_value *ipcache_lookup4(__u32 addr) {
+/* The direct word at `idx` of sealnet_direct4 (bpf/shared.h), one load. */
+static __always_inline __u64 direct4_word(__u32 idx) {
+  const __u64 *w = bpf_map_lookup_elem(&sealnet_direct4, &idx);
+  return w ? *(volatile const __u64 *)w : 0;
+}
+
+static __always_inline struct sealnet_ipcache_value direct_value(__u64 w) {
+  struct sealnet_ipcache_value v = {(__u32)(w >> 32) & 0xFFFF, (__u32)(w >> 48) & 0xFF};
+  return v;
+}
+
+/* Longest-prefix match of an address in the ipcache: the direct /32 word, then
+ * the hash at each listed length, longest first, that the region's mask does
+ * not rule out (length 24 answered by the region's direct word when it holds
+ * this /24), then the trie. `addr` is in network order; IPv4 uses the first 4
+ * bytes. A miss is node id 0, which every caller treats as "not a cluster
+ * node". The loop is unrolled (SEALNET_PLENS_MAX probes at most). */
+static __always_inline struct sealnet_ipcache_value ipcache_lookup4(__u32 addr) {
+  const __u32 host = bpf_ntohl(addr);
+  __u64 w = direct4_word(SEALNET_DIRECT4_REGIONS + sealnet_host4_slot(host));
+  if ((w & SEALNET_DIRECT_VALID) && (__u32)w == host) return direct_value(w);
   __u64 lens = plens_live(SEALNET_PLENS_V4);
-  __u64 region = region_mask(SEALNET_PLENS_V4, sealnet_region_slot(bpf_ntohl(addr) >> 8, 0));
+  const __u32 rslot = sealnet_region_slot(host >> 8, 0);
+  __u64 region = region_mask(SEALNET_PLENS_V4, rslot);
   const struct sealnet_ipcache_value *v;
   struct sealnet_prefix4_key k = {};
 #pragma unroll
@@ -181,19 +209,26 @@ static __always_inline const struct sealnet_ipcache_value *ipcache_lookup4(__u32
     __u32 l = (__u32)(lens >> (8 * i)) & 0xFF;
     if (l == 0 || l > 33) break; /* end of the list (or a value no loader writes) */
     if (l - 1 >= SEALNET_REGION4_LEN && !((region >> (l - 1 - SEALNET_REGION4_LEN)) & 1)) continue;
+    if (l - 1 == SEALNET_REGION4_LEN) {
+      w = direct4_word(rslot);
+      if ((w & SEALNET_DIRECT_VALID) && (__u32)w == host >> 8) return direct_value(w);
+    }
     k.prefixlen = l - 1;
     k.addr = addr & bpf_htonl(prefix_mask32(l - 1));
     v = bpf_map_lookup_elem(&sealnet_prefix4, &k);
-    if (v) return v;
+    if (v) return *v;
   }
   struct sealnet_ipcache_key key = {};
   key.prefixlen = SEALNET_IPCACHE_FAMILY_BITS + 32;
   key.family = AF_INET;
   __builtin_memcpy(key.addr, &addr, 4);
-  return bpf_map_lookup_elem(&sealnet_ipcache, &key);
+  v = bpf_map_lookup_elem(&sealnet_ipcache, &key);
+  if (v) return *v;
+  struct sealnet_ipcache_value none = {};
+  return none;
 }
 
-static __always_inline const struct sealnet_ipcache_value *ipcache_lookup6(const __u8 *addr) {
+static __always_inline struct sealnet_ipcache_value ipcache_lookup6(const __u8 *addr) {
   __u32 a[4];
   __builtin_memcpy(a, addr, 16);
   __u64 lens = plens_live(SEALNET_PLENS_V6);
@@ -215,15 +250,18 @@ static __always_inline const struct sealnet_ipcache_value *ipcache_lookup6(const
       __builtin_memcpy(&k.addr[4 * w], &m, 4);
     }
     v = bpf_map_lookup_elem(&sealnet_prefix6, &k);
-    if (v) return v;
+    if (v) return *v;
   }
   struct sealnet_ipcache_key key = {};
   key.prefixlen = SEALNET_IPCACHE_FAMILY_BITS + 128;
   key.family = AF_INET6;
   __builtin_memcpy(key.addr, addr, 16);
-  return bpf_map_lookup_elem(&sealnet_ipcache, &key);
+  v = bpf_map_lookup_elem(&sealnet_ipcache, &key);
+  if (v) return *v;
+  struct sealnet_ipcache_value none = {};
+  return none;
 }
 
-static __always_inline const struct sealnet_ipcache_value *ipcache_lookup(__u8 family, const __u32 *addr) {
+static __always_inline struct sealnet_ipcache_value ipcache_lookup(__u8 family, const __u32 *addr) {
   return family == AF_INET ? ipcache_lookup4(addr[0]) : ipcache_lookup6((const __u8 *)addr);
 }

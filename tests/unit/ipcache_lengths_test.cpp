@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -44,6 +45,8 @@ class FakeStore final : public IpcacheStore {
   sealnet_plens plens{};
   std::map<std::pair<int, uint32_t>, uint64_t> regions;  // (family index, slot) -> mask
   int region_writes = 0;
+  std::map<uint32_t, uint64_t> direct;  // sealnet_direct4 words
+  int direct_writes = 0;
   std::function<void()> after_write;  // the check run after every write
   int publishes = 0;
 
@@ -93,9 +96,37 @@ class FakeStore final : public IpcacheStore {
     return {};
   }
 
+  Status set_direct(uint32_t index, uint64_t word) override {
+    EXPECT_LT(index, uint32_t{SEALNET_DIRECT4_WORDS});
+    if (word) direct[index] = word;
+    else direct.erase(index);
+    ++direct_writes;
+    // A word is a copy of its hash entry: never valid without it.
+    check_direct();
+    if (after_write) after_write();
+    return {};
+  }
+  void check_direct() const {
+    for (const auto& [idx, w] : direct) {
+      bool backed = false;
+      for (const auto& [k, v] : maps)
+        if (k.first == IpcacheMap::Hash && direct_index(k.second) == idx && direct_word(k.second, v) == w) backed = true;
+      EXPECT_TRUE(backed) << "direct word " << idx << " has no hash entry";
+    }
+  }
+  uint64_t word_at(uint32_t idx) const {
+    auto it = direct.find(idx);
+    return it == direct.end() ? 0 : it->second;
+  }
+
   // The programs' lookup (bpf/lib/maps.h).
   std::optional<uint32_t> lookup(const IpAddr& a) const {
     const int fi = a.family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6;
+    if (fi == SEALNET_PLENS_V4) {
+      const uint64_t w = word_at(*direct_index(IpPrefix{a, 32}));
+      if ((w & SEALNET_DIRECT_VALID) && *direct_word(IpPrefix{a, 32}, {0, 0}) << 32 >> 32 == (w << 32 >> 32))
+        return static_cast<uint32_t>(w >> 32 & 0xFFFF);
+    }
     const uint8_t region_len = fi == SEALNET_PLENS_V4 ? SEALNET_REGION4_LEN : SEALNET_REGION6_LEN;
     for (uint8_t b : plens.len[fi][plens.live[fi] & 1]) {
       if (b == 0) break;
@@ -104,6 +135,12 @@ class FakeStore final : public IpcacheStore {
         const auto r = region_bit(IpPrefix{mask(a, len), len});
         auto it = regions.find({fi, r->slot});
         if (it == regions.end() || !(it->second >> r->bit & 1)) continue;
+      }
+      if (fi == SEALNET_PLENS_V4 && len == 24) {
+        const IpPrefix p24{mask(a, 24), 24};
+        const uint64_t w = word_at(*direct_index(p24));
+        if ((w & SEALNET_DIRECT_VALID) && (w & 0xFFFFFFFF) == (*direct_word(p24, {0, 0}) & 0xFFFFFFFF))
+          return static_cast<uint32_t>(w >> 32 & 0xFFFF);
       }
       auto it = maps.find({IpcacheMap::Hash, IpPrefix{mask(a, len), len}});
       if (it != maps.end()) return it->second.node_id;
@@ -186,6 +223,9 @@ void run_sequence(uint8_t family, const std::vector<uint8_t>& lens, uint32_t ste
   EXPECT_GT(writes, steps);
   EXPECT_GT(store.publishes, 0);
   EXPECT_GT(store.region_writes, 0);
+  if (family == AF_INET && std::find(lens.begin(), lens.end(), 32) != lens.end()) {
+    EXPECT_GT(store.direct_writes, 0);
+  }
   // Between calls the masks are exact: a bit is set iff a hash entry counts in it.
   std::map<std::pair<int, uint32_t>, uint64_t> want;
   for (const auto& [k, v] : store.maps)
@@ -203,8 +243,9 @@ TEST(IpcacheLengths, Ipv4WithADefaultRoute) { run_sequence(AF_INET, {32, 24, 0},
 TEST(IpcacheLengths, Ipv6) { run_sequence(AF_INET6, {128, 120, 112, 96, 80, 64, 56, 48, 40, 32}, 500, 4); }
 
 // The order of one new length, spelled out: region bit first, then the entry,
-// then the spare copy, then `live`; and a retired length leaves the list only
-// after its entry, whose region bit goes after it.
+// its direct word, the spare copy, then `live`; and a retired length leaves
+// the list only after its entry, whose word goes before it and region bit
+// after it.
 TEST(IpcacheLengths, NewLengthIsPublishedAfterItsEntryAndRetiredAfterIt) {
   FakeStore store;
   IpcacheLengths lengths;
@@ -218,14 +259,25 @@ TEST(IpcacheLengths, NewLengthIsPublishedAfterItsEntryAndRetiredAfterIt) {
     const int live = store.plens.live[0];
     const bool listed = store.plens.len[0][live][0] == 25;
     const bool bit = store.regions[{SEALNET_PLENS_V4, r->slot}] & 1;
-    log.push_back(std::string(bit ? "bit+" : "") + (in_hash ? "entry" : "no-entry") + (listed ? "+listed" : ""));
+    const bool word = store.word_at(*direct_index(p)) != 0;
+    log.push_back(std::string(bit ? "bit+" : "") + (in_hash ? "entry" : "no-entry") + (word ? "+word" : "") +
+                  (listed ? "+listed" : ""));
   };
   ASSERT_TRUE(lengths.upsert(store, p, {2, 0}));
   ASSERT_TRUE(lengths.erase(store, p));
-  // region bit, put, spare copy, live flip; erase, region bit, spare copy
-  // (the live one still names the length), live flip.
-  const std::vector<std::string> want = {"bit+no-entry", "bit+entry",       "bit+entry", "bit+entry+listed",
-                                         "bit+no-entry+listed", "no-entry+listed", "no-entry+listed", "no-entry"};
+  // region bit, put, direct word, spare copy, live flip; erase: direct word,
+  // entry, region bit, spare copy (the live one still names the length), live
+  // flip.
+  const std::vector<std::string> want = {"bit+no-entry",
+                                         "bit+entry",
+                                         "bit+entry+word",
+                                         "bit+entry+word",
+                                         "bit+entry+word+listed",
+                                         "bit+entry+listed",
+                                         "bit+no-entry+listed",
+                                         "no-entry+listed",
+                                         "no-entry+listed",
+                                         "no-entry"};
   EXPECT_EQ(log, want);
   EXPECT_TRUE(lengths.listed(AF_INET).empty());
   EXPECT_EQ(lengths.region_mask(SEALNET_PLENS_V4, r->slot), 0u);
