@@ -37,26 +37,48 @@ std::optional<uint64_t> direct_word(const IpPrefix& p, const sealnet_ipcache_val
   return sealnet_direct_word(tag, v.node_id, v.flags);
 }
 
+std::optional<uint32_t> direct6_slot(const IpPrefix& p) {
+  if (p.addr.family != AF_INET6 || p.len != SEALNET_REGION6_LEN) return std::nullopt;
+  return sealnet_region_slot(word(p.addr, 0), word(p.addr, 1));
+}
+
+std::optional<uint32_t> direct6_value(const IpPrefix& p, const sealnet_ipcache_value& v) {
+  if (!direct6_slot(p) || v.node_id > 0xFFFF || v.flags > 0xFF) return std::nullopt;
+  return v.node_id | v.flags << 16 | SEALNET_DIRECT6_VALID;
+}
+
+uint64_t direct6_region(const IpAddr& a) { return uint64_t{word(a, 0)} << 32 | word(a, 1); }
+
 // After the hash holds `v` for `p`: its word, unless another entry has it.
 Status IpcacheLengths::direct_fill(IpcacheStore& s, const IpPrefix& p, const sealnet_ipcache_value& v) {
-  const auto idx = direct_index(p);
-  if (!idx) return {};
-  auto it = direct_.find(*idx);
+  const auto idx4 = direct_index(p);
+  const auto slot6 = direct6_slot(p);
+  if (!idx4 && !slot6) return {};
+  const uint32_t key = idx4 ? *idx4 : kDirect6 | *slot6;
+  auto it = direct_.find(key);
   if (it != direct_.end() && it->second != p) return {};
-  const auto w = direct_word(p, v);
-  if (!w) return direct_drop(s, p);  // a new value that does not fit: the hash alone answers
-  if (auto st = s.set_direct(*idx, *w); !st) return st;
-  direct_.insert_or_assign(*idx, p);
+  if (idx4) {
+    const auto w = direct_word(p, v);
+    if (!w) return direct_drop(s, p);  // a new value that does not fit: the hash alone answers
+    if (auto st = s.set_direct(*idx4, *w); !st) return st;
+  } else {
+    const auto w = direct6_value(p, v);
+    if (!w) return direct_drop(s, p);
+    if (auto st = s.set_direct6(*slot6, direct6_region(p.addr), *w); !st) return st;
+  }
+  direct_.insert_or_assign(key, p);
   return {};
 }
 
 // Before `p` leaves the hash: its word, when it has it.
 Status IpcacheLengths::direct_drop(IpcacheStore& s, const IpPrefix& p) {
-  const auto idx = direct_index(p);
-  if (!idx) return {};
-  auto it = direct_.find(*idx);
+  const auto idx4 = direct_index(p);
+  const auto slot6 = direct6_slot(p);
+  if (!idx4 && !slot6) return {};
+  const uint32_t key = idx4 ? *idx4 : kDirect6 | *slot6;
+  auto it = direct_.find(key);
   if (it == direct_.end() || it->second != p) return {};
-  if (auto st = s.set_direct(*idx, 0); !st) return st;
+  if (auto st = idx4 ? s.set_direct(*idx4, 0) : s.set_direct6(*slot6, 0, 0); !st) return st;
   direct_.erase(it);
   return {};
 }
@@ -263,6 +285,8 @@ Status IpcacheLengths::restore_regions(IpcacheStore& s) {
   direct_.clear();
   for (uint32_t i = 0; i < SEALNET_DIRECT4_WORDS; ++i)
     if (auto st = s.set_direct(i, 0); !st) return st;
+  for (uint32_t i = 0; i < SEALNET_REGION_SLOTS; ++i)
+    if (auto st = s.set_direct6(i, 0, 0); !st) return st;
   auto restored = std::move(restored_);
   restored_.clear();
   for (const auto& [p, v] : restored)

@@ -38,13 +38,20 @@ class IpcacheStore {
   virtual Status set_region(int family_index, uint32_t slot, uint64_t mask) = 0;
   // Stores one word of sealnet_direct4 (index < SEALNET_DIRECT4_WORDS) whole.
   virtual Status set_direct(uint32_t index, uint64_t word) = 0;
+  // Writes the /64 entry of one sealnet_direct6 slot under the slot's next
+  // generation: `region` = the /64's two words (host order, high first),
+  // `value` = node id | flags << 16 | SEALNET_DIRECT6_VALID; 0 clears the slot.
+  virtual Status set_direct6(uint32_t slot, uint64_t region, uint32_t value) = 0;
 };
 
 // The sealnet_direct4 word a hash entry may be cached in (IPv4 /32 and /24),
 // and the word for its value; nullopt when it has none or the value does not
-// fit a word.
+// fit a word. IPv6 /64 entries: direct6_slot and direct6_value.
 std::optional<uint32_t> direct_index(const IpPrefix& p);
 std::optional<uint64_t> direct_word(const IpPrefix& p, const sealnet_ipcache_value& v);
+std::optional<uint32_t> direct6_slot(const IpPrefix& p);
+std::optional<uint32_t> direct6_value(const IpPrefix& p, const sealnet_ipcache_value& v);
+uint64_t direct6_region(const IpAddr& a);
 
 // Where a hash entry counts in sealnet_regions (bpf/shared.h): its family's
 // slot and bit, or nothing when the prefix is shorter than a region.
@@ -93,7 +100,9 @@ class IpcacheLengths {
     std::unordered_map<uint32_t, uint32_t> region_entries;
     std::unordered_map<uint32_t, uint64_t> region_masks;
   };
-  // Which hash entry each sealnet_direct4 word in use caches.
+  // Which hash entry each direct word in use caches: sealnet_direct4 by
+  // index, sealnet_direct6 by kDirect6 | slot.
+  static constexpr uint32_t kDirect6 = 0x80000000u;
   std::unordered_map<uint32_t, IpPrefix> direct_;
   std::vector<std::pair<IpPrefix, sealnet_ipcache_value>> restored_;  // between restore_* calls
   static int index(uint8_t family) { return family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6; }

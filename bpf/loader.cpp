@@ -66,7 +66,12 @@ Status ensure_bpffs(const std::string& dir) {
 namespace {
 // The whole of sealnet_direct4, a whole number of pages (an array's mapping).
 constexpr size_t kDirect4Bytes = sizeof(uint64_t) * SEALNET_DIRECT4_WORDS;
-static_assert(kDirect4Bytes % 4096 == 0);
+constexpr size_t kDirect6Bytes = sizeof(sealnet_direct6) * SEALNET_REGION_SLOTS;
+static_assert(kDirect4Bytes % 4096 == 0 && kDirect6Bytes % 4096 == 0);
+
+void* map_shared(bpf_map* m, size_t bytes) {
+  return ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+}
 }  // namespace
 
 Result<Datapath> Datapath::load(const LoadOptions& opts) {
@@ -87,10 +92,12 @@ Result<Datapath> Datapath::load(const LoadOptions& opts) {
   }
   if (int rc = sealnet_bpf__load(skel); rc != 0)
     return fail(-rc, "load BPF programs", "sealnet_bpf", "the kernel verifier or map creation refused them, or a map pinned by an older build has another type (see bpf/lib/maps.h); run with LIBBPF_LOG=debug for the log");
-  void* direct = ::mmap(nullptr, kDirect4Bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                        bpf_map__fd(skel->maps.sealnet_direct4), 0);
+  void* direct = map_shared(skel->maps.sealnet_direct4, kDirect4Bytes);
   if (direct == MAP_FAILED) return fail_errno("mmap BPF map", "sealnet_direct4");
   dp.direct4_ = static_cast<uint64_t*>(direct);
+  direct = map_shared(skel->maps.sealnet_direct6, kDirect6Bytes);
+  if (direct == MAP_FAILED) return fail_errno("mmap BPF map", "sealnet_direct6");
+  dp.direct6_ = static_cast<sealnet_direct6*>(direct);
   if (auto s = dp.restore_ipcache(); !s) return std::unexpected(s.error());
   return dp;
 }
@@ -98,19 +105,23 @@ Result<Datapath> Datapath::load(const LoadOptions& opts) {
 Datapath::Datapath(Datapath&& o) noexcept
     : skel_(std::exchange(o.skel_, nullptr)),
       direct4_(std::exchange(o.direct4_, nullptr)),
+      direct6_(std::exchange(o.direct6_, nullptr)),
       lengths_(std::move(o.lengths_)) {}
 Datapath& Datapath::operator=(Datapath&& o) noexcept {
   if (this != &o) {
     release();
     skel_ = std::exchange(o.skel_, nullptr);
     direct4_ = std::exchange(o.direct4_, nullptr);
+    direct6_ = std::exchange(o.direct6_, nullptr);
     lengths_ = std::move(o.lengths_);
   }
   return *this;
 }
 void Datapath::release() {
   if (direct4_) ::munmap(direct4_, kDirect4Bytes);
+  if (direct6_) ::munmap(direct6_, kDirect6Bytes);
   direct4_ = nullptr;
+  direct6_ = nullptr;
   if (skel_) sealnet_bpf__destroy(skel_);
   skel_ = nullptr;
 }
@@ -171,7 +182,8 @@ IpAddr masked(const IpPrefix& p) {
 
 class LibbpfIpcache final : public IpcacheStore {
  public:
-  LibbpfIpcache(const sealnet_bpf* skel, uint64_t* direct4) : skel_(skel), direct4_(direct4) {}
+  LibbpfIpcache(const sealnet_bpf* skel, uint64_t* direct4, sealnet_direct6* direct6)
+      : skel_(skel), direct4_(direct4), direct6_(direct6) {}
 
   bpf_map* map(IpcacheMap m, uint8_t family) const {
     if (m == IpcacheMap::Trie) return skel_->maps.sealnet_ipcache;
@@ -251,6 +263,19 @@ class LibbpfIpcache final : public IpcacheStore {
     std::atomic_ref<uint64_t>(direct4_[index]).store(word, std::memory_order_release);
     return {};
   }
+  // The next generation of the slot is read back from the mapping itself, so
+  // it keeps counting across agent restarts (bpf/shared.h).
+  Status set_direct6(uint32_t slot, uint64_t region, uint32_t value) override {
+    if (slot >= SEALNET_REGION_SLOTS) return fail(ERANGE, "update", "sealnet_direct6");
+    sealnet_direct6& d = direct6_[slot];
+    const uint64_t gen = ((std::atomic_ref<__u64>(d.value).load(std::memory_order_relaxed) >> 32) + 1) << 32;
+    if (value != 0) {
+      std::atomic_ref<__u64>(d.hi).store(gen | (region >> 32), std::memory_order_release);
+      std::atomic_ref<__u64>(d.lo).store(gen | (region & 0xFFFFFFFFu), std::memory_order_release);
+    }
+    std::atomic_ref<__u64>(d.value).store(gen | value, std::memory_order_release);
+    return {};
+  }
 
   // The prefix a key of `m` names, when it is of `family`.
   static std::optional<IpPrefix> prefix_of(IpcacheMap m, uint8_t family, const IpcacheKey& k) {
@@ -273,6 +298,7 @@ class LibbpfIpcache final : public IpcacheStore {
  private:
   const sealnet_bpf* skel_;
   uint64_t* direct4_;
+  sealnet_direct6* direct6_;
 };
 
 }  // namespace
@@ -287,7 +313,7 @@ Status Datapath::restore_ipcache() {
   if (!pl) return std::unexpected(pl.error());
   lengths_ = IpcacheLengths{};
   lengths_.restore_plens(pl->value_or(sealnet_plens{}));
-  LibbpfIpcache store(skel_, direct4_);
+  LibbpfIpcache store(skel_, direct4_, direct6_);
   for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
     for (IpcacheMap m : {IpcacheMap::Hash, IpcacheMap::Trie}) {
       auto e = store.all_entries(m, family);
@@ -302,12 +328,12 @@ Status Datapath::restore_ipcache() {
 
 Status Datapath::upsert_ipcache(const IpPrefix& prefix, const sealnet_ipcache_value& v) {
   if (auto s = validate(v); !s) return s;
-  LibbpfIpcache store(skel_, direct4_);
+  LibbpfIpcache store(skel_, direct4_, direct6_);
   return lengths_.upsert(store, prefix, v);
 }
 
 Status Datapath::delete_ipcache(const IpPrefix& prefix) {
-  LibbpfIpcache store(skel_, direct4_);
+  LibbpfIpcache store(skel_, direct4_, direct6_);
   return lengths_.erase(store, prefix);
 }
 
@@ -367,7 +393,7 @@ Result<std::optional<sealnet_ipcache_value>> Datapath::ipcache(const IpPrefix& p
   const IpcacheMap m = lengths_.where(prefix);
   IpcacheKey k;
   const size_t ks = LibbpfIpcache::key(m, prefix, k);
-  LibbpfIpcache store(skel_, direct4_);
+  LibbpfIpcache store(skel_, direct4_, direct6_);
   bpf_map* bm = store.map(m, prefix.addr.family);
   auto v = lookup<sealnet_ipcache_value>(bm, &k, ks);
   if (m == IpcacheMap::Hash || !v || !v->has_value()) return v;

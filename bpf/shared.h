@@ -82,6 +82,8 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  *    key = struct sealnet_ipcache_key.
  *  - sealnet_direct4: IPv4 answers without a hash probe, a cache of the hash
  *    (below): one word per /24 region slot and one per /32 slot.
+ *  - sealnet_direct6: the same for IPv6 /64 entries, three words per region
+ *    slot (a /64 does not fit one word with its value).
  * A lookup reads its family's live list and its region's mask (two inlined
  * array reads), probes the hash at each listed length, longest first, that is
  * shorter than the region or whose mask bit is set, and returns the first hit;
@@ -108,6 +110,14 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  * deleted. The agent writes them through a shared mapping of the map
  * (BPF_F_MMAPABLE) with one aligned 64-bit store and the programs read them
  * with one 64-bit load, so a word is never seen half written.
+ * An IPv6 /64 entry takes three words of its region slot in sealnet_direct6
+ * (struct sealnet_direct6): the region's two halves and the value, each with
+ * the slot's 32-bit generation in its top half. The agent bumps the
+ * generation at every write of the slot (it reads it back from the mapping,
+ * so a restarted agent goes on counting) and a lookup takes the three words
+ * only when their generations agree, so words of two different writes are
+ * never combined, whatever order the loads see the stores in (a mix would
+ * need 2^32 writes of one slot between two loads of one program run).
  *
  * A mask bit is set before the first entry of its (slot, length) goes into the
  * hash and cleared only after the last one is gone, one bit per write, so a
@@ -198,6 +208,16 @@ static inline __u32 sealnet_host4_slot(__u32 addr) {
 static inline __u64 sealnet_direct_word(__u32 tag, __u32 node_id, __u32 flags) {
   return SEALNET_DIRECT_VALID | (__u64)(flags & 0xFF) << 48 | (__u64)(node_id & 0xFFFF) << 32 | tag;
 }
+
+/* sealnet_direct6, per region slot: hi/lo = the /64's two words in host order
+ * (low 32 bits), value = node id (bits 0..15), flags (16..23), valid (24);
+ * the top 32 bits of each are the slot's generation. */
+struct sealnet_direct6 {
+  __u64 hi;
+  __u64 lo;
+  __u64 value;
+};
+#define SEALNET_DIRECT6_VALID (1u << 24)
 
 enum sealnet_ipcache_flags {
   SEALNET_IPCACHE_NODE_ADDR = 1u << 0, /* the prefix is a node's own address */

@@ -1,7 +1,7 @@
 /* Map definitions shared by every program in sealnet.bpf.c. Pinned by name so
  * that the agent's state survives its restart (the loader chooses the pin
  * directory): sealnet_prefix4, sealnet_prefix6, sealnet_plens, sealnet_regions,
- * sealnet_direct4, sealnet_ipcache,
+ * sealnet_direct4, sealnet_direct6, sealnet_ipcache,
  * sealnet_nodes, sealnet_devices, sealnet_devhash, sealnet_config,
  * sealnet_metrics.
  *
@@ -76,6 +76,16 @@ struct {
   __type(value, __u64);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } sealnet_direct4 SEC(".maps");
+
+/* 65,536 x 24 bytes = 1.5 MiB, mappable like sealnet_direct4. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, SEALNET_REGION_SLOTS);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct sealnet_direct6);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sealnet_direct6 SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -189,6 +199,22 @@ static __always_inline struct sealnet_ipcache_value direct_value(__u64 w) {
   return v;
 }
 
+/* The /64 entry sealnet_direct6 holds for region slot `slot`, when it is the
+ * region (hi, lo) and its three words are of one write (bpf/shared.h). */
+static __always_inline int direct6_get(__u32 slot, __u32 hi, __u32 lo, struct sealnet_ipcache_value *out) {
+  const struct sealnet_direct6 *d = bpf_map_lookup_elem(&sealnet_direct6, &slot);
+  if (!d) return 0;
+  __u64 v = *(volatile const __u64 *)&d->value;
+  if (!(v & SEALNET_DIRECT6_VALID)) return 0;
+  __u64 h = *(volatile const __u64 *)&d->hi;
+  __u64 l = *(volatile const __u64 *)&d->lo;
+  if ((h >> 32) != (v >> 32) || (l >> 32) != (v >> 32)) return 0;
+  if ((__u32)h != hi || (__u32)l != lo) return 0;
+  out->node_id = (__u32)v & 0xFFFF;
+  out->flags = ((__u32)v >> 16) & 0xFF;
+  return 1;
+}
+
 /* Longest-prefix match of an address in the ipcache: the direct /32 word, then
  * the hash at each listed length, longest first, that the region's mask does
  * not rule out (length 24 answered by the region's direct word when it holds
@@ -232,7 +258,9 @@ static __always_inline struct sealnet_ipcache_value ipcache_lookup6(const __u8 *
   __u32 a[4];
   __builtin_memcpy(a, addr, 16);
   __u64 lens = plens_live(SEALNET_PLENS_V6);
-  __u64 region = region_mask(SEALNET_PLENS_V6, sealnet_region_slot(bpf_ntohl(a[0]), bpf_ntohl(a[1])));
+  const __u32 hi = bpf_ntohl(a[0]), lo = bpf_ntohl(a[1]);
+  const __u32 rslot = sealnet_region_slot(hi, lo);
+  __u64 region = region_mask(SEALNET_PLENS_V6, rslot);
   const struct sealnet_ipcache_value *v;
   struct sealnet_prefix6_key k = {};
 #pragma unroll
@@ -241,6 +269,10 @@ static __always_inline struct sealnet_ipcache_value ipcache_lookup6(const __u8 *
     if (l == 0 || l > 129) break;
     l -= 1;
     if (l >= SEALNET_REGION6_LEN && !((region >> sealnet_region_bit(l, SEALNET_REGION6_LEN)) & 1)) continue;
+    if (l == SEALNET_REGION6_LEN) {
+      struct sealnet_ipcache_value d;
+      if (direct6_get(rslot, hi, lo, &d)) return d;
+    }
     k.prefixlen = l;
 #pragma unroll
     for (int w = 0; w < 4; w++) {

@@ -106,7 +106,25 @@ class FakeStore final : public IpcacheStore {
     if (after_write) after_write();
     return {};
   }
+  std::map<uint32_t, std::pair<uint64_t, uint32_t>> direct6;  // slot -> (region, value)
+  Status set_direct6(uint32_t slot, uint64_t region, uint32_t value) override {
+    EXPECT_LT(slot, uint32_t{SEALNET_REGION_SLOTS});
+    if (value) direct6[slot] = {region, value};
+    else direct6.erase(slot);
+    ++direct_writes;
+    check_direct();
+    if (after_write) after_write();
+    return {};
+  }
   void check_direct() const {
+    for (const auto& [slot, rv] : direct6) {
+      bool backed = false;
+      for (const auto& [k, v] : maps)
+        if (k.first == IpcacheMap::Hash && direct6_slot(k.second) == slot &&
+            direct6_region(k.second.addr) == rv.first && direct6_value(k.second, v) == rv.second)
+          backed = true;
+      EXPECT_TRUE(backed) << "direct6 slot " << slot << " has no hash entry";
+    }
     for (const auto& [idx, w] : direct) {
       bool backed = false;
       for (const auto& [k, v] : maps)
@@ -135,6 +153,12 @@ class FakeStore final : public IpcacheStore {
         const auto r = region_bit(IpPrefix{mask(a, len), len});
         auto it = regions.find({fi, r->slot});
         if (it == regions.end() || !(it->second >> r->bit & 1)) continue;
+      }
+      if (fi == SEALNET_PLENS_V6 && len == 64) {
+        const IpPrefix p64{mask(a, 64), 64};
+        auto it = direct6.find(*direct6_slot(p64));
+        if (it != direct6.end() && it->second.first == direct6_region(p64.addr))
+          return it->second.second & 0xFFFF;
       }
       if (fi == SEALNET_PLENS_V4 && len == 24) {
         const IpPrefix p24{mask(a, 24), 24};
@@ -223,7 +247,7 @@ void run_sequence(uint8_t family, const std::vector<uint8_t>& lens, uint32_t ste
   EXPECT_GT(writes, steps);
   EXPECT_GT(store.publishes, 0);
   EXPECT_GT(store.region_writes, 0);
-  if (family == AF_INET && std::find(lens.begin(), lens.end(), 32) != lens.end()) {
+  if (std::find(lens.begin(), lens.end(), family == AF_INET ? 32 : 64) != lens.end()) {
     EXPECT_GT(store.direct_writes, 0);
   }
   // Between calls the masks are exact: a bit is set iff a hash entry counts in it.
