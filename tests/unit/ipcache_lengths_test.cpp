@@ -318,5 +318,47 @@ TEST(IpcacheLengths, PrefixesShorterThanARegionHaveNoBit) {
   EXPECT_EQ(region_bit(*IpPrefix::parse("10.1.2.3/32"))->slot, region_bit(*IpPrefix::parse("10.1.2.0/24"))->slot);
 }
 
+// Two /32s in one direct slot: the first has the word, the second is answered
+// by the hash, and stays answered when the first goes. A value that does not
+// fit a word (node id above 16 bits) gets none.
+TEST(IpcacheLengths, DirectWordsAreACacheOfTheHash) {
+  FakeStore store;
+  IpcacheLengths lengths;
+  const IpPrefix a = *IpPrefix::parse("10.0.0.1/32");
+  std::optional<IpPrefix> b;
+  for (uint32_t i = 2; i < (1u << 22) && !b; ++i) {
+    IpAddr x = a.addr;
+    x.bytes[1] = static_cast<uint8_t>(i >> 16);
+    x.bytes[2] = static_cast<uint8_t>(i >> 8);
+    x.bytes[3] = static_cast<uint8_t>(i);
+    if (direct_index({x, 32}) == direct_index(a)) b = IpPrefix{x, 32};
+  }
+  ASSERT_TRUE(b.has_value());
+  ASSERT_TRUE(lengths.upsert(store, a, {2, SEALNET_IPCACHE_POD_CIDR}));
+  ASSERT_TRUE(lengths.upsert(store, *b, {3, SEALNET_IPCACHE_POD_CIDR}));
+  EXPECT_EQ(store.word_at(*direct_index(a)), *direct_word(a, {2, SEALNET_IPCACHE_POD_CIDR}));
+  EXPECT_EQ(store.lookup(a.addr), 2u);
+  EXPECT_EQ(store.lookup(b->addr), 3u);
+  ASSERT_TRUE(lengths.erase(store, a));
+  EXPECT_EQ(store.word_at(*direct_index(a)), 0u);
+  EXPECT_EQ(store.lookup(a.addr), std::nullopt);
+  EXPECT_EQ(store.lookup(b->addr), 3u);
+  // An update rewrites the word after the hash.
+  ASSERT_TRUE(lengths.upsert(store, *b, {4, 0}));
+  EXPECT_EQ(store.lookup(b->addr), 4u);
+
+  const IpPrefix wide = *IpPrefix::parse("10.9.9.0/24");
+  ASSERT_TRUE(lengths.upsert(store, wide, {0x10000, 0}));
+  EXPECT_EQ(store.word_at(*direct_index(wide)), 0u);
+  EXPECT_EQ(store.lookup(*IpAddr::parse("10.9.9.7")), 0x10000u);
+  // From a word to none: the new value does not fit, so the word goes.
+  const IpPrefix v6 = *IpPrefix::parse("fd01:0:0:7::/64");
+  ASSERT_TRUE(lengths.upsert(store, v6, {5, 0}));
+  EXPECT_EQ(store.direct6.count(*direct6_slot(v6)), 1u);
+  ASSERT_TRUE(lengths.upsert(store, v6, {0x10001, 0}));
+  EXPECT_EQ(store.direct6.count(*direct6_slot(v6)), 0u);
+  EXPECT_EQ(store.lookup(*IpAddr::parse("fd01:0:0:7::9")), 0x10001u);
+}
+
 }  // namespace
 }  // namespace sealnet::bpf
