@@ -89,11 +89,12 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  * shorter than the region or whose mask bit is set, and returns the first hit;
  * with no hit it asks the trie. The loader keeps every listed length longer
  * than every length in the trie, so the first hit is the longest match and
- * the answer is the one a single trie over all entries would give. Cost: one
- * hash probe when the address's region holds entries of a single length (a
- * pod /24 or /64 among node /32s or /128s elsewhere, /32 pods), plus one per
- * other length set in the region or shorter than it, down to the match. The
- * loader (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each
+ * the answer is the one a single trie over all entries would give. Cost, with
+ * the direct words below: no hash probe for a /32, /24 or IPv6 /64 entry that
+ * holds its slot's word when its region has no longer entries (/32 pods, a pod
+ * CIDR per node among node addresses elsewhere); otherwise one probe per
+ * listed length down to the match that the mask lets through or that is
+ * shorter than a region (~12-25 ns each on the bench host). The loader (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each
  * prefix to its map and keeps the list and the masks; callers see one table.
  *
  * IPv4 first asks sealnet_direct4, which holds, in one 64-bit word each
@@ -127,7 +128,8 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  * The list is never seen torn: each family has two copies of it, `live` names
  * the one lookups read, and the loader rewrites only the other copy, then flips
  * `live` (one byte changes per write, and a copy is 8 aligned bytes the
- * programs read with one load). An entry is inserted before its length is
+ * programs read with one load: the copies are aligned(8), which the programs'
+ * single 64-bit load relies on). An entry is inserted before its length is
  * published, and a length is retired (a list without it made live) only after
  * its last entry is gone from the hash. A list that is full when a longer
  * length arrives moves its shortest length to the trie: entries copied into

@@ -11,7 +11,9 @@
  * pins left by a build before that fail the load: remove them and let the
  * agent repopulate. The exact maps (sealnet_exact4, sealnet_exact6) then gave
  * way to the per-length hashes under new names: their old pins are no longer
- * used (remove them to free their memory). */
+ * used (remove them to free their memory). sealnet_regions, sealnet_direct4
+ * and sealnet_direct6 came later: a load over older pins creates them, and
+ * Datapath::load fills them from the hashes before it returns. */
 #pragma once
 
 #include <linux/bpf.h>
