@@ -45,6 +45,11 @@ jq -n \
     "BM_IpcacheShapeBLocalPass": "local pass (shape b)",
     "BM_IpcacheShapeBToWire": "to_wire, ESP node to node (shape b)",
     "BM_Classifier/100000": "100,000 /32 pods (BM_Classifier)"};
+  def gb_errors($j; $suite):
+    if $j == null then empty else
+      [$j.benchmarks[] | select(.error_occurred) | {base: (.name | sub("/iterations:[0-9]+"; "")), msg: .error_message}]
+      | unique_by(.base)[] | row($suite; "\(.base): error: \(.msg)"; null; null; null; null; null) + {holds: false}
+    end;
   [ (gb_rows($bpf)[] | select(bpf_shape[.base] != null)
        | row("bpf"; bpf_shape[.base]; .ns_per_packet; .baseline_ns; .ratio; "<=";
              (if .base == "BM_Classifier/100000" then 1.5 else 1.3 end))),
@@ -60,6 +65,7 @@ jq -n \
        row("agent_scale"; "\($scale.peers) etcd peers: converge s"; $scale.converge_s; null; null; null; null),
        (row("agent_scale"; "\($scale.peers) etcd peers: RSS MiB (steady)"; ($scale.rss_kib / 1024); null;
             null; null; null) + {target: "<= 64 MiB", holds: (($scale.rss_kib / 1024) <= 64)}) end),
+    gb_errors($bpf; "bpf"), gb_errors($crypto; "crypto"),
     ($runs[] | select(.exit != 0)
        | row(.suite; (if .exit == 77 then "skipped: \(.skipped // "cannot run here")" else "failed: exit \(.exit)" end);
              null; null; null; null; null))
