@@ -41,6 +41,8 @@ jq -n \
     "BM_IpcacheShapeA": "a: 100,000 /32 pods + 5,000 /32 node addresses",
     "BM_IpcacheShapeB": "b: 5,000 nodes, a /24 pod CIDR + a /32 address each",
     "BM_IpcacheShapeC": "c: mixed /24, /26, /32 + 1,000 non-cluster CIDRs",
+    "BM_IpcacheShapeCTo26": "c, to a pod of a /26 node",
+    "BM_IpcacheShapeCTo32": "c, to a /32 pod",
     "BM_IpcacheShapeD": "d: IPv6 /64 pod CIDRs + /128 node addresses",
     "BM_IpcacheShapeBLocalPass": "local pass (shape b)",
     "BM_IpcacheShapeBToWire": "to_wire, ESP node to node (shape b)",

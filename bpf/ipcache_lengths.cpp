@@ -49,18 +49,34 @@ std::optional<uint32_t> direct6_value(const IpPrefix& p, const sealnet_ipcache_v
 
 uint64_t direct6_region(const IpAddr& a) { return uint64_t{word(a, 0)} << 32 | word(a, 1); }
 
-// After the hash holds `v` for `p`: its word, unless another entry has it.
+// The direct word `p` has, or the free one it may take (a /32 has two to
+// choose from); nullopt when both are another entry's.
+std::optional<uint32_t> IpcacheLengths::direct_key(const IpPrefix& p) const {
+  const auto idx4 = direct_index(p);
+  const auto slot6 = direct6_slot(p);
+  if (!idx4 && !slot6) return std::nullopt;
+  const uint32_t first = idx4 ? *idx4 : kDirect6 | *slot6;
+  const uint32_t ways = idx4 && p.len == 32 ? 2 : 1;
+  std::optional<uint32_t> free;
+  for (uint32_t k = first; k < first + ways; ++k) {
+    auto it = direct_.find(k);
+    if (it != direct_.end() && it->second == p) return k;
+    if (it == direct_.end() && !free) free = k;
+  }
+  return free;
+}
+
+// After the hash holds `v` for `p`: its word, unless other entries have them.
 Status IpcacheLengths::direct_fill(IpcacheStore& s, const IpPrefix& p, const sealnet_ipcache_value& v) {
   const auto idx4 = direct_index(p);
   const auto slot6 = direct6_slot(p);
-  if (!idx4 && !slot6) return {};
-  const uint32_t key = idx4 ? *idx4 : kDirect6 | *slot6;
-  auto it = direct_.find(key);
-  if (it != direct_.end() && it->second != p) return {};
+  const auto found = direct_key(p);
+  if (!found) return {};
+  const uint32_t key = *found;
   if (idx4) {
     const auto w = direct_word(p, v);
     if (!w) return direct_drop(s, p);  // a new value that does not fit: the hash alone answers
-    if (auto st = s.set_direct(*idx4, *w); !st) return st;
+    if (auto st = s.set_direct(key, *w); !st) return st;
   } else {
     const auto w = direct6_value(p, v);
     if (!w) return direct_drop(s, p);
@@ -74,11 +90,11 @@ Status IpcacheLengths::direct_fill(IpcacheStore& s, const IpPrefix& p, const sea
 Status IpcacheLengths::direct_drop(IpcacheStore& s, const IpPrefix& p) {
   const auto idx4 = direct_index(p);
   const auto slot6 = direct6_slot(p);
-  if (!idx4 && !slot6) return {};
-  const uint32_t key = idx4 ? *idx4 : kDirect6 | *slot6;
-  auto it = direct_.find(key);
+  const auto key = direct_key(p);
+  if (!key) return {};
+  auto it = direct_.find(*key);
   if (it == direct_.end() || it->second != p) return {};
-  if (auto st = idx4 ? s.set_direct(*idx4, 0) : s.set_direct6(*slot6, 0, 0); !st) return st;
+  if (auto st = idx4 ? s.set_direct(*key, 0) : s.set_direct6(*slot6, 0, 0); !st) return st;
   direct_.erase(it);
   return {};
 }

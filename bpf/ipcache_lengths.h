@@ -44,7 +44,8 @@ class IpcacheStore {
   virtual Status set_direct6(uint32_t slot, uint64_t region, uint32_t value) = 0;
 };
 
-// The sealnet_direct4 word a hash entry may be cached in (IPv4 /32 and /24),
+// The sealnet_direct4 word a hash entry may be cached in (IPv4 /32: the first
+// of two, /24),
 // and the word for its value; nullopt when it has none or the value does not
 // fit a word. IPv6 /64 entries: direct6_slot and direct6_value.
 std::optional<uint32_t> direct_index(const IpPrefix& p);
@@ -114,6 +115,7 @@ class IpcacheLengths {
   Status region_before_put(IpcacheStore& s, const IpPrefix& p);
   void region_put_done(const IpPrefix& p, bool added);
   Status region_after_erase(IpcacheStore& s, const IpPrefix& p);
+  std::optional<uint32_t> direct_key(const IpPrefix& p) const;
   Status direct_fill(IpcacheStore& s, const IpPrefix& p, const sealnet_ipcache_value& v);
   Status direct_drop(IpcacheStore& s, const IpPrefix& p);
   Status put_hash(IpcacheStore& s, const IpPrefix& p, const sealnet_ipcache_value& v);

@@ -225,7 +225,10 @@ static __always_inline int direct6_get(__u32 slot, __u32 hi, __u32 lo, struct se
  * node". The loop is unrolled (SEALNET_PLENS_MAX probes at most). */
 static __always_inline struct sealnet_ipcache_value ipcache_lookup4(__u32 addr) {
   const __u32 host = bpf_ntohl(addr);
-  __u64 w = direct4_word(SEALNET_DIRECT4_REGIONS + sealnet_host4_slot(host));
+  const __u32 hslot = SEALNET_DIRECT4_REGIONS + sealnet_host4_slot(host);
+  __u64 w = direct4_word(hslot);
+  if ((w & SEALNET_DIRECT_VALID) && (__u32)w == host) return direct_value(w);
+  w = direct4_word(hslot + 1);
   if ((w & SEALNET_DIRECT_VALID) && (__u32)w == host) return direct_value(w);
   __u64 lens = plens_live(SEALNET_PLENS_V4);
   const __u32 rslot = sealnet_region_slot(host >> 8, 0);

@@ -128,7 +128,9 @@ class FakeStore final : public IpcacheStore {
     for (const auto& [idx, w] : direct) {
       bool backed = false;
       for (const auto& [k, v] : maps)
-        if (k.first == IpcacheMap::Hash && direct_index(k.second) == idx && direct_word(k.second, v) == w) backed = true;
+        if (k.first == IpcacheMap::Hash && direct_word(k.second, v) == w &&
+            (direct_index(k.second) == idx || (k.second.len == 32 && *direct_index(k.second) + 1 == idx)))
+          backed = true;
       EXPECT_TRUE(backed) << "direct word " << idx << " has no hash entry";
     }
   }
@@ -141,9 +143,11 @@ class FakeStore final : public IpcacheStore {
   std::optional<uint32_t> lookup(const IpAddr& a) const {
     const int fi = a.family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6;
     if (fi == SEALNET_PLENS_V4) {
-      const uint64_t w = word_at(*direct_index(IpPrefix{a, 32}));
-      if ((w & SEALNET_DIRECT_VALID) && *direct_word(IpPrefix{a, 32}, {0, 0}) << 32 >> 32 == (w << 32 >> 32))
-        return static_cast<uint32_t>(w >> 32 & 0xFFFF);
+      for (uint32_t way = 0; way < 2; ++way) {
+        const uint64_t w = word_at(*direct_index(IpPrefix{a, 32}) + way);
+        if ((w & SEALNET_DIRECT_VALID) && *direct_word(IpPrefix{a, 32}, {0, 0}) << 32 >> 32 == (w << 32 >> 32))
+          return static_cast<uint32_t>(w >> 32 & 0xFFFF);
+      }
     }
     const uint8_t region_len = fi == SEALNET_PLENS_V4 ? SEALNET_REGION4_LEN : SEALNET_REGION6_LEN;
     for (uint8_t b : plens.len[fi][plens.live[fi] & 1]) {
@@ -318,34 +322,40 @@ TEST(IpcacheLengths, PrefixesShorterThanARegionHaveNoBit) {
   EXPECT_EQ(region_bit(*IpPrefix::parse("10.1.2.3/32"))->slot, region_bit(*IpPrefix::parse("10.1.2.0/24"))->slot);
 }
 
-// Two /32s in one direct slot: the first has the word, the second is answered
-// by the hash, and stays answered when the first goes. A value that does not
-// fit a word (node id above 16 bits) gets none.
+// Three /32s in one slot pair: the first two have its words, the third is
+// answered by the hash, and stays answered when the first goes. A value that
+// does not fit a word (node id above 16 bits) gets none.
 TEST(IpcacheLengths, DirectWordsAreACacheOfTheHash) {
   FakeStore store;
   IpcacheLengths lengths;
   const IpPrefix a = *IpPrefix::parse("10.0.0.1/32");
-  std::optional<IpPrefix> b;
-  for (uint32_t i = 2; i < (1u << 22) && !b; ++i) {
+  std::vector<IpPrefix> same;  // two more in a's pair
+  for (uint32_t i = 2; i < (1u << 22) && same.size() < 2; ++i) {
     IpAddr x = a.addr;
     x.bytes[1] = static_cast<uint8_t>(i >> 16);
     x.bytes[2] = static_cast<uint8_t>(i >> 8);
     x.bytes[3] = static_cast<uint8_t>(i);
-    if (direct_index({x, 32}) == direct_index(a)) b = IpPrefix{x, 32};
+    if (direct_index({x, 32}) == direct_index(a)) same.push_back(IpPrefix{x, 32});
   }
-  ASSERT_TRUE(b.has_value());
+  ASSERT_EQ(same.size(), 2u);
+  const IpPrefix b = same[1], c = same[0];
   ASSERT_TRUE(lengths.upsert(store, a, {2, SEALNET_IPCACHE_POD_CIDR}));
-  ASSERT_TRUE(lengths.upsert(store, *b, {3, SEALNET_IPCACHE_POD_CIDR}));
+  ASSERT_TRUE(lengths.upsert(store, c, {6, 0}));
+  ASSERT_TRUE(lengths.upsert(store, b, {3, SEALNET_IPCACHE_POD_CIDR}));
   EXPECT_EQ(store.word_at(*direct_index(a)), *direct_word(a, {2, SEALNET_IPCACHE_POD_CIDR}));
+  EXPECT_EQ(store.word_at(*direct_index(a) + 1), *direct_word(c, {6, 0}));
   EXPECT_EQ(store.lookup(a.addr), 2u);
-  EXPECT_EQ(store.lookup(b->addr), 3u);
+  EXPECT_EQ(store.lookup(b.addr), 3u);  // from the hash
+  EXPECT_EQ(store.lookup(c.addr), 6u);
   ASSERT_TRUE(lengths.erase(store, a));
   EXPECT_EQ(store.word_at(*direct_index(a)), 0u);
   EXPECT_EQ(store.lookup(a.addr), std::nullopt);
-  EXPECT_EQ(store.lookup(b->addr), 3u);
-  // An update rewrites the word after the hash.
-  ASSERT_TRUE(lengths.upsert(store, *b, {4, 0}));
-  EXPECT_EQ(store.lookup(b->addr), 4u);
+  EXPECT_EQ(store.lookup(b.addr), 3u);
+  EXPECT_EQ(store.lookup(c.addr), 6u);
+  // An update rewrites the hash, and the word (here: takes the free one).
+  ASSERT_TRUE(lengths.upsert(store, b, {4, 0}));
+  EXPECT_EQ(store.lookup(b.addr), 4u);
+  EXPECT_EQ(store.word_at(*direct_index(a)), *direct_word(b, {4, 0}));
 
   const IpPrefix wide = *IpPrefix::parse("10.9.9.0/24");
   ASSERT_TRUE(lengths.upsert(store, wide, {0x10000, 0}));
