@@ -90,6 +90,5 @@ static_assert(offsetof(sealnet_direct6, hi) == 0);
 static_assert(offsetof(sealnet_direct6, lo) == 8);
 static_assert(offsetof(sealnet_direct6, value) == 16);
 static_assert(alignof(sealnet_plens) == 8);  // each copy of a list is one aligned 8-byte load
-static_assert(SEALNET_DIRECT4_REGIONS == SEALNET_REGION_SLOTS);
+static_assert((SEALNET_DIRECT4_KEY_MASK & 0x00FFFFFF00000000ull) == 0);  // node id and flags outside the key
 static_assert(SEALNET_REGION4_LEN <= 32 && 32 - SEALNET_REGION4_LEN < 64);
-static_assert((SEALNET_DIRECT_VALID >> 32 & 0xFFFFFF) == 0);  // clear of node id and flags

@@ -24,17 +24,20 @@ std::optional<RegionBit> region_bit(const IpPrefix& p) {
                    sealnet_region_bit(p.len, SEALNET_REGION6_LEN)};
 }
 
+namespace {
+uint32_t masked4(const IpPrefix& p) {
+  return p.len == 0 ? 0 : word(p.addr, 0) & static_cast<uint32_t>(0xFFFFFFFF00000000ull >> p.len);
+}
+}  // namespace
+
 std::optional<uint32_t> direct_index(const IpPrefix& p) {
-  if (p.addr.family != AF_INET) return std::nullopt;
-  if (p.len == 32) return SEALNET_DIRECT4_REGIONS + sealnet_host4_slot(word(p.addr, 0));
-  if (p.len == 24) return sealnet_region_slot(word(p.addr, 0) >> 8, 0);
-  return std::nullopt;
+  if (p.addr.family != AF_INET || p.len > 32) return std::nullopt;
+  return sealnet_direct4_slot(masked4(p), p.len);
 }
 
 std::optional<uint64_t> direct_word(const IpPrefix& p, const sealnet_ipcache_value& v) {
   if (!direct_index(p) || v.node_id > 0xFFFF || v.flags > 0xFF) return std::nullopt;
-  const uint32_t tag = p.len == 32 ? word(p.addr, 0) : word(p.addr, 0) >> 8;
-  return sealnet_direct_word(tag, v.node_id, v.flags);
+  return sealnet_direct_word(masked4(p), p.len, v.node_id, v.flags);
 }
 
 std::optional<uint32_t> direct6_slot(const IpPrefix& p) {
@@ -56,7 +59,7 @@ std::optional<uint32_t> IpcacheLengths::direct_key(const IpPrefix& p) const {
   const auto slot6 = direct6_slot(p);
   if (!idx4 && !slot6) return std::nullopt;
   const uint32_t first = idx4 ? *idx4 : kDirect6 | *slot6;
-  const uint32_t ways = idx4 && p.len == 32 ? 2 : 1;
+  const uint32_t ways = idx4 ? 2 : 1;
   std::optional<uint32_t> free;
   for (uint32_t k = first; k < first + ways; ++k) {
     auto it = direct_.find(k);

@@ -44,8 +44,8 @@ class IpcacheStore {
   virtual Status set_direct6(uint32_t slot, uint64_t region, uint32_t value) = 0;
 };
 
-// The sealnet_direct4 word a hash entry may be cached in (IPv4 /32: the first
-// of two, /24),
+// The sealnet_direct4 slot pair (its first word) an IPv4 hash entry may be
+// cached in,
 // and the word for its value; nullopt when it has none or the value does not
 // fit a word. IPv6 /64 entries: direct6_slot and direct6_value.
 std::optional<uint32_t> direct_index(const IpPrefix& p);

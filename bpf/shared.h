@@ -81,7 +81,7 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  *  - sealnet_ipcache: LPM trie, every entry whose length is not in the list,
  *    key = struct sealnet_ipcache_key.
  *  - sealnet_direct4: IPv4 answers without a hash probe, a cache of the hash
- *    (below): one word per /24 region slot and one per /32 slot.
+ *    (below): one word per entry, in a table of 2^18.
  *  - sealnet_direct6: the same for IPv6 /64 entries, three words per region
  *    slot (a /64 does not fit one word with its value).
  * A lookup reads its family's live list and its region's mask (two inlined
@@ -90,27 +90,27 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  * with no hit it asks the trie. The loader keeps every listed length longer
  * than every length in the trie, so the first hit is the longest match and
  * the answer is the one a single trie over all entries would give. Cost, with
- * the direct words below: no hash probe for a /32, /24 or IPv6 /64 entry that
- * holds its slot's word when its region has no longer entries (/32 pods, a pod
- * CIDR per node among node addresses elsewhere); otherwise one probe per
- * listed length down to the match that the mask lets through or that is
- * shorter than a region (~12-25 ns each on the bench host). The loader (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each
+ * the direct words below: no hash probe for an IPv4 entry or an IPv6 /64
+ * entry that holds its word, when its region has no longer entries that
+ * miss (/32 pods, a pod CIDR per node among node addresses elsewhere);
+ * otherwise one probe per listed length down to the match that the mask lets
+ * through or that is shorter than a region and has no word for the address
+ * (~12-25 ns each on the bench host). The loader (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each
  * prefix to its map and keeps the list and the masks; callers see one table.
  *
- * IPv4 first asks sealnet_direct4, which holds, in one 64-bit word each
- * (sealnet_direct_word: tag, node id, flags, valid bit), at most two /32
- * entries per slot pair (sealnet_host4_slot) and at most one
- * /24 entry per region slot. A /32 whose word's tag is the address is the
- * answer at once (nothing is longer); a /24 word whose tag is the address's
- * region answers when the walk reaches length 24 (longer lengths in the mask
- * are probed first). So the common shapes (/32 pods, a /24 pod CIDR per node
- * among /32 node addresses) take no hash probe at all. Entries that collide
- * with a slot's occupant, or whose node id or flags do not fit the word, are
- * answered by the hash alone. The words are the hash's copy, never the other
- * way round: a word is written after its hash entry and cleared before it is
- * deleted. The agent writes them through a shared mapping of the map
- * (BPF_F_MMAPABLE) with one aligned 64-bit store and the programs read them
- * with one 64-bit load, so a word is never seen half written.
+ * IPv4 asks sealnet_direct4 before each hash probe (and for /32 before the
+ * walk): a 2-way table of 64-bit words (sealnet_direct_word: masked address,
+ * length, node id, flags, valid bit), slot pair sealnet_direct4_slot(masked
+ * address, length). A word whose key (address and length) is the probe's is
+ * the answer the probe would give. So every entry that has a word is
+ * answered without a hash probe: /32 pods, a /24 pod CIDR per node among /32
+ * node addresses, /26 pods. Entries whose pair is full, or whose node id or
+ * flags do not fit the word, are answered by the hash alone. The words are
+ * the hash's copy, never the other way round: a word is written after its
+ * hash entry and cleared before it is deleted. The agent writes them through
+ * a shared mapping of the map (BPF_F_MMAPABLE) with one aligned 64-bit store
+ * and the programs read them with one 64-bit load, so a word is never seen
+ * half written.
  * An IPv6 /64 entry takes three words of its region slot in sealnet_direct6
  * (struct sealnet_direct6): the region's two halves and the value, each with
  * the slot's 32-bit generation in its top half. The agent bumps the
@@ -192,31 +192,34 @@ static inline __u32 sealnet_region_bit(__u32 len, __u32 region_len) {
   return d > 63 ? 63 : d;
 }
 
-#define SEALNET_DIRECT4_REGIONS SEALNET_REGION_SLOTS /* words [0, 65,536): /24 by region slot */
-#define SEALNET_DIRECT4_HOST_BITS 18
-#define SEALNET_DIRECT4_HOSTS (1u << SEALNET_DIRECT4_HOST_BITS) /* then the /32 words */
-#define SEALNET_DIRECT4_WORDS (SEALNET_DIRECT4_REGIONS + SEALNET_DIRECT4_HOSTS)
+#define SEALNET_DIRECT4_BITS 18
+#define SEALNET_DIRECT4_WORDS (1u << SEALNET_DIRECT4_BITS) /* 2 MiB */
 #define SEALNET_DIRECT_VALID (1ull << 63)
 
-/* The /32 slot pair of an IPv4 address in host order: an even slot; the
- * address's word is at SEALNET_DIRECT4_REGIONS + the slot or the one after
- * (two ways: 105,000 /32s lose 7% of their words to collisions, not 18%).
+/* The slot pair of an IPv4 prefix: an even index; the prefix's word is there
+ * or in the one after (two ways: 105,000 /32s lose 7% of their words to
+ * collisions, not 18%). `masked` is the address masked to `len`, host order.
  * murmur3's finalizer, not a multiplication: pod addresses in steps that a
  * multiplicative hash folds together (16 per /24) spread as random keys do. */
-static inline __u32 sealnet_host4_slot(__u32 addr) {
-  addr ^= addr >> 16;
-  addr *= 0x85EBCA6Bu;
-  addr ^= addr >> 13;
-  addr *= 0xC2B2AE35u;
-  addr ^= addr >> 16;
-  return (addr >> (32 - SEALNET_DIRECT4_HOST_BITS)) & ~1u;
+static inline __u32 sealnet_direct4_slot(__u32 masked, __u32 len) {
+  __u32 h = masked ^ (len * 0x9E3779B1u);
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return (h >> (32 - SEALNET_DIRECT4_BITS)) & ~1u;
 }
 
-/* A direct word: bits 0..31 the tag (a /32's address, a /24's address >> 8,
- * host order), 32..47 the node id, 48..55 the ipcache flags, 63 valid. Only
+/* A direct word: bits 0..31 the masked address (host order), 32..47 the node
+ * id, 48..55 the ipcache flags, 56..61 the prefix length, 63 valid. Only
  * values with node_id <= 0xFFFF and flags <= 0xFF are cached. */
-static inline __u64 sealnet_direct_word(__u32 tag, __u32 node_id, __u32 flags) {
-  return SEALNET_DIRECT_VALID | (__u64)(flags & 0xFF) << 48 | (__u64)(node_id & 0xFFFF) << 32 | tag;
+#define SEALNET_DIRECT4_KEY_MASK (SEALNET_DIRECT_VALID | 0x3Full << 56 | 0xFFFFFFFFull)
+static inline __u64 sealnet_direct4_key(__u32 masked, __u32 len) {
+  return SEALNET_DIRECT_VALID | (__u64)(len & 0x3F) << 56 | masked;
+}
+static inline __u64 sealnet_direct_word(__u32 masked, __u32 len, __u32 node_id, __u32 flags) {
+  return sealnet_direct4_key(masked, len) | (__u64)(flags & 0xFF) << 48 | (__u64)(node_id & 0xFFFF) << 32;
 }
 
 /* sealnet_direct6, per region slot: hi/lo = the /64's two words in host order

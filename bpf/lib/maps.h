@@ -201,6 +201,19 @@ static __always_inline struct sealnet_ipcache_value direct_value(__u64 w) {
   return v;
 }
 
+/* The entry (masked, len) when sealnet_direct4 has its word (bpf/shared.h). */
+static __always_inline int direct4_get(__u32 masked, __u32 len, struct sealnet_ipcache_value *out) {
+  const __u32 slot = sealnet_direct4_slot(masked, len);
+  const __u64 key = sealnet_direct4_key(masked, len);
+  __u64 w = direct4_word(slot);
+  if ((w & SEALNET_DIRECT4_KEY_MASK) != key) {
+    w = direct4_word(slot + 1);
+    if ((w & SEALNET_DIRECT4_KEY_MASK) != key) return 0;
+  }
+  *out = direct_value(w);
+  return 1;
+}
+
 /* The /64 entry sealnet_direct6 holds for region slot `slot`, when it is the
  * region (hi, lo) and its three words are of one write (bpf/shared.h). */
 static __always_inline int direct6_get(__u32 slot, __u32 hi, __u32 lo, struct sealnet_ipcache_value *out) {
@@ -218,21 +231,17 @@ static __always_inline int direct6_get(__u32 slot, __u32 hi, __u32 lo, struct se
 }
 
 /* Longest-prefix match of an address in the ipcache: the direct /32 word, then
- * the hash at each listed length, longest first, that the region's mask does
- * not rule out (length 24 answered by the region's direct word when it holds
- * this /24), then the trie. `addr` is in network order; IPv4 uses the first 4
- * bytes. A miss is node id 0, which every caller treats as "not a cluster
- * node". The loop is unrolled (SEALNET_PLENS_MAX probes at most). */
+ * at each listed length, longest first, that the region's mask does not rule
+ * out, the direct word and then the hash; then the trie. `addr` is in network
+ * order; IPv4 uses the first 4 bytes. A miss is node id 0, which every caller
+ * treats as "not a cluster node". The loop is unrolled (SEALNET_PLENS_MAX
+ * probes at most). */
 static __always_inline struct sealnet_ipcache_value ipcache_lookup4(__u32 addr) {
   const __u32 host = bpf_ntohl(addr);
-  const __u32 hslot = SEALNET_DIRECT4_REGIONS + sealnet_host4_slot(host);
-  __u64 w = direct4_word(hslot);
-  if ((w & SEALNET_DIRECT_VALID) && (__u32)w == host) return direct_value(w);
-  w = direct4_word(hslot + 1);
-  if ((w & SEALNET_DIRECT_VALID) && (__u32)w == host) return direct_value(w);
+  struct sealnet_ipcache_value d;
+  if (direct4_get(host, 32, &d)) return d;
   __u64 lens = plens_live(SEALNET_PLENS_V4);
-  const __u32 rslot = sealnet_region_slot(host >> 8, 0);
-  __u64 region = region_mask(SEALNET_PLENS_V4, rslot);
+  __u64 region = region_mask(SEALNET_PLENS_V4, sealnet_region_slot(host >> 8, 0));
   const struct sealnet_ipcache_value *v;
   struct sealnet_prefix4_key k = {};
 #pragma unroll
@@ -240,12 +249,10 @@ static __always_inline struct sealnet_ipcache_value ipcache_lookup4(__u32 addr) 
     __u32 l = (__u32)(lens >> (8 * i)) & 0xFF;
     if (l == 0 || l > 33) break; /* end of the list (or a value no loader writes) */
     if (l - 1 >= SEALNET_REGION4_LEN && !((region >> (l - 1 - SEALNET_REGION4_LEN)) & 1)) continue;
-    if (l - 1 == SEALNET_REGION4_LEN) {
-      w = direct4_word(rslot);
-      if ((w & SEALNET_DIRECT_VALID) && (__u32)w == host >> 8) return direct_value(w);
-    }
+    const __u32 masked = host & prefix_mask32(l - 1);
+    if (l - 1 < 32 && direct4_get(masked, l - 1, &d)) return d;
     k.prefixlen = l - 1;
-    k.addr = addr & bpf_htonl(prefix_mask32(l - 1));
+    k.addr = bpf_htonl(masked);
     v = bpf_map_lookup_elem(&sealnet_prefix4, &k);
     if (v) return *v;
   }

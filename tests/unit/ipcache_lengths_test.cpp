@@ -129,7 +129,7 @@ class FakeStore final : public IpcacheStore {
       bool backed = false;
       for (const auto& [k, v] : maps)
         if (k.first == IpcacheMap::Hash && direct_word(k.second, v) == w &&
-            (direct_index(k.second) == idx || (k.second.len == 32 && *direct_index(k.second) + 1 == idx)))
+            (direct_index(k.second) == idx || *direct_index(k.second) + 1 == idx))
           backed = true;
       EXPECT_TRUE(backed) << "direct word " << idx << " has no hash entry";
     }
@@ -139,16 +139,22 @@ class FakeStore final : public IpcacheStore {
     return it == direct.end() ? 0 : it->second;
   }
 
+  // The word of (address masked to len, len), when one of its pair has it.
+  std::optional<uint32_t> direct4(const IpAddr& a, uint8_t len) const {
+    const IpPrefix p{mask(a, len), len};
+    const uint64_t key = *direct_word(p, {0, 0});
+    for (uint32_t way = 0; way < 2; ++way) {
+      const uint64_t w = word_at(*direct_index(p) + way);
+      if ((w & SEALNET_DIRECT4_KEY_MASK) == key) return static_cast<uint32_t>(w >> 32 & 0xFFFF);
+    }
+    return std::nullopt;
+  }
+
   // The programs' lookup (bpf/lib/maps.h).
   std::optional<uint32_t> lookup(const IpAddr& a) const {
     const int fi = a.family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6;
-    if (fi == SEALNET_PLENS_V4) {
-      for (uint32_t way = 0; way < 2; ++way) {
-        const uint64_t w = word_at(*direct_index(IpPrefix{a, 32}) + way);
-        if ((w & SEALNET_DIRECT_VALID) && *direct_word(IpPrefix{a, 32}, {0, 0}) << 32 >> 32 == (w << 32 >> 32))
-          return static_cast<uint32_t>(w >> 32 & 0xFFFF);
-      }
-    }
+    if (fi == SEALNET_PLENS_V4)
+      if (auto d = direct4(a, 32)) return d;
     const uint8_t region_len = fi == SEALNET_PLENS_V4 ? SEALNET_REGION4_LEN : SEALNET_REGION6_LEN;
     for (uint8_t b : plens.len[fi][plens.live[fi] & 1]) {
       if (b == 0) break;
@@ -164,12 +170,8 @@ class FakeStore final : public IpcacheStore {
         if (it != direct6.end() && it->second.first == direct6_region(p64.addr))
           return it->second.second & 0xFFFF;
       }
-      if (fi == SEALNET_PLENS_V4 && len == 24) {
-        const IpPrefix p24{mask(a, 24), 24};
-        const uint64_t w = word_at(*direct_index(p24));
-        if ((w & SEALNET_DIRECT_VALID) && (w & 0xFFFFFFFF) == (*direct_word(p24, {0, 0}) & 0xFFFFFFFF))
-          return static_cast<uint32_t>(w >> 32 & 0xFFFF);
-      }
+      if (fi == SEALNET_PLENS_V4 && len < 32)
+        if (auto d = direct4(a, len)) return d;
       auto it = maps.find({IpcacheMap::Hash, IpPrefix{mask(a, len), len}});
       if (it != maps.end()) return it->second.node_id;
     }
