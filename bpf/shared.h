@@ -98,8 +98,7 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
  * (~12-25 ns each on the bench host). The loader (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each
  * prefix to its map and keeps the list and the masks; callers see one table.
  *
- * IPv4 asks sealnet_direct4 before each hash probe (and for /32 before the
- * walk): a 2-way table of 64-bit words (sealnet_direct_word: masked address,
+ * IPv4 asks sealnet_direct4 before each hash probe: a 2-way table of 64-bit words (sealnet_direct_word: masked address,
  * length, node id, flags, valid bit), slot pair sealnet_direct4_slot(masked
  * address, length). A word whose key (address and length) is the probe's is
  * the answer the probe would give. So every entry that has a word is

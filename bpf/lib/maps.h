@@ -230,16 +230,15 @@ static __always_inline int direct6_get(__u32 slot, __u32 hi, __u32 lo, struct se
   return 1;
 }
 
-/* Longest-prefix match of an address in the ipcache: the direct /32 word, then
- * at each listed length, longest first, that the region's mask does not rule
- * out, the direct word and then the hash; then the trie. `addr` is in network
+/* Longest-prefix match of an address in the ipcache: at each listed length,
+ * longest first, that the region's mask does not rule out, the direct word and
+ * then the hash; then the trie. `addr` is in network
  * order; IPv4 uses the first 4 bytes. A miss is node id 0, which every caller
  * treats as "not a cluster node". The loop is unrolled (SEALNET_PLENS_MAX
  * probes at most). */
 static __always_inline struct sealnet_ipcache_value ipcache_lookup4(__u32 addr) {
   const __u32 host = bpf_ntohl(addr);
   struct sealnet_ipcache_value d;
-  if (direct4_get(host, 32, &d)) return d;
   __u64 lens = plens_live(SEALNET_PLENS_V4);
   __u64 region = region_mask(SEALNET_PLENS_V4, sealnet_region_slot(host >> 8, 0));
   const struct sealnet_ipcache_value *v;
@@ -250,7 +249,7 @@ static __always_inline struct sealnet_ipcache_value ipcache_lookup4(__u32 addr) 
     if (l == 0 || l > 33) break; /* end of the list (or a value no loader writes) */
     if (l - 1 >= SEALNET_REGION4_LEN && !((region >> (l - 1 - SEALNET_REGION4_LEN)) & 1)) continue;
     const __u32 masked = host & prefix_mask32(l - 1);
-    if (l - 1 < 32 && direct4_get(masked, l - 1, &d)) return d;
+    if (direct4_get(masked, l - 1, &d)) return d;
     k.prefixlen = l - 1;
     k.addr = bpf_htonl(masked);
     v = bpf_map_lookup_elem(&sealnet_prefix4, &k);

@@ -153,8 +153,6 @@ class FakeStore final : public IpcacheStore {
   // The programs' lookup (bpf/lib/maps.h).
   std::optional<uint32_t> lookup(const IpAddr& a) const {
     const int fi = a.family == AF_INET ? SEALNET_PLENS_V4 : SEALNET_PLENS_V6;
-    if (fi == SEALNET_PLENS_V4)
-      if (auto d = direct4(a, 32)) return d;
     const uint8_t region_len = fi == SEALNET_PLENS_V4 ? SEALNET_REGION4_LEN : SEALNET_REGION6_LEN;
     for (uint8_t b : plens.len[fi][plens.live[fi] & 1]) {
       if (b == 0) break;
@@ -170,7 +168,7 @@ class FakeStore final : public IpcacheStore {
         if (it != direct6.end() && it->second.first == direct6_region(p64.addr))
           return it->second.second & 0xFFFF;
       }
-      if (fi == SEALNET_PLENS_V4 && len < 32)
+      if (fi == SEALNET_PLENS_V4)
         if (auto d = direct4(a, len)) return d;
       auto it = maps.find({IpcacheMap::Hash, IpPrefix{mask(a, len), len}});
       if (it != maps.end()) return it->second.node_id;
