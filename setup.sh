@@ -16,6 +16,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev iproute2 ethtool tcpdump iputils-ping jq
   # the etcd discovery tests (datapath/discovery)
   etcd-server etcd-client
+  # promtool and a real Prometheus scraping the status endpoint (unit.StatusPromtool, host.PrometheusScrape)
+  prometheus
   # the VM harness (tests/vm)
   qemu-system-x86 busybox-static xz-utils zstd cpio bc kmod gcc-12
   # the wire harness and crypto baselines

@@ -173,7 +173,7 @@ std::optional<Loaded> load_classifier(Shape shape, uint32_t entries, std::string
     return static_cast<bool>(s);
   };
   check(dp->set_config(
-      {.local_node_id = kLocalNode, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
+      {.local_node_id = kLocalNode, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .events = 0}));
   check(dp->upsert_device(ifindex("up0"), {.slot = 1, .mode = SEALNET_MODE_CRYPTO, .flags = 0, .pad = 0}));
   check(dp->upsert_ipcache(*IpPrefix::parse("10.63.255.0/24"), {kLocalNode, SEALNET_IPCACHE_POD_CIDR}));
   if (shape == Shape::Ipv6)
@@ -350,6 +350,34 @@ void BM_ClassifierPodCidrs(benchmark::State& state) {
 }
 BENCHMARK(BM_ClassifierPodCidrs)->Iterations(20)->Unit(benchmark::kMillisecond);
 
+// The cost of the events setting (docs/events.md): state.range(0) is
+// sealnet_config.events (0 off, 1 drops, 3 drops+flows), shape B. Encrypted:
+// a pod packet marked for the SA (with flows on, each repeat after the first
+// is an LRU hit that reports nothing). WireDrop: the same packet in clear at
+// to_wire, a drop (with drops on, 100 reports a second per CPU, the rest cut
+// by the limiter; no reader runs, so the ring buffer fills and reservations fail).
+void events_setting(benchmark::State& state, bool wire) {
+  std::string err;
+  auto loaded = load_classifier(Shape::PodCidrs, 0, err);
+  if (!loaded) return state.SkipWithError(err.c_str());
+  auto cfg = loaded->dp.config();
+  if (!cfg) return state.SkipWithError(cfg.error().message().c_str());
+  cfg->events = static_cast<uint8_t>(state.range(0));
+  if (auto s = loaded->dp.set_config(*cfg); !s) return state.SkipWithError(s.error().message().c_str());
+  if (wire)
+    vs_baseline(state, loaded->dp.prog_fd(Program::ToWire), loaded->frame, loaded->peer, 0, ifindex("up0"));
+  else
+    vs_baseline(state, loaded->dp.prog_fd(Program::FromPod), loaded->frame, loaded->peer,
+                sealnet_mark_encrypt(loaded->peer, 3, 1), ifindex("pod0"));
+  state.counters["events"] = static_cast<double>(state.range(0));
+}
+void BM_EventsEncrypted(benchmark::State& state) { events_setting(state, false); }
+void BM_EventsWireDrop(benchmark::State& state) { events_setting(state, true); }
+BENCHMARK(BM_EventsEncrypted)->Arg(0)->Arg(SEALNET_EV_F_DROPS)->Arg(SEALNET_EV_F_DROPS | SEALNET_EV_F_FLOWS)
+    ->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EventsWireDrop)->Arg(0)->Arg(SEALNET_EV_F_DROPS)->Arg(SEALNET_EV_F_DROPS | SEALNET_EV_F_FLOWS)
+    ->Iterations(20)->Unit(benchmark::kMillisecond);
+
 // The shapes of issue 17, each with its ratio against the baseline:
 // a: 100,000 /32 pods + 5,000 /32 nodes; b: per-node /24 + /32 node address;
 // c: mixed /24, /26, /32 + 1,000 non-cluster CIDRs; d: IPv6 /64 + /128.
@@ -421,7 +449,7 @@ void BM_ToWireEsp(benchmark::State& state) {
   if (!dp) return state.SkipWithError(dp.error().message().c_str());
   (void)dp->upsert_ipcache(*IpPrefix::parse("192.0.2.1/32"), {1, SEALNET_IPCACHE_NODE_ADDR});
   (void)dp->upsert_ipcache(*IpPrefix::parse("192.0.2.2/32"), {2, SEALNET_IPCACHE_NODE_ADDR});
-  (void)dp->set_config({.local_node_id = 1, .key_id = 1, .fail_closed = 1, .encrypt_host = 0, .pad = 0});
+  (void)dp->set_config({.local_node_id = 1, .key_id = 1, .fail_closed = 1, .encrypt_host = 0, .events = 0});
   const auto frame = PacketBuilder()
                          .ip(*IpAddr::parse("192.0.2.1"), *IpAddr::parse("192.0.2.2"))
                          .esp(0x100, 1)

@@ -30,6 +30,22 @@ static_assert(offsetof(sealnet_config, local_node_id) == 0);
 static_assert(offsetof(sealnet_config, key_id) == 4);
 static_assert(offsetof(sealnet_config, fail_closed) == 5);
 static_assert(offsetof(sealnet_config, encrypt_host) == 6);
+static_assert(offsetof(sealnet_config, events) == 7);
+static_assert(sizeof(sealnet_event) == 72);
+static_assert(offsetof(sealnet_event, reason) == 12);
+static_assert(offsetof(sealnet_event, ifindex) == 16);
+static_assert(offsetof(sealnet_event, mark) == 20);
+static_assert(offsetof(sealnet_event, peer_node_id) == 24);
+static_assert(offsetof(sealnet_event, key_id) == 28);
+static_assert(offsetof(sealnet_event, sport) == 32);
+static_assert(offsetof(sealnet_event, len) == 36);
+static_assert(offsetof(sealnet_event, saddr) == 40);
+static_assert(offsetof(sealnet_event, daddr) == 56);
+static_assert(sizeof(sealnet_flow_key) == 40);
+static_assert(offsetof(sealnet_flow_key, saddr) == 8);
+static_assert(sizeof(sealnet_flow_value) == 16);
+static_assert(sizeof(sealnet_ev_rate) == 16);
+static_assert(sizeof(sealnet_ev_stats) == 24);
 
 static_assert(sizeof(sealnet_metric_value) == 16);
 

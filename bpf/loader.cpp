@@ -510,6 +510,9 @@ Result<Metrics> Datapath::metrics() const {
   return out;
 }
 
+int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.sealnet_events); }
+int Datapath::event_stats_fd() const { return bpf_map__fd(skel_->maps.sealnet_ev_stats); }
+
 Result<TestRun> test_run(int prog_fd, const TestRunInput& in) {
   __sk_buff ctx{};
   ctx.ifindex = in.ifindex;

@@ -36,8 +36,14 @@ struct LoadOptions {
 Status ensure_bpffs(const std::string& dir);
 
 using Metrics = std::array<sealnet_metric_value, SEALNET_M_COUNT>;
-// "mark-crypto", "fib-ret-7", ...: a stable name per enum sealnet_metric.
+// "mark-crypto", "fib-no-neigh", ...: a stable name per enum sealnet_metric;
+// the FIB's return codes are named after BPF_FIB_LKUP_RET_* ("fib-ret-<n>" for
+// one this sealnet does not know, "fib-helper-error" for a negative return).
 std::string metric_name(uint32_t reason);
+// Whether the programs drop the packet they count under `reason` (the
+// classifier's and the wire audit's drop verdicts; FIB return codes are counted
+// apart and are not verdicts).
+bool metric_is_drop(uint32_t reason);
 
 // What the maps accept, checked before anything is written: values the
 // programs would misread (a node id wider than the mark, slot 16, ...) are
@@ -77,6 +83,9 @@ class Datapath {
   Result<std::map<IpPrefix, sealnet_ipcache_value>> ipcache_entries() const;
   // Summed over all CPUs.
   Result<Metrics> metrics() const;
+  // The events' ring buffer and counters (bpf/events.h).
+  int events_fd() const;
+  int event_stats_fd() const;
 
  private:
   explicit Datapath(sealnet_bpf* skel) : skel_(skel) {}

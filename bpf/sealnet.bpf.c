@@ -22,6 +22,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/lib/classify.h"
+#include "bpf/lib/events.h"
 #include "bpf/lib/maps.h"
 #include "bpf/lib/wire.h"
 
@@ -29,21 +30,27 @@ SEC("tc")
 int from_pod(struct __sk_buff *skb) {
   __u32 reason = classify(skb, ORIGIN_POD);
   metric_add(reason, skb->len);
-  return verdict_action(reason);
+  int action = verdict_action(reason);
+  events_exit(skb, SEALNET_EV_FROM_POD, reason, action);
+  return action;
 }
 
 SEC("tc")
 int from_host(struct __sk_buff *skb) {
   __u32 reason = classify(skb, ORIGIN_HOST);
   metric_add(reason, skb->len);
-  return verdict_action(reason);
+  int action = verdict_action(reason);
+  events_exit(skb, SEALNET_EV_FROM_HOST, reason, action);
+  return action;
 }
 
 SEC("tc")
 int to_wire(struct __sk_buff *skb) {
   __u32 reason = wire_audit(skb);
   metric_add(reason, skb->len);
-  return wire_action(reason);
+  int action = wire_action(reason);
+  events_exit(skb, SEALNET_EV_TO_WIRE, reason, action);
+  return action;
 }
 
 char _license[] SEC("license") = "GPL";

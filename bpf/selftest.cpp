@@ -38,7 +38,7 @@ Result<std::vector<SelfTestCase>> self_test() {
   if (auto s = dp->upsert_ipcache(*IpPrefix::parse("10.99.3.0/24"), {3, SEALNET_IPCACHE_POD_CIDR}); !s)
     return std::unexpected(s.error());
   if (auto s = dp->set_config({.local_node_id = kLocal, .key_id = 1, .fail_closed = 1,
-                               .encrypt_host = 0, .pad = 0});
+                               .encrypt_host = 0, .events = 0});
       !s)
     return std::unexpected(s.error());
 

@@ -301,7 +301,7 @@ struct sealnet_config {
   __u8 key_id;       /* our newest key id (1..15) */
   __u8 fail_closed;  /* 1: drop plaintext to remote nodes at the wire */
   __u8 encrypt_host; /* 1: host-originated traffic to remote nodes is encrypted */
-  __u8 pad;
+  __u8 events;       /* enum sealnet_event_flags: what goes to sealnet_events (0: nothing) */
 };
 
 /* ---- metrics: per-CPU array indexed by reason ------------------------------ */
@@ -344,6 +344,87 @@ struct sealnet_metric_value {
   __u64 packets;
   __u64 bytes;
 };
+
+/* ---- events: ring buffer sealnet_events (docs/events.md) -------------------
+ * Off unless the agent sets sealnet_config.events: with 0 an exit point costs
+ * one branch on that byte. Drops (and plaintext the wire audit let pass) are
+ * reported at most SEALNET_EV_DROP_RATE a second per reason and CPU; a flow
+ * (struct sealnet_flow_key) is reported at its first packet and again after
+ * SEALNET_EV_FLOW_INTERVAL_NS, or at once when its verdict changes. */
+enum sealnet_event_flags {
+  SEALNET_EV_F_DROPS = 1u << 0,
+  SEALNET_EV_F_FLOWS = 1u << 1,
+};
+
+enum sealnet_event_kind {
+  SEALNET_EV_DROP = 1,      /* the packet was dropped; reason says why */
+  SEALNET_EV_FLOW = 2,      /* a flow marked for encryption (mark-*) or passed by a rule (*-pass) */
+  SEALNET_EV_PLAINTEXT = 3, /* plaintext to a remote node left (fail-closed off) */
+};
+
+enum sealnet_event_program {
+  SEALNET_EV_FROM_POD = 0,
+  SEALNET_EV_FROM_HOST = 1,
+  SEALNET_EV_TO_WIRE = 2,
+};
+
+#define SEALNET_EV_NONE 0xFFu /* key_id / slot / mode not known at that exit */
+
+struct sealnet_event {
+  __u64 ts_ns;    /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+  __u8 kind;      /* enum sealnet_event_kind */
+  __u8 program;   /* enum sealnet_event_program */
+  __u8 family;    /* AF_INET, AF_INET6, 0 when not IP */
+  __u8 protocol;  /* IPv4 protocol / IPv6 next header */
+  __u32 reason;   /* enum sealnet_metric */
+  __u32 ifindex;  /* skb->ifindex: the device the program ran on */
+  __u32 mark;     /* skb->mark at the exit */
+  __u32 peer_node_id; /* 0: not a cluster node, or not known */
+  __u8 key_id;    /* SEALNET_EV_NONE when not known */
+  __u8 slot;      /* egress device slot, SEALNET_EV_NONE when not known */
+  __u8 mode;      /* enum sealnet_device_mode, SEALNET_EV_NONE when not known */
+  __u8 pad;
+  __u16 sport;    /* host order; 0 without TCP/UDP/SCTP */
+  __u16 dport;
+  __u32 len;      /* skb->len */
+  __u32 saddr[4]; /* network order; IPv4 uses saddr[0] */
+  __u32 daddr[4];
+};
+
+struct sealnet_flow_key {
+  __u8 family;
+  __u8 protocol;
+  __u8 program; /* enum sealnet_event_program */
+  __u8 pad;
+  __u16 sport;
+  __u16 dport;
+  __u32 saddr[4];
+  __u32 daddr[4];
+};
+
+struct sealnet_flow_value {
+  __u64 reported_ns; /* when the flow was last reported */
+  __u32 reason;      /* the verdict then */
+  __u32 mark;        /* and the mark (peer, key, slot) */
+};
+
+/* Per CPU, per reason: the current one-second window of drop reports. */
+struct sealnet_ev_rate {
+  __u64 window_ns; /* start of the window */
+  __u64 sent;      /* reports in it */
+};
+
+/* Per CPU, summed by the reader. */
+struct sealnet_ev_stats {
+  __u64 sent;         /* records written to the ring buffer */
+  __u64 ringbuf_full; /* bpf_ringbuf_reserve failed: lost */
+  __u64 rate_limited; /* drop reports cut by SEALNET_EV_DROP_RATE */
+};
+
+#define SEALNET_EV_RINGBUF_BYTES (256 * 1024)
+#define SEALNET_EV_DROP_RATE 100 /* drop reports per second, per reason and CPU */
+#define SEALNET_EV_FLOWS_MAX 16384
+#define SEALNET_EV_FLOW_INTERVAL_NS (30ull * 1000000000ull)
 
 #define SEALNET_IPCACHE_MAX 262144
 #define SEALNET_NODES_MAX 65536

@@ -1,6 +1,7 @@
 // What the BPF maps accept and the names of their metrics: pure functions over
 // the layouts of bpf/shared.h, unit-tested without a kernel.
 #include <cerrno>
+#include <iterator>
 #include <string>
 
 #include "bpf/programs.h"
@@ -23,6 +24,8 @@ Status validate(const sealnet_config& cfg) {
     return invalid("config.key_id", "key ids run 1..15, got " + std::to_string(cfg.key_id));
   if (cfg.fail_closed > 1 || cfg.encrypt_host > 1)
     return invalid("config", "fail_closed and encrypt_host are 0 or 1");
+  if (cfg.events & ~(SEALNET_EV_F_DROPS | SEALNET_EV_F_FLOWS))
+    return invalid("config.events", "only the drops and flows bits exist, got " + std::to_string(cfg.events));
   return {};
 }
 
@@ -83,9 +86,33 @@ std::string metric_name(uint32_t reason) {
   }
   if (reason >= SEALNET_M_FIB_RET_BASE && reason < SEALNET_M_COUNT) {
     const uint32_t rc = reason - SEALNET_M_FIB_RET_BASE;
-    return rc == SEALNET_FIB_RET_HELPER_ERROR ? "fib-ret-error" : "fib-ret-" + std::to_string(rc);
+    if (rc == SEALNET_FIB_RET_HELPER_ERROR) return "fib-helper-error";
+    // BPF_FIB_LKUP_RET_* (include/uapi/linux/bpf.h), lower case: what a user
+    // can look up. 0 (SUCCESS) is never counted.
+    static constexpr const char* kFib[] = {"fib-success",      "fib-blackhole",   "fib-unreachable",
+                                           "fib-prohibit",     "fib-not-fwded",   "fib-fwd-disabled",
+                                           "fib-unsupp-lwt",   "fib-no-neigh",    "fib-frag-needed",
+                                           "fib-no-src-addr"};
+    if (rc < std::size(kFib)) return kFib[rc];
+    return "fib-ret-" + std::to_string(rc);
   }
   return "unknown-" + std::to_string(reason);
+}
+
+bool metric_is_drop(uint32_t reason) {
+  switch (reason) {
+    case SEALNET_M_MALFORMED:
+    case SEALNET_M_UNKNOWN_NODE:
+    case SEALNET_M_NO_KEY:
+    case SEALNET_M_UNKNOWN_DEVICE:
+    case SEALNET_M_FIB_FAILED:
+    case SEALNET_M_WIRE_PLAINTEXT_DROPPED:
+    case SEALNET_M_NODE_NO_ADDR:
+    case SEALNET_M_HOST_MISROUTED:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace sealnet::bpf

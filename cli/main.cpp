@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "bpf/programs.h"
 #include "datapath/agent.h"
 #include "datapath/lab/lab.h"
+#include "datapath/monitor/monitor.h"
 #include "datapath/status.h"
 #include "core/netns.h"
 #include "probe/probe.h"
@@ -323,14 +325,62 @@ int main(int argc, char** argv) {
   bool status_json = false;
   auto* status = app.add_subcommand("status", "What the local agent encrypts how, and why (from its status endpoint)");
   status->add_option("--endpoint", status_endpoint, "The agent's metrics.listen address")->capture_default_str();
-  status->add_flag("--json", status_json, "The agent's JSON (docs/status.md)");
+  status->add_flag("--json", status_json, "The agent's JSON (docs/status.md), all of it");
+  sealnet::status::TableOptions status_table;
+  bool status_all = false;
+  status->add_option("--peer", status_table.peer, "Only this peer (name, node-<id> or address) and its states");
+  auto* status_limit = status->add_option("--limit", status_table.limit,
+                                          "At most N peers (problems first) after the summary")
+                           ->capture_default_str();
+  status->add_flag("--all", status_all, "Every peer")->excludes(status_limit);
+  sealnet::monitor::MonitorOptions monitor_opts;
+  std::string monitor_peer;
+  auto* monitor = app.add_subcommand(
+      "monitor", "The datapath's drops and flow records, live, from the running agent's ring buffer (docs/events.md)");
+  monitor->add_flag("--drops", monitor_opts.drops, "Drops (and plaintext let pass); with neither flag: both");
+  monitor->add_flag("--flows", monitor_opts.flows, "Flows marked for encryption or passed by a rule");
+  monitor->add_option("--peer", monitor_peer, "Only records for this peer (name or node id)");
+  monitor->add_flag("--json", monitor_opts.json, "One JSON object per line");
+  monitor->add_option("--bpffs", monitor_opts.bpffs_dir, "The agent's bpffs_dir")->capture_default_str();
+  monitor->add_option("--endpoint", monitor_opts.endpoint, "The agent's status address, for names")
+      ->capture_default_str();
+  std::string audit_since = "10m";
+  std::string audit_endpoint = "127.0.0.1:9962";
+  bool audit_json = false;
+  auto* audit = app.add_subcommand(
+      "audit", "Compliance over a window: exit 1 when plaintext left for a remote node or traffic for a peer was "
+               "dropped (docs/events.md)");
+  audit->add_option("--since", audit_since, "The window: 90s, 10m, 2h (the agent keeps an hour)")
+      ->capture_default_str();
+  audit->add_option("--endpoint", audit_endpoint, "The agent's metrics.listen address")->capture_default_str();
+  audit->add_flag("--json", audit_json, "The report as one JSON object");
   auto* lab = app.add_subcommand("lab", "A 3-node cluster of network namespaces with one agent each: "
                                       "up [--nodes N] | add-node | traffic | status | down, each also --vm");
   lab->allow_extras()->prefix_command();
   CLI11_PARSE(app, argc, argv);
   if (*lab) return sealnet::lab::lab_main(lab->remaining());
   if (*agent) return run_agent_command(agent_args);
-  if (*status) return sealnet::status::status_main(status_endpoint, status_json);
+  if (*status) {
+    if (status_all) status_table.limit = SIZE_MAX;
+    return sealnet::status::status_main(status_endpoint, status_json, status_table);
+  }
+  if (*monitor) {
+    if (!monitor_peer.empty()) monitor_opts.peer = monitor_peer;
+    struct sigaction sa{};
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    return sealnet::monitor::monitor_main(monitor_opts, g_stop);
+  }
+  if (*audit) {
+    uint64_t since = 0;
+    if (!sealnet::monitor::parse_duration(audit_since, since)) {
+      std::fprintf(stderr, "sealnet audit: --since %s: expected a duration such as 90s, 10m or 2h\n",
+                   audit_since.c_str());
+      return 2;
+    }
+    return sealnet::monitor::audit_main(audit_endpoint, since, audit_json);
+  }
   if (*plan) return run_plan_command(plan_args);
   if (*selftest) return run_selftest();
   if (*probe) return run_probe_command(probe_args);

@@ -41,9 +41,12 @@ install(FILES ${CMAKE_SOURCE_DIR}/docs/sealnet.8 DESTINATION ${CMAKE_INSTALL_MAN
 install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/agent-config.md
               ${CMAKE_SOURCE_DIR}/docs/status.md ${CMAKE_SOURCE_DIR}/docs/probe-json.md
               ${CMAKE_SOURCE_DIR}/docs/xfrm-design.md ${CMAKE_SOURCE_DIR}/docs/kernel-facts.md
+              ${CMAKE_SOURCE_DIR}/docs/interop.md ${CMAKE_SOURCE_DIR}/docs/security.md
+              ${CMAKE_SOURCE_DIR}/docs/events.md
               ${CMAKE_SOURCE_DIR}/deploy/README.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/kubernetes DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/grafana DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/Containerfile DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # ---- the Debian package ----------------------------------------------------

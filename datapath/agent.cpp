@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "bpf/events.h"
 #include "bpf/programs.h"
 #include "bpf/tc.h"
 #include "core/fd.h"
@@ -26,6 +27,8 @@
 #include "datapath/discovery/registry.h"
 #include "datapath/effectors.h"
 #include "datapath/state_file.h"
+#include "datapath/status/traffic.h"
+#include "datapath/why.h"
 #include "fallback/modes.h"
 #include "fallback/verdict.h"
 #include "keys/keys.h"
@@ -165,15 +168,17 @@ class Agent {
   uint64_t started_at_ = unix_s();
   uint64_t reconciles_ = 0, failures_ = 0;
   status::AgentStatus::Loop pulse_;  // /healthz: syncs finished, failures in a row
-  std::string last_error_;
+  ErrorNotes errors_;  // last_error: failed steps until a clean reconcile, refused files until a good one
+  status::TrafficBook traffic_;  // the metrics' counters that never go down
   bool ready_ = false;
 
   mutable std::mutex mu_;
   status::AgentStatus snap_;
+  std::vector<status::CounterSample> history_;  // `sealnet audit`'s window (docs/events.md)
 };
 
 void Agent::note_error(const std::string& what) {
-  last_error_ = what;
+  errors_.failed(what);
   say("%s", what.c_str());
 }
 
@@ -197,7 +202,7 @@ Status Agent::start() {
                     " (run `sealnet lab up --vm` to see sealnet in the project's VM)");
   if (report_.node.ipv4_forwarding == false)
     say("warning: net.ipv4.ip_forward is 0: bpf_fib_lookup refuses to route pod traffic, which is dropped "
-        "and counted as fib-ret-5; enable forwarding on this node");
+        "and counted as fib-fwd-disabled; enable forwarding on this node");
 
   auto k = keys::load_key_file(cfg_.key_file, cfg_.allow_shared_keys);
   if (!k) return std::unexpected(k.error());
@@ -350,9 +355,12 @@ void Agent::reload_keys() {
   auto k = keys::load_key_file(cfg_.key_file, cfg_.allow_shared_keys);
   if (!k) {
     // Also what a half-written file looks like: the next event retries.
-    note_error("key file rejected, the running keys stay in force: " + k.error().message());
+    errors_.refused(ErrorNotes::File::keys,
+                    "key file rejected, the running keys stay in force: " + k.error().message());
+    say("key file rejected, the running keys stay in force: %s", k.error().message().c_str());
     return;
   }
+  errors_.accepted(ErrorNotes::File::keys);
   if (*k == keys_) return;
   const uint64_t now = mono_ms();
   std::map<uint8_t, uint64_t> loaded;
@@ -379,23 +387,27 @@ void Agent::reload_config() {
   config::ParseOptions po;
   po.node_name = opts_.node_name;
   auto c = config::load_agent_config(opts_.config_path, po);
+  auto refuse = [this](const std::string& what) {
+    errors_.refused(ErrorNotes::File::config, what);
+    say("%s", what.c_str());
+  };
   if (!c) {
-    note_error("config rejected, the running config stays in force: " + c.error().message());
+    refuse("config rejected, the running config stays in force: " + c.error().message());
     return;
   }
   if (!same_identity(c->node, cfg_.node) || c->bpffs_dir != cfg_.bpffs_dir || c->key_file != cfg_.key_file ||
       c->metrics_listen != cfg_.metrics_listen || c->state_dir != cfg_.state_dir) {
-    note_error(
+    refuse(
         "config changes this node's identity, key file, bpffs_dir, state_dir or metrics address: restart the "
         "agent to apply it; the running config stays in force");
     return;
   }
   if (c->etcd.has_value() != cfg_.etcd.has_value() ||
       (c->etcd && (c->etcd->endpoints != cfg_.etcd->endpoints || c->etcd->prefix != cfg_.etcd->prefix))) {
-    note_error(
-        "config changes the discovery settings: restart the agent to apply it; the running config stays");
+    refuse("config changes the discovery settings: restart the agent to apply it; the running config stays");
     return;
   }
+  errors_.accepted(ErrorNotes::File::config);
   cfg_ = std::move(*c);
   // allow_shared may have changed: the key file is judged again (refused, the
   // running keys stay in force and the error says why).
@@ -676,7 +688,7 @@ void Agent::refresh_status() {
   s.now = unix_s();
   s.ready = ready_;
   s.fail_closed = cfg_.fail_closed;
-  s.last_error = last_error_;
+  s.last_error = errors_.last_error();
   s.reconciles = reconciles_;
   s.reconcile_failures = failures_;
   s.loop = pulse_;
@@ -779,19 +791,18 @@ void Agent::refresh_status() {
       if (auto w = save_state(state_path_, next); w)
         saved_ = std::move(next);
       else
-        last_error_ = "save the receive windows: " + w.error().message();
+        errors_.failed("save the receive windows: " + w.error().message());
       dirty_ = true;
     }
   } else {
-    last_error_ = "dump XFRM states for status: " + states.error().message();
+    errors_.failed("dump XFRM states for status: " + states.error().message());
   }
-  // Why a peer's slot is in its mode: the slot's last decision, else the probe's words.
-  std::map<uint8_t, const fallback::Decision*> last_decision;
-  for (const auto& d : log_.entries()) last_decision[d.slot] = &d;
+  // Why a peer is in its mode: the newest decision about its own states or its
+  // slot as a whole (datapath/why.h), else the probe's words.
   std::map<std::string, uint32_t> offloaded;  // device -> our states offloaded to it, both directions
   for (auto& [id, ps] : peers) {
-    if (auto d = last_decision.find(ps.slot); d != last_decision.end()) {
-      ps.mode_reason = d->second->str();
+    if (const auto* d = peer_decision(log_.entries(), ps.id, ps.address, ps.slot)) {
+      ps.mode_reason = d->str();
     } else if (const auto* st = modes_.slot(ps.slot)) {
       const auto* rep = report_.find(st->dev.ifindex);
       ps.mode_reason = "probe: " + (rep ? rep->reason : "");
@@ -808,7 +819,15 @@ void Agent::refresh_status() {
     for (uint32_t i = 0; i < SEALNET_M_COUNT; ++i) {
       s.bpf_packets[bpf::metric_name(i)] = (*m)[i].packets;
       s.bpf_bytes[bpf::metric_name(i)] = (*m)[i].bytes;
+      if (bpf::metric_is_drop(i)) s.bpf_drop_reasons.push_back(bpf::metric_name(i));
     }
+  }
+  s.events.drops = cfg_.monitor.drops;
+  s.events.flows = cfg_.monitor.flows;
+  if (auto ev = bpf::read_event_stats(dp_->event_stats_fd())) {
+    s.events.sent = ev->sent;
+    s.events.lost = ev->ringbuf_full;
+    s.events.rate_limited = ev->rate_limited;
   }
   std::ifstream xs("/proc/net/xfrm_stat");
   std::stringstream text;
@@ -820,6 +839,8 @@ void Agent::refresh_status() {
   }
   for (const auto& d : log_.entries()) s.decisions.push_back(d.str());
   if (s.decisions.size() > 32) s.decisions.erase(s.decisions.begin(), s.decisions.end() - 32);
+  status::sample_history(history_, status::counter_sample(s));
+  s.history = history_;
   if (registry_) {
     s.discovery = registry_->status();
   } else {
@@ -827,6 +848,7 @@ void Agent::refresh_status() {
     s.discovery.connected = true;
     s.discovery.peers = peers_.size();
   }
+  traffic_.account(s);
   std::lock_guard lock(mu_);
   snap_ = std::move(s);
 }
@@ -853,8 +875,8 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
         ++failures_;
         note_error(s.error().message());
       } else {
-        if (!last_error_.empty()) say("reconcile clean again");
-        last_error_.clear();
+        if (errors_.has_failed()) say("reconcile clean again");
+        errors_.clean();
       }
       ready_ = ready_ || s.has_value();
       pulse_.last_sync = unix_s();

@@ -398,6 +398,17 @@ Status read_settings(const Ctx& ctx, const Fields& f, AgentConfig& cfg) {
       cfg.metrics_listen = *v;
     }
   }
+  if (const At* m = f.get("monitor")) {
+    auto mf = Fields::read(ctx, *m, {"drops", "flows"});
+    if (!mf) return std::unexpected(mf.error());
+    for (auto [name, dst] : {std::pair{"drops", &cfg.monitor.drops}, std::pair{"flows", &cfg.monitor.flows}}) {
+      if (const At* b = mf->get(name)) {
+        auto v = as_bool(ctx, *b);
+        if (!v) return std::unexpected(v.error());
+        *dst = *v;
+      }
+    }
+  }
   if (const At* d = f.get("bpffs_dir")) {
     auto v = as_abs_path(ctx, *d);
     if (!v) return std::unexpected(v.error());
@@ -470,8 +481,8 @@ Result<AgentConfig> build(const Ctx& ctx, const YAML::Node& root, const ParseOpt
   if (root.IsNull()) return ctx.fail_at(1, "", "empty config (node and peers are required)");
   auto f = Fields::read(
       ctx, root_at,
-      {"node", "peers", "keys", "uplinks", "fail_closed", "encrypt_host", "metrics", "bpffs_dir", "state_dir",
-       "discovery"});
+      {"node", "peers", "keys", "uplinks", "fail_closed", "encrypt_host", "metrics", "monitor", "bpffs_dir",
+       "state_dir", "discovery"});
   if (!f) return std::unexpected(f.error());
   AgentConfig cfg;
 

@@ -62,6 +62,13 @@ struct AgentConfig {
   bool fail_closed = true;           // no SA for a peer: drop, never send plaintext
   bool encrypt_host = false;         // host-to-remote-pod and host-to-host traffic too
   std::string metrics_listen = "127.0.0.1:9962";
+  // `monitor: {drops: true, flows: false}`: what the datapath reports through
+  // its events ring buffer to `sealnet monitor` (docs/events.md). Off: nothing.
+  struct Monitor {
+    bool drops = false;
+    bool flows = false;
+    bool operator==(const Monitor&) const = default;
+  } monitor;
   std::string bpffs_dir = "/sys/fs/bpf/sealnet";
   // What survives a reboot: each slot's generation, each peer's receive window
   // (datapath/state_file.h, docs/xfrm-design.md "Generations").

@@ -240,6 +240,8 @@ DesiredState compute(const DesiredInput& in) {
   d.config.key_id = in.keys->newest() ? in.keys->newest()->id : 0;
   d.config.fail_closed = cfg.fail_closed ? 1 : 0;
   d.config.encrypt_host = cfg.encrypt_host ? 1 : 0;
+  d.config.events = static_cast<uint8_t>((cfg.monitor.drops ? SEALNET_EV_F_DROPS : 0) |
+                                         (cfg.monitor.flows ? SEALNET_EV_F_FLOWS : 0));
   for (const auto& [ifx, slot] : slot_of) {
     sealnet_device_value v{};
     v.slot = slot;
@@ -270,7 +272,7 @@ DesiredState compute(const DesiredInput& in) {
   }
 
   // XFRM.
-  d.xfrm.local = {cfg.node.id, *outer_local(cfg.node)};
+  d.xfrm.local = {cfg.node.id, *outer_local(cfg.node), cfg.node.pod_cidrs};
   d.xfrm.keys = in.keys;
   std::set<IpPrefix> subnets;
   for (const auto& p : *in.peers) {

@@ -9,3 +9,4 @@
 #include "datapath/status/prometheus.h"  // /metrics
 #include "datapath/status/server.h"      // the HTTP endpoint
 #include "datapath/status/table.h"       // the `sealnet status` table
+#include "datapath/status/traffic.h"     // counters that never go down

@@ -34,11 +34,15 @@ const char* to_string(Reason r) {
   return "?";
 }
 
+// The words status uses for a mode: a state without offload is "software"
+// (xfrm::to_string says "none", which reads as "no mode" in "none -> none").
+const char* mode_word(OffloadMode m) { return m == OffloadMode::none ? "software" : xfrm::to_string(m); }
+
 std::string Decision::str() const {
   char spi_text[16] = "";
   if (spi) std::snprintf(spi_text, sizeof spi_text, " spi 0x%08x", *spi);
   std::string s = std::string(to_string(reason)) + ": slot " + std::to_string(slot) + " (" + device + ")" +
-                  spi_text + (dst.empty() ? "" : " -> " + dst) + " " + xfrm::to_string(from) + " -> " + xfrm::to_string(to);
+                  spi_text + (dst.empty() ? "" : " -> " + dst) + " " + mode_word(from) + " -> " + mode_word(to);
   if (!detail.empty()) s += ": " + detail;
   return s;
 }

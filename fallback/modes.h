@@ -53,6 +53,8 @@ enum class Reason : uint8_t {
   count_,
 };
 const char* to_string(Reason r);
+// packet | crypto | software (OffloadMode::none is a software state).
+const char* mode_word(OffloadMode m);
 
 struct Decision {
   uint64_t at = 0;  // clock of the caller (seconds)
@@ -64,6 +66,8 @@ struct Decision {
   OffloadMode to = OffloadMode::none;
   Reason reason = Reason::probe_verdict;
   std::string detail;  // errno + extack, counts: never key material
+  // "<reason>: slot N (dev) [spi 0x... [-> dst]] <from> -> <to>[: detail]", modes
+  // as packet | crypto | software (mode_word).
   std::string str() const;
 };
 

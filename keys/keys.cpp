@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <ranges>
 
 #include "core/fd.h"
@@ -220,22 +221,80 @@ Result<KeySet> parse_key_file(std::string_view text, const std::string& source) 
   return set;
 }
 
+namespace {
+
+bool trusted_owner(uid_t uid) { return uid == 0 || uid == ::geteuid(); }
+
+// Where the key file really is: the path itself, or through symlinks that stay
+// in the key file's directory (a Kubernetes Secret volume: keys -> ..data/keys,
+// ..data -> ..<timestamp>/). Every directory from the real file up to the key
+// file's directory is owned by root or the agent and writable by no one else
+// (unless sticky, as /tmp): whoever can rename in it can swap the keys.
+Status check_key_path(const std::string& path) {
+  struct stat lst {};
+  if (::lstat(path.c_str(), &lst) != 0) return fail_errno("open key file", path);
+  const std::filesystem::path given = std::filesystem::absolute(path).lexically_normal();
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::canonical(given.parent_path(), ec);
+  if (ec) return fail(ec.value(), "open key file", path, "its directory: " + ec.message());
+  const std::filesystem::path real = std::filesystem::canonical(given, ec);
+  if (ec) return fail(ec.value(), "open key file", path, ec.message());
+  if (S_ISLNK(lst.st_mode)) {
+    auto [d, r] = std::mismatch(dir.begin(), dir.end(), real.begin(), real.end());
+    if (d != dir.end())
+      return fail(EPERM, "load key file", path,
+                  "a symlink that leaves its directory (to " + real.string() +
+                      "); only a Secret volume's ..data layout inside the directory is followed");
+  }
+  for (std::filesystem::path p = real.parent_path();; p = p.parent_path()) {
+    struct stat ds {};
+    if (::stat(p.c_str(), &ds) != 0) return fail_errno("stat key file directory", p.string());
+    if (!trusted_owner(ds.st_uid))
+      return fail(EPERM, "load key file", path,
+                  "directory " + p.string() + " is owned by uid " + std::to_string(ds.st_uid) +
+                      ", who could swap the keys; chown it to root");
+    if ((ds.st_mode & 022) && !(ds.st_mode & S_ISVTX))
+      return fail(EPERM, "load key file", path,
+                  "directory " + p.string() + " is writable by group or others, who could swap the keys");
+    if (p == dir || p == p.parent_path()) break;
+  }
+  return {};
+}
+
+// The file itself: a regular file, 0600 or 0400 (what a Secret with
+// defaultMode: 0400 gives), owned by root or the agent (whoever owns it can
+// rewrite the keys).
+Status check_key_file(const std::string& path, const struct stat& st) {
+  if (!S_ISREG(st.st_mode)) return fail(0, "load key file", path, "not a regular file");
+  const mode_t perm = st.st_mode & 07777;
+  if (perm != 0600 && perm != 0400) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", perm);
+    return fail(EPERM, "load key file", path,
+                std::string("mode ") + mode +
+                    ((perm & 077) ? " lets group or others read or write it" : " is neither 0600 nor 0400") +
+                    "; chmod 0600 it");
+  }
+  if (!trusted_owner(st.st_uid))
+    return fail(EPERM, "load key file", path,
+                "owned by uid " + std::to_string(st.st_uid) + ", who could rewrite the keys; chown it to root");
+  return {};
+}
+
+}  // namespace
+
 Result<KeySet> load_key_file(const std::string& path) {
+  if (auto ok = check_key_path(path); !ok) return std::unexpected(ok.error());
+  // Checked before it is opened (a mode that forbids reading still gets its
+  // reason), and again on what was opened.
+  struct stat before {};
+  if (::stat(path.c_str(), &before) != 0) return fail_errno("stat key file", path);
+  if (auto ok = check_key_file(path, before); !ok) return std::unexpected(ok.error());
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return fail_errno("open key file", path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail_errno("stat key file", path);
-  if (!S_ISREG(st.st_mode)) return fail(0, "load key file", path, "not a regular file");
-  if (st.st_mode & 077) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
-    return fail(EPERM, "load key file", path,
-                std::string("mode ") + mode + " lets group or others read or write it; chmod 0600 it");
-  }
-  // Whoever owns the file can rewrite the keys: only root or the agent itself.
-  if (st.st_uid != 0 && st.st_uid != ::geteuid())
-    return fail(EPERM, "load key file", path,
-                "owned by uid " + std::to_string(st.st_uid) + ", who could rewrite the keys; chown it to root");
+  if (auto ok = check_key_file(path, st); !ok) return std::unexpected(ok.error());
   SecretBytes buf(static_cast<size_t>(st.st_size) + 1);
   size_t len = 0;
   for (;;) {

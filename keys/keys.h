@@ -54,7 +54,11 @@ struct KeySet {
 // errors, which cite the line and field but never the key.
 Result<KeySet> parse_key_file(std::string_view text, const std::string& source);
 
-// Reads and parses a key file; refuses one readable or writable by group or others.
+// Reads and parses a key file. Refused, with the reason: a mode other than 0600
+// or 0400; an owner other than root or the agent's euid; not a regular file; a
+// symlink that leaves the file's directory (the Secret volume's ..data layout
+// inside it is followed); a directory on the way owned by another user or
+// writable by group or others (unless sticky).
 Result<KeySet> load_key_file(const std::string& path);
 
 // Shared AEAD keys (an AEAD line without "+"): every node pair encrypts under the

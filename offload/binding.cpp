@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <map>
 
 #include "bpf/shared.h"
 
@@ -184,12 +185,43 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
     }
   }
 
-  // Subnet mode: one in and one fwd policy per cluster subnet for every peer.
-  // The template is optional ("level use"): it accepts what a sealnet state
-  // decrypted (a tunnel-mode SA with no matching policy is rejected by the
-  // kernel) and lets same-node plaintext through; plaintext between nodes is
-  // stopped at the sender (BPF to-wire), not here.
+  // ---- in and fwd (docs/xfrm-design.md, "Policies"). Strict: per prefix a
+  // peer's traffic comes from, a required template whose source is that peer,
+  // so plaintext claiming the prefix (no secpath) and another peer's decrypted
+  // traffic are dropped (XfrmInTmplMismatch). A prefix two peers claim: required,
+  // from any peer (still no plaintext). One that overlaps our own pods: optional,
+  // from any peer (required would drop same-node traffic; none would drop the
+  // peer's decrypted traffic).
+  struct Claim {
+    const PeerNode* peer;  // nullptr: more than one peer
+    bool optional;
+  };
+  std::map<IpPrefix, Claim> claimed;
+  for (const PeerNode& peer : peers)
+    for (const IpPrefix& src : peer.dsts) {
+      const bool ours = std::any_of(local.pod_cidrs.begin(), local.pod_cidrs.end(),
+                                    [&](const IpPrefix& own) { return own.overlaps(src); });
+      auto [it, fresh] = claimed.try_emplace(src, Claim{&peer, ours});
+      if (!fresh && it->second.peer != &peer) it->second.peer = nullptr;
+    }
+  for (const auto& [src, claim] : claimed) {
+    for (auto dir : {xfrm::PolicyDir::in, xfrm::PolicyDir::fwd}) {
+      xfrm::PolicySpec p;
+      p.selector = {src, any_of(src.addr.family), 0};
+      p.dir = dir;
+      p.priority = rx_policy_priority(src.len);
+      IpAddr from;
+      from.family = family;
+      if (claim.peer && !claim.optional) from = claim.peer->addr;
+      p.templates.push_back({{local.addr, 0, IPPROTO_ESP}, from, kReqidIn, xfrm::SaMode::tunnel, claim.optional});
+      out.policies.push_back(std::move(p));
+    }
+  }
+  // Shared and optional, for the cluster subnets no peer claims exactly (peers
+  // without dsts): decrypted traffic needs a policy (a tunnel-mode secpath no
+  // template consumes is rejected), optional lets same-node plaintext through.
   for (const IpPrefix& subnet : opts.subnets) {
+    if (claimed.contains(subnet)) continue;
     for (auto dir : {xfrm::PolicyDir::in, xfrm::PolicyDir::fwd}) {
       xfrm::PolicySpec p;
       p.selector = {subnet, any_of(subnet.addr.family), 0};

@@ -23,8 +23,10 @@
 //    selectors (opts.subnets).
 //  - Inbound: per (peer, key, peer slot, generation g and g+1) one state (no
 //    mark: received packets carry none), offloaded on the peer's arrival device
-//    when it can be, else software. Subnet mode: one `in` and one `fwd` policy per
-//    cluster subnet for all peers (template source 0.0.0.0 = any peer).
+//    when it can be, else software. Policies, strict: per prefix in a peer's dsts
+//    one `in` and one `fwd` policy with a required template from that peer, so
+//    plaintext (or another peer's traffic) claiming the peer's pods is dropped;
+//    shared optional ones only for the cluster subnets no peer claims.
 //  - Keys: inbound states for every key we hold; outbound ones only for keys the
 //    peer has announced (it can decrypt them). Per-pair ("+") keys are derived
 //    per direction from both node addresses.
@@ -50,9 +52,12 @@ namespace sealnet::offload {
 inline constexpr uint32_t kReqidOut = 0x5EA10001;
 inline constexpr uint32_t kReqidIn = 0x5EA10002;
 inline bool owned_reqid(uint32_t r) { return r == kReqidOut || r == kReqidIn; }
-// Lower number = earlier match. The same for all of sealnet's policies: their
+// Lower number = earlier match. Out policies and the shared in/fwd ones: their
 // marks (out) and selectors (in/fwd) never overlap each other.
 inline constexpr uint32_t kPolicyPriority = 0x5EA1;
+// The strict in/fwd policies of a peer's prefix: before the shared ones, and a
+// longer prefix before a shorter one where two overlap (lowest number wins).
+constexpr uint32_t rx_policy_priority(uint8_t prefix_len) { return kPolicyPriority - 1 - prefix_len; }
 inline constexpr uint32_t kSetMarkMask = 0x00000FF0;  // magic + slot
 
 // SPI = sender node id << 16 | key id << 12 | sender slot << 8 | generation.
@@ -66,6 +71,9 @@ SpiParts split_spi(uint32_t spi);
 struct LocalNode {
   uint16_t id = 0;  // 1..SEALNET_MAX_NODE_ID (0xFFFE)
   IpAddr addr;      // outer source of every outbound state
+  // Our own pod CIDRs: a peer prefix overlapping one gets no strict in/fwd
+  // policy (it would drop same-node traffic).
+  std::vector<IpPrefix> pod_cidrs{};
 };
 
 struct PeerNode {

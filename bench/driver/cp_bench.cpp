@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -294,7 +297,18 @@ int run_bench(const BenchOptions& o) {
   w.set = std::move(*set);
   const size_t nstates = w.set.states.size(), npolicies = w.set.policies.size(), objects = nstates + npolicies;
 
-  const std::string states_file = dir + "/cp-bench-states.batch", policies_file = dir + "/cp-bench-policies.batch";
+  // The ip -batch files in a directory of our own (mkdtemp, 0700): a fixed name
+  // in a shared /tmp is a symlink root would write through.
+  std::string tmpl = dir + "/sealnet-cp-bench.XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    std::printf("bench: mkdtemp %s: %s\n", tmpl.c_str(), std::strerror(errno));
+    return 1;
+  }
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() { std::filesystem::remove_all(path); }
+  } batch_dir{tmpl};
+  const std::string states_file = tmpl + "/states.batch", policies_file = tmpl + "/policies.batch";
   std::ofstream(states_file) << ip_states(w.set);
   std::ofstream(policies_file) << ip_policies(w.set);
 

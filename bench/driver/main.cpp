@@ -180,7 +180,7 @@ int run(const RunOptions& o) {
     }
     if (have_cfg && mtime(cfg.key_file) != keys_mtime) {
       keys_mtime = mtime(cfg.key_file);
-      auto k = keys::load_key_file(cfg.key_file);
+      auto k = keys::load_key_file(cfg.key_file, cfg.allow_shared_keys);  // as the agent: shared AEAD keys refused
       if (!k) {
         std::printf("key file rejected, the running keys stay in force: %s\n", k.error().message().c_str());
       } else {

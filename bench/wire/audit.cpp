@@ -42,8 +42,16 @@ Result<SpiBinding> parse_spi_binding(std::string_view text) {
   return SpiBinding{*spi, static_cast<uint8_t>(key)};
 }
 
-Result<SaCatalog> SaCatalog::make(keys::KeySet keys, std::vector<SpiBinding> spis) {
+Result<EsnMode> parse_esn_mode(std::string_view text) {
+  if (text == "auto") return EsnMode::Auto;
+  if (text == "on") return EsnMode::On;
+  if (text == "off") return EsnMode::Off;
+  return fail(0, "parse --esn", std::string(text), "expected auto, on or off");
+}
+
+Result<SaCatalog> SaCatalog::make(keys::KeySet keys, std::vector<SpiBinding> spis, CatalogOptions opts) {
   SaCatalog c;
+  c.opts_ = std::move(opts);
   for (const auto& b : spis) {
     const keys::Key* k = keys.find(b.key_id);
     if (!k)
@@ -62,16 +70,66 @@ Result<SaCatalog> SaCatalog::make(keys::KeySet keys, std::vector<SpiBinding> spi
 
 Result<SaCatalog::Entry> SaCatalog::find(uint32_t spi, const IpAddr& src, const IpAddr& dst) {
   const auto key = std::make_tuple(spi, src, dst);
-  if (auto it = index_.find(key); it != index_.end()) return Entry{it->second, sas_[it->second].get(), false};
-  auto bound = key_of_spi_.find(spi);
-  if (bound == key_of_spi_.end())
+  if (auto it = index_.find(key); it != index_.end()) return Entry{it->second, &sas_[it->second]->sa, false};
+  const keys::Key* k = nullptr;
+  std::string origin = "--spi";
+  if (auto bound = key_of_spi_.find(spi); bound != key_of_spi_.end()) {
+    k = keys_.find(bound->second);
+  } else if (!opts_.nodes.empty()) {
+    auto parts = opts_.nodes.sender_of(spi, src, dst);
+    if (!parts) return std::unexpected(parts.error());
+    origin = describe_spi(spi);
+    k = keys_.find(parts->key);
+    if (!k || k->form != keys::KeyForm::Aead)
+      return fail(0, "find SA", origin + " " + src.str() + "->" + dst.str(),
+                  k ? "key " + std::to_string(parts->key) + " is not an AEAD key"
+                    : "the key file has no key " + std::to_string(parts->key));
+  } else {
     return fail(0, "find SA", "spi " + spi_hex(spi) + " " + src.str() + "->" + dst.str(),
-                "no --spi names it");
-  auto sa = esp_sa_from_key(*keys_.find(bound->second), spi, src, dst);
+                "no --spi names it (sealnet's SPIs: give the nodes, --node or --config)");
+  }
+  auto sa = esp_sa_from_key(*k, spi, src, dst);
   if (!sa) return std::unexpected(sa.error());
-  sas_.push_back(std::make_unique<EspSa>(std::move(*sa)));
+  sa->esn = opts_.esn == EsnMode::On;
+  sas_.push_back(std::make_unique<SaState>(
+      SaState{std::move(*sa), opts_.esn != EsnMode::Auto, SeqWindow(opts_.window), std::move(origin), 0, 0}));
   index_.emplace(key, sas_.size() - 1);
-  return Entry{sas_.size() - 1, sas_.back().get(), true};
+  return Entry{sas_.size() - 1, &sas_.back()->sa, true};
+}
+
+bool SaCatalog::settle_esn(size_t i, const Ipv4View& outer) {
+  SaState& s = *sas_[i];
+  if (s.esn_settled) return true;
+  const auto hdr = parse_esp_header(outer.payload);
+  if (!hdr) return false;
+  // ESN first: the agent's software SAs, the common case.
+  for (bool esn : {true, false}) {
+    s.sa.esn = esn;
+    const auto seq = s.seq.full(hdr->seq);
+    if (open_tunnel(s.sa, outer, static_cast<uint32_t>(seq >> 32))) {
+      s.esn_settled = true;
+      return true;
+    }
+  }
+  s.sa.esn = false;
+  return false;
+}
+
+nlohmann::json SaCatalog::sas_json() const {
+  auto out = nlohmann::json::array();
+  for (const auto& s : sas_) {
+    char spi[16];
+    std::snprintf(spi, sizeof spi, "0x%08x", s->sa.spi);
+    out.push_back({{"spi", spi},
+                   {"src", s->sa.outer_src.str()},
+                   {"dst", s->sa.outer_dst.str()},
+                   {"origin", s->origin},
+                   {"esn", s->esn_settled ? nlohmann::json(s->sa.esn) : nlohmann::json()},
+                   {"highest_seq", s->seq.top()},
+                   {"decrypted", s->decrypted},
+                   {"decrypt_failures", s->failures}});
+  }
+  return out;
 }
 
 WireAudit::WireAudit(bool require_esp, std::vector<IpPrefix> protect)
@@ -110,6 +168,7 @@ std::optional<SaCatalog::Entry> WireAudit::sa_for(std::span<const uint8_t> frame
     on_unknown_sa(entry.error().message());
     return std::nullopt;
   }
+  entry->seq_lo = hdr->seq;
   return *entry;
 }
 

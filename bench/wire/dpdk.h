@@ -17,6 +17,7 @@
 #include "bench/wire/esp.h"
 #include "bench/wire/frame.h"
 #include "core/error.h"
+#include "offload/binding.h"
 
 struct rte_ipsec_session;
 
@@ -26,10 +27,11 @@ namespace sealnet::wire::dpdk {
 // private area (the layout DPDK's ipsec-secgw and rte_ipsec use).
 inline constexpr uint16_t kGcmIvOffset = sizeof(rte_crypto_op) + sizeof(rte_crypto_sym_op);
 
-// The AES-GCM transform of an ESP SA (RFC 4106: 12-byte nonce, AAD = SPI || seq
-// without ESN) for a cryptodev session. `key` must outlive the session's creation.
+// The AES-GCM transform of an ESP SA (RFC 4106: 12-byte nonce, AAD = SPI || seq,
+// 8 bytes, or with ESN SPI || seq_hi || seq_lo, 12) for a cryptodev session.
+// `key` must outlive the session's creation.
 inline rte_crypto_sym_xform aes_gcm_xform(rte_crypto_aead_operation op, const uint8_t* key, size_t key_len,
-                                          uint16_t icv_len) {
+                                          uint16_t icv_len, uint16_t aad_len = 8) {
   rte_crypto_sym_xform xf{};
   xf.type = RTE_CRYPTO_SYM_XFORM_AEAD;
   xf.aead.op = op;
@@ -39,7 +41,7 @@ inline rte_crypto_sym_xform aes_gcm_xform(rte_crypto_aead_operation op, const ui
   xf.aead.iv.offset = kGcmIvOffset;
   xf.aead.iv.length = 12;
   xf.aead.digest_length = icv_len;
-  xf.aead.aad_length = 8;
+  xf.aead.aad_length = aad_len;
   return xf;
 }
 
@@ -114,6 +116,10 @@ std::string engine_vdev(CryptoEngine e);  // "crypto_aesni_gcm0" / "crypto_opens
 // rte_ipsec runs lookaside on one queue pair (enqueue, then dequeue until
 // everything came back; the software PMDs complete at once). Both check the
 // same: lengths, the ICV, next header 4, the padding bytes.
+// ESN SAs (EspSa::esn): the CPU path puts the caller's seq_hi into each
+// packet's AAD; rte_ipsec infers seq_hi itself (RFC 4303 Appendix A, over
+// its window: ESN in rte_ipsec always comes with anti-replay, at least 64,
+// lib/ipsec/sa.c), so there a replayed or too old ESN frame fails.
 class IpsecInbound {
  public:
   static constexpr uint16_t kBurst = 32;
@@ -125,19 +131,21 @@ class IpsecInbound {
   IpsecInbound(const IpsecInbound&) = delete;
   IpsecInbound& operator=(const IpsecInbound&) = delete;
 
-  // Adds an SA; its index is the number of SAs added before it.
-  Status add_sa(const EspSa& sa);
+  // Adds an SA; its index is the number of SAs added before it. `window`:
+  // rte_ipsec's replay window of an ESN SA (the receiver's, for the inference).
+  Status add_sa(const EspSa& sa, uint32_t window = offload::PlanOptions{}.replay_window);
   size_t size() const { return sas_.size(); }
 
   // Decrypts up to kBurst ESP frames of SA `sa` in place. Each mbuf starts at
-  // its Ethernet header. Returns how many succeeded: mb[0..k) then hold the
-  // inner IPv4 packet at their data start, mb[k..n) failed (any order).
-  uint16_t decrypt(size_t sa, rte_mbuf** mb, uint16_t n);
+  // its Ethernet header; seq_hi[i] (ESN SAs; null: all 0) is the high half
+  // of mb[i]'s sequence number. Returns how many succeeded: mb[0..k) then
+  // hold the inner IPv4 packet at their data start, mb[k..n) failed (any order).
+  uint16_t decrypt(size_t sa, rte_mbuf** mb, uint16_t n, const uint32_t* seq_hi = nullptr);
 
  private:
   struct Sa;
   IpsecInbound() = default;
-  uint16_t decrypt_cpu(Sa& sa, rte_mbuf** mb, uint16_t n);
+  uint16_t decrypt_cpu(Sa& sa, rte_mbuf** mb, uint16_t n, const uint32_t* seq_hi);
   uint16_t decrypt_lookaside(Sa& sa, rte_mbuf** mb, uint16_t n);
   uint8_t dev_ = 0;
   bool started_ = false, cpu_crypto_ = false;

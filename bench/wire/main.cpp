@@ -37,8 +37,10 @@
 #include "bench/wire/datagram.h"
 #include "bench/wire/dpdk.h"
 #include "bench/wire/esp.h"
+#include "bench/wire/nodes.h"
 #include "core/fd.h"
 #include "core/netns.h"
+#include "datapath/config.h"
 #include "keys/keys.h"
 
 namespace {
@@ -92,10 +94,37 @@ struct Common {
 struct KeyArgs {
   std::string key_file;
   std::vector<std::string> spis;
+  std::vector<std::string> nodes;  // --node ID=IPV4
+  std::string config;              // the agent's config: its node and static peers
+  std::string esn = "auto";
 };
 
+// The nodes whose SPIs (sealnet's layout) the capture resolves: the config's
+// node and peers, then --node flags.
+Result<NodeTable> load_nodes(const KeyArgs& k, const std::optional<config::AgentConfig>& c) {
+  std::vector<WireNode> nodes;
+  if (c) {
+    auto t = NodeTable::from_config(*c);
+    if (!t) return std::unexpected(t.error());
+    nodes = t->nodes();
+  }
+  for (const auto& n : k.nodes) {
+    auto w = parse_node_flag(n);
+    if (!w) return std::unexpected(w.error());
+    nodes.push_back(*w);
+  }
+  return NodeTable::make(std::move(nodes));
+}
+
 Result<SaCatalog> load_catalog(const KeyArgs& k) {
-  auto keys = keys::load_key_file(k.key_file);
+  std::optional<config::AgentConfig> conf;
+  if (!k.config.empty()) {
+    auto c = config::load_agent_config(k.config);
+    if (!c) return std::unexpected(c.error());
+    conf = std::move(*c);
+  }
+  // The key file the agent reads, unless another is named.
+  auto keys = keys::load_key_file(k.key_file.empty() && conf ? conf->key_file : k.key_file);
   if (!keys) return std::unexpected(keys.error());
   std::vector<SpiBinding> spis;
   for (const auto& s : k.spis) {
@@ -103,9 +132,20 @@ Result<SaCatalog> load_catalog(const KeyArgs& k) {
     if (!b) return std::unexpected(b.error());
     spis.push_back(*b);
   }
-  if (spis.empty()) return fail(0, "parse arguments", "--spi", "a key file needs at least one --spi");
-  return SaCatalog::make(std::move(*keys), std::move(spis));
+  CatalogOptions opts;
+  auto nodes = load_nodes(k, conf);
+  if (!nodes) return std::unexpected(nodes.error());
+  opts.nodes = std::move(*nodes);
+  auto esn = parse_esn_mode(k.esn);
+  if (!esn) return std::unexpected(esn.error());
+  opts.esn = *esn;
+  if (spis.empty() && opts.nodes.empty())
+    return fail(0, "parse arguments", "--node/--config/--spi",
+                "a key file needs the nodes (--node ID=IPV4 or --config: sealnet's SPIs) or an --spi");
+  return SaCatalog::make(std::move(*keys), std::move(spis), std::move(opts));
 }
+
+bool has_key(const KeyArgs& k) { return !k.key_file.empty() || !k.config.empty(); }
 
 // ---- send ----------------------------------------------------------------
 
@@ -170,7 +210,7 @@ int send_dpdk(const SendArgs& a, const Common& c, const FlowPlan& plan) {
   auto dst_mac = MacAddr::parse(a.dst_mac);
   if (!dst_mac) return setup_error("send", dst_mac.error());
   std::optional<EspSa> sa;
-  if (!a.key.key_file.empty()) {
+  if (has_key(a.key)) {
     auto catalog = load_catalog(a.key);
     auto osrc = IpAddr::parse(a.outer_src), odst = IpAddr::parse(a.outer_dst);
     if (!catalog) return setup_error("send", catalog.error());
@@ -180,6 +220,7 @@ int send_dpdk(const SendArgs& a, const Common& c, const FlowPlan& plan) {
     auto entry = catalog->find(parse_spi_binding(a.key.spis[0])->spi, *osrc, *odst);
     if (!entry) return setup_error("send", entry.error());
     sa = *entry->sa;
+    sa->esn = a.key.esn == "on";
   }
   dpdk::EalConfig ec{c.eal_prefix.empty() ? default_prefix("send") : c.eal_prefix,
                      {dpdk::port_vdev(*driver, a.iface)},
@@ -206,7 +247,7 @@ int send_dpdk(const SendArgs& a, const Common& c, const FlowPlan& plan) {
     std::vector<uint8_t> l3 = build_ipv4_udp(st.ep, encode_datagram(st, plan.size), static_cast<uint16_t>(i));
     if (sa) {
       // ESP sequence numbers start at 1 (RFC 4303); the IV only has to be unique.
-      auto esp = seal_tunnel(*sa, static_cast<uint32_t>(i + 1), i + 1, l3, static_cast<uint16_t>(i));
+      auto esp = seal_tunnel(*sa, i + 1, i + 1, l3, static_cast<uint16_t>(i));
       if (!esp) return setup_error("send", esp.error());
       l3 = std::move(*esp);
     }
@@ -257,7 +298,7 @@ int capture(const CaptureArgs& a, const Common& c) {
     protect.push_back(*pr);
   }
   std::optional<SaCatalog> catalog;
-  if (!a.key.key_file.empty()) {
+  if (has_key(a.key)) {
     auto cat = load_catalog(a.key);
     if (!cat) return setup_error("capture", cat.error());
     catalog = std::move(*cat);
@@ -312,6 +353,8 @@ int capture(const CaptureArgs& a, const Common& c) {
                                         static_cast<double>(report.decrypted + report.decrypt_failures))
                        : nlohmann::json();
   j["crypto"] = catalog ? a.crypto : "none";
+  j["esn"] = catalog ? a.key.esn : "none";
+  j["sas"] = catalog ? catalog->sas_json() : nlohmann::json::array();
   const auto why = verdict(report, a.expect.has_value());
   j["failures"] = why;
   std::cout << j.dump() << "\n";
@@ -399,6 +442,7 @@ int main(int argc, char** argv) {
   app.add_option("--eal-prefix", common.eal_prefix, "EAL --file-prefix (default: unique per process)");
 
   SendArgs sa;
+  sa.key.esn = "off";  // a sender knows its SA: no auto
   auto* send = app.add_subcommand("send", "send numbered UDP flows at a set rate");
   send->add_option("--via", sa.via, "socket (kernel UDP, the real path) or dpdk (raw frames on --iface)")
       ->check(CLI::IsMember({"socket", "dpdk"}));
@@ -417,6 +461,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{44}, size_t{1400}));
   send->add_option("--key-file", sa.key.key_file, "--via dpdk: send ESP made with this key file");
   send->add_option("--spi", sa.key.spis, "SPI[:KEYID] of the ESP to send");
+  send->add_option("--esn", sa.key.esn, "on: 64-bit sequence numbers (seq_hi in the AAD), off (default)")
+      ->check(CLI::IsMember({"on", "off"}));
   send->add_option("--outer-src", sa.outer_src, "tunnel source node IPv4");
   send->add_option("--outer-dst", sa.outer_dst, "tunnel destination node IPv4");
 
@@ -425,8 +471,16 @@ int main(int argc, char** argv) {
   cap->add_option("--iface", ca.iface, "interface to attach to")->required();
   cap->add_option("--driver", ca.driver, "af_packet or af_xdp");
   cap->add_option("--crypto", ca.crypto, "aesni_gcm (intel-ipsec-mb) or openssl");
-  cap->add_option("--key-file", ca.key.key_file, "Cilium-format key file (mode 0600); ESP becomes mandatory");
-  cap->add_option("--spi", ca.key.spis, "SPI[:KEYID] to decrypt; repeat for several (e.g. during rotation)");
+  cap->add_option("--key-file", ca.key.key_file,
+                  "sealnet/Cilium-format key file (mode 0600; default: --config's); ESP becomes mandatory");
+  cap->add_option("--node", ca.key.nodes,
+                  "ID=IPV4 of a node (repeat): sealnet's SPIs and per-pair keys between the nodes");
+  cap->add_option("--config", ca.key.config,
+                  "the agent's config file: its node and static peers are the nodes");
+  cap->add_option("--spi", ca.key.spis,
+                  "SPI[:KEYID], a manual SA (Cilium: SPI = key id); repeat for several");
+  cap->add_option("--esn", ca.key.esn, "auto (default: per SA, ESN AAD first, then without), on or off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   cap->add_option("--protect", ca.protect, "CIDR; non-ESP IPv4 between two addresses in these is plaintext");
   cap->add_option("--expect", ca.expect, "datagrams the sender sent; stop once all arrived");
   cap->add_option("--timeout", ca.timeout, "stop after this many seconds");

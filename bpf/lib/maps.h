@@ -3,7 +3,8 @@
  * directory): sealnet_prefix4, sealnet_prefix6, sealnet_plens, sealnet_regions,
  * sealnet_direct4, sealnet_direct6, sealnet_ipcache,
  * sealnet_nodes, sealnet_devices, sealnet_devhash, sealnet_config,
- * sealnet_metrics.
+ * sealnet_metrics; and the events maps of bpf/lib/events.h (sealnet_events,
+ * sealnet_ev_flows, sealnet_ev_rate, sealnet_ev_stats).
  *
  * Layout history: sealnet_nodes and sealnet_devices were hashes before they
  * became arrays, and the /32 and /128 entries moved from sealnet_ipcache to

@@ -18,7 +18,8 @@
 #   sealnet lab down             agents stopped, namespaces and state removed
 #   sealnet lab <cmd> --vm       the same inside the project's VM (tests/vm), for
 #                                kernels without ESP (up, traffic, status and down in
-#                                one boot)
+#                                one boot); its logs are printed and its results
+#                                directory removed, unless --vm-results DIR keeps them there
 # `sealnet lab` runs this script (embedded in the binary) with SEALNET_BIN set to the
 # binary and SEALNET_SRC to the source tree it was built from. State: $SEALNET_LAB_DIR
 # (default /run/sealnet-lab): configs, the key file (0600, random, never printed),
@@ -75,6 +76,7 @@ write_config() {  # write_config N NODES: node N's agent config
     echo "keys: {file: $STATE/secret/keys, grace_period: 10s}"
     echo "uplinks: $uplinks"
     echo "fail_closed: true"
+    echo "monitor: {drops: true, flows: true}   # sealnet monitor (docs/events.md)"
     echo "metrics: {listen: 127.0.0.1:9962}"
     echo "bpffs_dir: $STATE/bpf/lab-$n"
     # Per node: a shared /var/lib/sealnet would hold one node's generations only.
@@ -248,9 +250,9 @@ cmd_add_node() {
 # remove-node N: node N leaves: its agent stops (its etcd lease then lapses, or the
 # others' configs drop it), its namespaces go.
 cmd_remove_node() {
-  need_root
   local n=${1:?remove-node N} total m
   node_number "$n"
+  need_root
   total=$(nodes)
   [ -e "$STATE/run/lab-$n.pid" ] || die "lab-$n is not running"
   kill "$(cat "$STATE/run/lab-$n.pid")" 2>/dev/null
@@ -366,11 +368,23 @@ cmd_down() {
   say "lab removed"
 }
 
+VM_TMP=""  # cmd_vm's temporary results directory, removed on exit
 cmd_vm() {  # run the lab in the project's VM: up, traffic, status, down in one boot
-  local src=${SEALNET_SRC:-}
+  local keep=$1 src=${SEALNET_SRC:-} out
   [ -n "$src" ] && [ -x "$src/tests/vm/vm.sh" ] || die "--vm needs the source tree sealnet was built from (SEALNET_SRC)"
-  local out; out=$(mktemp -d /tmp/sealnet-lab-vm.XXXXXX)
-  say "booting the project's VM (qemu, emulated: a minute or two); results in $out"
+  if [ -n "$keep" ]; then
+    mkdir -p "$keep" || die "--vm-results $keep: cannot create it"
+    out=$(cd "$keep" && pwd)
+    say "booting the project's VM (qemu, emulated: a minute or two); results kept in $out"
+  else
+    # Asked for nothing: the logs are printed below and the directory goes,
+    # whatever happens (failure, Ctrl-C).
+    out=$(mktemp -d /tmp/sealnet-lab-vm.XXXXXX) || die "mktemp failed"
+    VM_TMP=$out
+    trap '[ -n "$VM_TMP" ] && rm -rf "$VM_TMP"' EXIT
+    trap 'exit 130' INT TERM
+    say "booting the project's VM (qemu, emulated: a minute or two); --vm-results DIR keeps its results"
+  fi
   # The guest finds the binary through the build tree it came from (<build>/cli/sealnet).
   SEALNET_BUILD=$(cd "$(dirname "$BIN")/.." && pwd) VERBOSE=0 "$src/tests/vm/vm.sh" run "$out" "$src/datapath/lab/vm_lab.sh"
   local rc=$?
@@ -379,7 +393,19 @@ cmd_vm() {  # run the lab in the project's VM: up, traffic, status, down in one 
 }
 
 cmd=${1:-}; shift || true
-for a in "$@"; do [ "$a" = --vm ] && { cmd_vm; exit $?; }; done
+vm=0 vm_results="" rest=()
+while (($#)); do
+  case $1 in
+    --vm) vm=1 ;;
+    --vm-results) [ $# -ge 2 ] || die "--vm-results needs a directory"; vm_results=$2; shift ;;
+    --vm-results=*) vm_results=${1#--vm-results=} ;;
+    *) rest+=("$1") ;;
+  esac
+  shift
+done
+[ -n "$vm_results" ] && [ "$vm" = 0 ] && die "--vm-results goes with --vm"
+[ "$vm" = 1 ] && { cmd_vm "$vm_results"; exit $?; }
+set -- ${rest[@]+"${rest[@]}"}
 case $cmd in
   up) cmd_up "$@" ;;
   add-node) cmd_add_node ;;
@@ -387,8 +413,8 @@ case $cmd in
   etcd) need_root; cmd_etcd "$@" ;;
   traffic) cmd_traffic ;;
   rotate) cmd_rotate "$@" ;;
-  start-agent) need_root; node_number "${1:?start-agent N}"; start_agent "$1"; wait_ready "$1" 120 ;;
+  start-agent) node_number "${1:?start-agent N}"; need_root; start_agent "$1"; wait_ready "$1" 120 ;;
   status) cmd_status "$@" ;;
   down) cmd_down ;;
-  *) die "usage: sealnet lab up [--nodes N] [--etcd] | add-node | remove-node N | traffic | rotate [--finish] | etcd start|stop | status [--json] | down, each also with --vm" ;;
+  *) die "usage: sealnet lab up [--nodes N] [--etcd] | add-node | remove-node N | traffic | rotate [--finish] | etcd start|stop | status [--json] | down, each also with --vm [--vm-results DIR]" ;;
 esac

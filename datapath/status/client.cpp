@@ -6,6 +6,7 @@
 
 #include "datapath/host_port.h"
 #include "datapath/status/table.h"
+#include "datapath/status/text.h"
 
 namespace sealnet::status {
 
@@ -46,7 +47,7 @@ Result<AgentStatus> fetch(const std::string& endpoint) {
   return from_json(*text);
 }
 
-int status_main(const std::string& endpoint, bool json) {
+int status_main(const std::string& endpoint, bool json, const TableOptions& table) {
   auto text = fetch_text(endpoint);
   if (!text) {
     std::cerr << "sealnet status: " << text.error().message() << "\n";
@@ -59,11 +60,16 @@ int status_main(const std::string& endpoint, bool json) {
     std::cerr << "sealnet status: " << s.error().message() << "\n";
     return 1;
   }
+  if (!json && !table.peer.empty() && !find_peer(*s, table.peer)) {
+    std::cerr << "sealnet status: no peer \"" << printable(table.peer) << "\" among the agent's " << s->peers.size()
+              << " peers (names as `sealnet status --all` lists them)\n";
+    return 1;
+  }
   if (json) {
     std::cout << *text;
     if (!text->empty() && text->back() != '\n') std::cout << "\n";
   } else {
-    std::cout << render_table(*s);
+    std::cout << render_table(*s, table);
   }
   std::cout.flush();
   return std::cout ? 0 : 1;

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "datapath/status/model.h"
+#include "datapath/status/table.h"
 
 namespace sealnet::status {
 
@@ -14,9 +15,10 @@ namespace sealnet::status {
 // connect and read time out after a few seconds.
 Result<AgentStatus> fetch(const std::string& endpoint);
 
-// `sealnet status [--json] [--endpoint ADDR]`: prints the table (or the agent's JSON
-// as served) on stdout; returns 0, or 1 with one line on stderr when the agent
-// cannot be reached or its reply cannot be read.
-int status_main(const std::string& endpoint, bool json);
+// `sealnet status [--json] [--endpoint ADDR] [--peer NAME] [--limit N | --all]`:
+// prints the table (or the agent's JSON as served, whatever the table options)
+// on stdout; returns 0, or 1 with one line on stderr when the agent cannot be
+// reached, its reply cannot be read, or it has no peer `table.peer`.
+int status_main(const std::string& endpoint, bool json, const TableOptions& table = {});
 
 }  // namespace sealnet::status

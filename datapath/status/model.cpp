@@ -167,6 +167,8 @@ void fields(S& p, F&& f) {
   f("sas", p.sas);
   f("out_total", p.out_total);
   f("in_total", p.in_total);
+  f("out_since_start", p.out_since_start);
+  f("in_since_start", p.in_since_start);
 }
 
 template <Part<DeviceStatus> S, typename F>
@@ -180,6 +182,15 @@ void fields(S& d, F&& f) {
   f("mode", d.mode);
   f("generation", d.generation);
   f("offloaded_states", d.offloaded_states);
+}
+
+template <Part<TrafficStatus> S, typename F>
+void fields(S& t, F&& f) {
+  f("device", t.device);
+  f("mode", t.mode);
+  f("dir", t.dir);
+  f("states", t.states);
+  f("since_start", t.since_start);
 }
 
 template <Part<KeyStatus> S, typename F>
@@ -198,6 +209,23 @@ void fields(S& d, F&& f) {
   f("connected", d.connected);
   f("last_error", d.last_error);
   f("peers", d.peers);
+}
+
+template <Part<EventsStatus> S, typename F>
+void fields(S& e, F&& f) {
+  f("drops", e.drops);
+  f("flows", e.flows);
+  f("sent", e.sent);
+  f("lost", e.lost);
+  f("rate_limited", e.rate_limited);
+}
+
+template <Part<CounterSample> S, typename F>
+void fields(S& c, F&& f) {
+  f("at", c.at);
+  f("bpf_packets", c.bpf_packets);
+  f("fallback_counts", c.fallback_counts);
+  f("sa_out_packets", c.sa_out_packets);
 }
 
 template <Part<AgentStatus> S, typename F>
@@ -221,10 +249,14 @@ void fields(S& s, F&& f) {
   f("pod_devices", s.pod_devices);
   f("bpf_packets", s.bpf_packets);
   f("bpf_bytes", s.bpf_bytes);
+  f("bpf_drop_reasons", s.bpf_drop_reasons);
+  f("traffic", s.traffic);
   f("xfrm_stat", s.xfrm_stat);
   f("fallback_counts", s.fallback_counts);
   f("decisions", s.decisions);
   f("discovery", s.discovery);
+  f("history", s.history);
+  f("events", s.events);
 }
 
 template <typename T>
@@ -273,6 +305,28 @@ Result<AgentStatus> from_json(std::string_view text) {
     const std::string where = e.where();
     return fail(EINVAL, kJsonOp, where.empty() ? "(document)" : where, e.why);
   }
+}
+
+void sample_history(std::vector<CounterSample>& history, CounterSample now) {
+  if (!history.empty() && now.at < history.back().at + kHistoryEvery) return;
+  history.push_back(std::move(now));
+  if (history.size() > kHistoryMax) history.erase(history.begin() + 1);
+}
+
+CounterSample counter_sample(const AgentStatus& s) {
+  // Zeros are left out (a missing counter reads 0): 61 samples of every reason
+  // would make /status ten times larger.
+  CounterSample c{.at = s.now, .bpf_packets = {}, .fallback_counts = {}, .sa_out_packets = {}};
+  for (const auto& [k, v] : s.bpf_packets)
+    if (v) c.bpf_packets.emplace(k, v);
+  for (const auto& [k, v] : s.fallback_counts)
+    if (v) c.fallback_counts.emplace(k, v);
+  for (const auto& p : s.peers)
+    for (const auto& sa : p.sas)
+      if (sa.dir == "out")
+        c.sa_out_packets[sa.device.empty() ? std::string("software") : sa.device + " " + sa.mode] +=
+            sa.counters.packets;
+  return c;
 }
 
 std::map<std::string, uint64_t> parse_xfrm_stat(std::string_view text) {

@@ -50,7 +50,10 @@ struct PeerStatus {
   std::vector<uint8_t> peer_keys;   // keys the peer is known to hold
   std::string keys_source;          // "config" | "assumed" | "observed" | "discovery"
   std::vector<PeerSa> sas;
-  SaCounters out_total, in_total;
+  SaCounters out_total, in_total;  // the sum over `sas` now (goes down when a state goes)
+  // What its states counted since the agent started; never goes down
+  // (datapath/status/traffic.h fills them; the metrics' counters).
+  SaCounters out_since_start, in_since_start;
 
   bool operator==(const PeerStatus&) const = default;
 };
@@ -67,6 +70,18 @@ struct DeviceStatus {
   uint32_t offloaded_states = 0;
 
   bool operator==(const DeviceStatus&) const = default;
+};
+
+// Our states per device, mode and direction: how many now, and what they
+// counted since the agent started (never goes down; datapath/status/traffic.h).
+struct TrafficStatus {
+  std::string device;  // offloaded to; for a software state the peer's uplink ("none": no route)
+  std::string mode;    // packet | crypto | software
+  std::string dir;     // out | in
+  uint64_t states = 0;
+  SaCounters since_start;
+
+  bool operator==(const TrafficStatus&) const = default;
 };
 
 struct KeyStatus {
@@ -89,9 +104,37 @@ struct DiscoveryStatus {
   bool operator==(const DiscoveryStatus&) const = default;
 };
 
+// The datapath's events (docs/events.md): what the config asks for and the
+// counters of bpf/shared.h's sealnet_ev_stats, since the programs were loaded.
+struct EventsStatus {
+  bool drops = false, flows = false;
+  uint64_t sent = 0;          // records written to the ring buffer
+  uint64_t lost = 0;          // the ring buffer was full
+  uint64_t rate_limited = 0;  // drop reports cut by the per-reason limit
+
+  bool operator==(const EventsStatus&) const = default;
+};
+
+// The counters `sealnet audit` compares over a window (docs/events.md).
+struct CounterSample {
+  uint64_t at = 0;  // unix seconds
+  std::map<std::string, uint64_t> bpf_packets;      // as AgentStatus::bpf_packets
+  std::map<std::string, uint64_t> fallback_counts;  // as AgentStatus::fallback_counts
+  // Packets our outbound SAs sealed, by "DEVICE MODE" ("software" without a device).
+  std::map<std::string, uint64_t> sa_out_packets;
+
+  bool operator==(const CounterSample&) const = default;
+};
+
 // The JSON schema's major version: from_json refuses any other; additions that
 // old readers can ignore keep it (docs/status.md).
 inline constexpr uint32_t kSchemaMajor = 1;
+inline constexpr size_t kHistoryMax = 61;
+inline constexpr uint64_t kHistoryEvery = 60;  // seconds between samples
+
+// Adds `now` to `history` when the newest sample is kHistoryEvery old (or there
+// is none), keeping the first sample and the newest kHistoryMax - 1.
+void sample_history(std::vector<CounterSample>& history, CounterSample now);
 
 struct AgentStatus {
   uint32_t schema = kSchemaMajor;
@@ -112,12 +155,18 @@ struct AgentStatus {
   std::vector<std::string> pod_devices;  // where from_pod is attached
   // BPF per-CPU counters summed, by bpf::metric_name(reason).
   std::map<std::string, uint64_t> bpf_packets, bpf_bytes;
+  std::vector<std::string> bpf_drop_reasons;  // which of those reasons are drops (bpf::metric_is_drop)
+  std::vector<TrafficStatus> traffic;
   // /proc/net/xfrm_stat of the agent's namespace, by counter name (XfrmInNoStates ...).
   std::map<std::string, uint64_t> xfrm_stat;
   // Fallback decisions since start, by fallback::to_string(Reason); and the last ones, as text.
   std::map<std::string, uint64_t> fallback_counts;
   std::vector<std::string> decisions;
   DiscoveryStatus discovery;
+  // Counter samples, oldest first: the one taken at start, then one a minute,
+  // at most kHistoryMax (datapath/monitor/audit.h reads them).
+  std::vector<CounterSample> history;
+  EventsStatus events;
   // The event loop's pulse, for /healthz (datapath/status/health.h). Not in the
   // JSON or the metrics: their bytes stay as they were.
   struct Loop {
@@ -130,6 +179,9 @@ struct AgentStatus {
 
   bool operator==(const AgentStatus&) const = default;
 };
+
+// The sample of a snapshot (its own history aside).
+CounterSample counter_sample(const AgentStatus& s);
 
 // /proc/net/xfrm_stat text ("XfrmInError   0" lines) -> counters.
 std::map<std::string, uint64_t> parse_xfrm_stat(std::string_view text);

@@ -1,5 +1,6 @@
 #include "datapath/status/prometheus.h"
 
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -64,7 +65,7 @@ std::string render_prometheus(const AgentStatus& s) {
   e.family("sealnet_ready", "gauge", "1 once the first reconcile completed.").sample(s.ready ? 1 : 0);
   e.family("sealnet_fail_closed", "gauge", "1 when traffic without a usable state is dropped rather than sent in clear.")
       .sample(s.fail_closed ? 1 : 0);
-  e.family("sealnet_last_reconcile_failed", "gauge", "1 when the last reconcile failed (see last_error in /status).")
+  e.family("sealnet_last_reconcile_failed", "gauge", "1 when last_error in /status is set: the last reconcile failed, or a refused key or config file was not replaced yet.")
       .sample(s.last_error.empty() ? 0 : 1);
   e.family("sealnet_reconciles_total", "counter", "Reconciles run since start.").sample(s.reconciles);
   e.family("sealnet_reconcile_failures_total", "counter", "Reconciles that failed since start.")
@@ -83,6 +84,12 @@ std::string render_prometheus(const AgentStatus& s) {
   for (const auto& k : s.keys) e.sample({{"key", std::to_string(k.id)}}, k.age_seconds);
 
   e.family("sealnet_peers", "gauge", "Peers the agent knows.").sample(s.peers.size());
+  e.family("sealnet_peers_by_mode", "gauge", "Peers by the mode of their outbound state (none: no state in use).");
+  {
+    std::map<std::string, uint64_t> n = {{"packet", 0}, {"crypto", 0}, {"software", 0}, {"none", 0}};
+    for (const auto& p : s.peers) ++n[p.mode.empty() ? "none" : p.mode];
+    for (const auto& [mode, count] : n) e.sample({{"mode", mode}}, count);
+  }
   e.family("sealnet_peer_info", "gauge", "Each peer's address, uplink and the mode of its outbound state; the value is always 1.");
   for (const auto& p : s.peers)
     e.sample({{"peer", peer_name(p)},
@@ -94,31 +101,61 @@ std::string render_prometheus(const AgentStatus& s) {
   e.family("sealnet_peer_tx_key", "gauge", "Key id the datapath sends to each peer with (0: none).");
   for (const auto& p : s.peers) e.sample({{"peer", peer_name(p)}}, p.tx_key);
 
-  auto sa_labels = [](const PeerStatus& p, const PeerSa& sa) {
-    return Labels{{"peer", peer_name(p)},
-                  {"dir", sa.dir},
-                  {"spi", spi_str(sa.spi)},
-                  {"key", std::to_string(sa.key)},
-                  {"mode", sa.mode}};
+  // Per peer and direction; no SPI label (a new series at every rotation):
+  // per-state detail is in /status (docs/status.md "Metrics").
+  e.family("sealnet_peer_packets_total", "counter",
+           "Packets through our XFRM states with each peer since the agent started, by direction.");
+  for (const auto& p : s.peers)
+    for (const auto& [dir, c] : {std::pair{"out", &p.out_since_start}, {"in", &p.in_since_start}})
+      e.sample({{"peer", peer_name(p)}, {"dir", dir}}, c->packets);
+  e.family("sealnet_peer_bytes_total", "counter",
+           "Bytes through our XFRM states with each peer since the agent started, by direction.");
+  for (const auto& p : s.peers)
+    for (const auto& [dir, c] : {std::pair{"out", &p.out_since_start}, {"in", &p.in_since_start}})
+      e.sample({{"peer", peer_name(p)}, {"dir", dir}}, c->bytes);
+  e.family("sealnet_peer_errors_total", "counter",
+           "Errors the kernel counted on our XFRM states with each peer since the agent started, by kind "
+           "(replay, integrity, replay_window).");
+  for (const auto& p : s.peers) {
+    const auto& o = p.out_since_start;
+    const auto& i = p.in_since_start;
+    const std::pair<const char*, uint64_t> kinds[] = {
+        {"replay", o.replay_errors + i.replay_errors},
+        {"integrity", o.integrity_errors + i.integrity_errors},
+        {"replay_window", o.replay_window_errors + i.replay_window_errors}};
+    for (const auto& [kind, n] : kinds) e.sample({{"peer", peer_name(p)}, {"kind", kind}}, n);
+  }
+
+  // Per device, mode and direction.
+  auto by_group = [&](const char* dir, auto value) {
+    for (const auto& t : s.traffic)
+      if (t.dir == dir) e.sample({{"device", t.device}, {"mode", t.mode}}, value(t));
   };
-  e.family("sealnet_peer_sa_packets_total", "counter", "Packets through each XFRM state (resets with a new SPI).");
-  for (const auto& p : s.peers)
-    for (const auto& sa : p.sas) e.sample(sa_labels(p, sa), sa.counters.packets);
-  e.family("sealnet_peer_sa_bytes_total", "counter", "Bytes through each XFRM state (resets with a new SPI).");
-  for (const auto& p : s.peers)
-    for (const auto& sa : p.sas) e.sample(sa_labels(p, sa), sa.counters.bytes);
-  e.family("sealnet_peer_sa_errors_total", "counter",
-           "Errors the kernel counted on each XFRM state, by kind (replay, integrity, replay_window).");
-  for (const auto& p : s.peers)
-    for (const auto& sa : p.sas) {
-      const std::pair<const char*, uint64_t> kinds[] = {{"replay", sa.counters.replay_errors},
-                                                        {"integrity", sa.counters.integrity_errors},
-                                                        {"replay_window", sa.counters.replay_window_errors}};
-      for (const auto& [kind, n] : kinds) {
-        Labels l = {{"peer", peer_name(p)}, {"dir", sa.dir}, {"spi", spi_str(sa.spi)}, {"kind", kind}};
-        e.sample(l, n);
-      }
+  e.family("sealnet_states", "gauge", "Our XFRM states now, by device, mode and direction.");
+  for (const auto& t : s.traffic) e.sample({{"device", t.device}, {"mode", t.mode}, {"dir", t.dir}}, t.states);
+  e.family("sealnet_encrypted_packets_total", "counter",
+           "Packets our outbound XFRM states encrypted since the agent started, by device and mode.");
+  by_group("out", [](const TrafficStatus& t) { return t.since_start.packets; });
+  e.family("sealnet_encrypted_bytes_total", "counter",
+           "Bytes our outbound XFRM states encrypted since the agent started, by device and mode.");
+  by_group("out", [](const TrafficStatus& t) { return t.since_start.bytes; });
+  e.family("sealnet_decrypted_packets_total", "counter",
+           "Packets our inbound XFRM states decrypted since the agent started, by device and mode.");
+  by_group("in", [](const TrafficStatus& t) { return t.since_start.packets; });
+  e.family("sealnet_decrypted_bytes_total", "counter",
+           "Bytes our inbound XFRM states decrypted since the agent started, by device and mode.");
+  by_group("in", [](const TrafficStatus& t) { return t.since_start.bytes; });
+
+  auto drops = [&](const std::map<std::string, uint64_t>& counts) {
+    for (const auto& reason : s.bpf_drop_reasons) {
+      const auto it = counts.find(reason);
+      e.sample({{"reason", reason}}, it == counts.end() ? 0 : it->second);
     }
+  };
+  e.family("sealnet_dropped_packets_total", "counter", "Packets the BPF programs dropped, by drop reason.");
+  drops(s.bpf_packets);
+  e.family("sealnet_dropped_bytes_total", "counter", "Bytes the BPF programs dropped, by drop reason.");
+  drops(s.bpf_bytes);
 
   e.family("sealnet_device_info", "gauge", "Each uplink's slot, probe verdict and the mode new states ask for; the value is always 1.");
   for (const auto& d : s.devices)

@@ -145,9 +145,48 @@ constexpr const char* kErrorLegend = "  errors: r replay, i integrity (ICV), w r
 
 std::string traffic_str(const SaCounters& c) { return count_str(c.packets) + "/" + bytes_str(c.bytes); }
 
+bool has_errors(const PeerStatus& p) { return errors_str(p.out_total, p.in_total) != "-"; }
+bool sends_nothing(const PeerStatus& p) { return p.tx_key == 0; }
+// A peer whose line a user must see first at 5,000 peers.
+bool is_problem(const PeerStatus& p) {
+  return p.mode.empty() || p.mode == "none" || sends_nothing(p) || has_errors(p);
+}
+
+// "5000: 4000 packet, 990 software, 10 none; 10 sending nothing (no key), 3 with errors"
+std::string peers_summary(const AgentStatus& s) {
+  std::map<std::string, size_t> modes;
+  size_t nothing = 0, errors = 0;
+  for (const auto& p : s.peers) {
+    ++modes[p.mode.empty() ? "none" : p.mode];
+    nothing += sends_nothing(p);
+    errors += has_errors(p);
+  }
+  std::string out = std::to_string(s.peers.size());
+  std::string by;
+  for (const char* m : {"packet", "crypto", "software", "none"}) {
+    if (auto it = modes.find(m); it != modes.end()) by += (by.empty() ? "" : ", ") + std::to_string(it->second) + " " + m;
+    modes.erase(m);
+  }
+  for (const auto& [m, n] : modes) by += (by.empty() ? "" : ", ") + std::to_string(n) + " " + m;
+  if (!by.empty()) out += ": " + by;
+  std::string problems;
+  if (nothing) problems += std::to_string(nothing) + " sending nothing (no key)";
+  if (errors) problems += (problems.empty() ? "" : ", ") + std::to_string(errors) + " with errors";
+  if (!problems.empty()) out += "; " + problems;
+  return out;
+}
+
 }  // namespace
 
-std::string render_table(const AgentStatus& s) {
+const PeerStatus* find_peer(const AgentStatus& s, std::string_view want) {
+  for (const auto& p : s.peers)
+    if (peer_name(p) == want) return &p;
+  for (const auto& p : s.peers)
+    if (!p.address.empty() && p.address == want) return &p;
+  return nullptr;
+}
+
+std::string render_table(const AgentStatus& s, const TableOptions& options) {
   std::string out;
   auto field = [&](std::string_view name, const std::string& value) {
     std::string n(name);
@@ -163,6 +202,14 @@ std::string render_table(const AgentStatus& s) {
                      (s.fail_closed ? "fail-closed" : "fail-open") + ", " + std::to_string(s.reconciles) +
                      " reconciles, " + std::to_string(s.reconcile_failures) + " failed");
   field("last error", s.last_error.empty() ? "none" : s.last_error);
+  field("peers", peers_summary(s));
+  {
+    size_t out_n = 0, in_n = 0;
+    for (const auto& p : s.peers)
+      for (const auto& sa : p.sas) (sa.dir == "out" ? out_n : in_n) += 1;
+    field("states", std::to_string(out_n + in_n) + " (" + std::to_string(out_n) + " out, " + std::to_string(in_n) +
+                        " in)");
+  }
   // AEAD keys without "+" (auth+enc keys name two algorithms joined by "+"):
   // the config allowed them, and every node pair shares one key.
   std::vector<std::string> shared;
@@ -188,7 +235,23 @@ std::string render_table(const AgentStatus& s) {
     out += t.render();
   }
 
-  out += "\npeers (" + std::to_string(s.peers.size()) + ")\n";
+  // The peers shown: the one asked for, or problems first, then the others, up
+  // to the limit.
+  std::vector<const PeerStatus*> shown;
+  if (!options.peer.empty()) {
+    if (const auto* p = find_peer(s, options.peer)) shown.push_back(p);
+  } else {
+    for (int pass = 0; pass < 2; ++pass)
+      for (const auto& p : s.peers)
+        if (is_problem(p) == (pass == 0) && shown.size() < options.limit) shown.push_back(&p);
+  }
+  const size_t hidden = s.peers.size() - shown.size();
+  out += "\npeers (" + std::to_string(s.peers.size());
+  if (!options.peer.empty())
+    out += ", " + std::to_string(shown.size()) + " shown: --peer " + printable(options.peer);
+  else if (hidden != 0)
+    out += ", " + std::to_string(shown.size()) + " shown: problems first; --peer NAME, --limit N or --all for more";
+  out += ")\n";
   if (s.peers.empty()) {
     out += "  none\n";
   } else {
@@ -197,7 +260,8 @@ std::string render_table(const AgentStatus& s) {
     Table t({{"PEER"}, {"ADDRESS"}, {"DEVICE"}, {"MODE"}, {"TX", Align::Right}, {"KEYS"},
              {"OUT PKT/B", Align::Right}, {"IN PKT/B", Align::Right}, {"ERRORS"}, {"WHY"}});
     bool errors = false;
-    for (const auto& p : s.peers) {
+    for (const auto* pp : shown) {
+      const auto& p = *pp;
       const std::string e = errors_str(p.out_total, p.in_total);
       errors |= e != "-";
       t.add({peer_name(p), or_dash(p.address), or_dash(p.device), or_dash(p.mode),
@@ -205,26 +269,31 @@ std::string render_table(const AgentStatus& s) {
              key_list(p.peer_keys) + (p.keys_source.empty() ? "" : " " + p.keys_source), traffic_str(p.out_total),
              traffic_str(p.in_total), e, or_dash(p.mode_reason)});
     }
-    out += t.render();
+    if (!shown.empty()) out += t.render();
     if (errors) out += kErrorLegend;
+    if (options.peer.empty() && hidden != 0) out += "  ... " + std::to_string(hidden) + " more peers not shown\n";
   }
 
-  size_t n_sas = 0;
+  size_t n_sas = 0, shown_sas = 0;
   for (const auto& p : s.peers) n_sas += p.sas.size();
+  for (const auto* p : shown) shown_sas += p->sas.size();
   if (n_sas != 0) {
-    out += "\nstates (" + std::to_string(n_sas) + ")\n";
+    out += "\nstates (" + std::to_string(n_sas);
+    if (shown_sas != n_sas) out += ", " + std::to_string(shown_sas) + " shown: those of the peers shown";
+    out += ")\n";
     Table t({{"PEER"}, {"DIR"}, {"SPI"}, {"KEY", Align::Right}, {"SLOT", Align::Right}, {"GEN", Align::Right},
              {"MODE"}, {"DEVICE"}, {"PACKETS", Align::Right}, {"BYTES", Align::Right}, {"ERRORS"}});
     bool errors = false;
-    for (const auto& p : s.peers)
-      for (const auto& sa : p.sas) {
+    for (const auto* pp : shown)
+      for (const auto& sa : pp->sas) {
+        const auto& p = *pp;
         const std::string e = errors_str(sa.counters);
         errors |= e != "-";
         t.add({peer_name(p), sa.dir, spi_str(sa.spi), std::to_string(sa.key), std::to_string(sa.slot),
                std::to_string(sa.generation), or_dash(sa.mode), or_dash(sa.device), count_str(sa.counters.packets),
                bytes_str(sa.counters.bytes), e});
       }
-    out += t.render();
+    out += t.empty() ? "  none\n" : t.render();
     if (errors) out += kErrorLegend;
   }
 

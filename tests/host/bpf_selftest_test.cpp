@@ -247,7 +247,7 @@ class IpcacheOracle {
     EXPECT_TRUE(dp) << dp.error().message();
     if (!dp) return;
     dp_.emplace(std::move(*dp));
-    EXPECT_TRUE(dp_->set_config({.local_node_id = 1, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
+    EXPECT_TRUE(dp_->set_config({.local_node_id = 1, .key_id = 3, .fail_closed = 1, .encrypt_host = 0, .events = 0}));
   }
   bool ok() const { return dp_.has_value(); }
   void upsert(const IpPrefix& p, uint32_t node) {

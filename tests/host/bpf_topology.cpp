@@ -18,7 +18,7 @@ sealnet_config cluster_config(uint8_t key, bool fail_closed, bool encrypt_host) 
           .key_id = key,
           .fail_closed = static_cast<uint8_t>(fail_closed),
           .encrypt_host = static_cast<uint8_t>(encrypt_host),
-          .pad = 0};
+          .events = 0};
 }
 
 sealnet_node_value node_v4(const char* addr, uint8_t peer_key) {

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
+#include <cstdlib>
 #include <sstream>
 
 #include "probe/monitor.h"
@@ -202,10 +203,12 @@ TEST(ProbeCli, UnknownNamespaceIsNamed) {
 // --watch: the report, then one JSON line per event with the re-probed device.
 TEST(ProbeCli, WatchReprobesADeviceAddedMeanwhile) {
   TestNetns ns;
-  const std::string out = "/tmp/sealnet-watch-" + ns.name() + ".jsonl";
+  char tmpl[] = "/tmp/sealnet-watch.XXXXXX";  // our own directory: no predictable name in /tmp
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, out = dir + "/watch.jsonl";
   auto r = testing::shell("(" + std::string(SEALNET_CLI) + " probe --json --watch 4 --netns " + ns.name() +
                           " > " + out + " 2>&1 &) ; sleep 1; ip -n " + ns.name() +
-                          " link add wa type veth peer name wb; sleep 4.5; cat " + out + "; rm -f " + out);
+                          " link add wa type veth peer name wb; sleep 4.5; cat " + out + "; rm -rf " + dir);
   ASSERT_EQ(r.status, 0) << r.output;
   std::istringstream lines(r.output);
   std::string line;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -26,6 +27,7 @@
 #include "bench/wire/esp.h"
 #include "bench/wire/frame.h"
 #include "core/fd.h"
+#include "offload/binding.h"
 #include "tests/host/netns_fixture.h"
 
 namespace sealnet::wire {
@@ -38,14 +40,25 @@ const IpAddr kNodeA = *IpAddr::parse("192.168.50.1"), kNodeB = *IpAddr::parse("1
 const MacAddr kMacA{{2, 0, 0, 0, 0, 1}}, kMacB{{2, 0, 0, 0, 0, 2}};
 constexpr const char* kKeyLine = "3 rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n";
 
+// Files of this run, in a directory of its own (mkdtemp): no predictable name
+// in /tmp; removed when the tests end.
 std::string scratch(const std::string& name) {
-  return "/tmp/sealnet-wire-test-" + std::to_string(getpid()) + "-" + name;
+  static const struct Dir {
+    std::string path;
+    Dir() {
+      char t[] = "/tmp/sealnet-wire-test.XXXXXX";
+      if (::mkdtemp(t) == nullptr) std::abort();
+      path = t;
+    }
+    ~Dir() { std::filesystem::remove_all(path); }
+  } dir;
+  return dir.path + "/" + name;
 }
 
 // A key file the harness accepts: mode 0600 (keys.h refuses anything looser).
-std::string write_key_file() {
+std::string write_key_file(const char* line = kKeyLine) {
   const std::string path = scratch("keys");
-  std::ofstream(path) << kKeyLine;
+  std::ofstream(path) << line;
   chmod(path.c_str(), 0600);
   return path;
 }
@@ -132,7 +145,8 @@ struct Wire {
     ns.must("ip link add wa type veth peer name wb && ip link set wa up && ip link set wb up");
   }
   // Sends frames out of `dev` with an AF_PACKET socket inside the namespace.
-  void inject(const std::vector<std::vector<uint8_t>>& frames, const char* dev = "wa") const {
+  void inject(const std::vector<std::vector<uint8_t>>& frames, const char* dev = "wa",
+              std::chrono::microseconds pause = 200us) const {
     auto scope = ns.enter();
     Fd s(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
     ASSERT_TRUE(s) << "socket(AF_PACKET)";
@@ -145,7 +159,7 @@ struct Wire {
                 static_cast<ssize_t>(f.size()));
       // veth delivers synchronously; a short pause keeps af_packet's ring
       // (and the capture's one shared core) from being the thing under test.
-      std::this_thread::sleep_for(200us);
+      std::this_thread::sleep_for(pause);
     }
   }
 };
@@ -317,6 +331,27 @@ TEST(WireHarness, DpdkSenderEspReachesTheCapture) {
   std::filesystem::remove(keys);
 }
 
+// `send --via dpdk --esn on` (a manual SA with 64-bit sequence numbers): the
+// capture's --esn auto settles it on ESN.
+TEST(WireHarness, DpdkSenderEsnIsSettledAsEsn) {
+  Wire w;
+  const auto keys = write_key_file();
+  WireRun cap(capture_args(w, keys, "openssl", "af_packet", "--expect 100"));
+  ASSERT_TRUE(cap.ready()) << cap.log();
+  WireRun snd({"--netns", w.ns.name(), "send",        "--via",      "dpdk",        "--iface",   "wa",
+               "--src",   "10.1.0.1",  "--dst",       "10.2.0.1",   "--dst-mac",   kMacB.str(), "--count",
+               "100",     "--rate",    "5000",        "--key-file", keys,          "--spi",     "3",
+               "--esn",   "on",        "--outer-src", kNodeA.str(), "--outer-dst", kNodeB.str()});
+  ASSERT_EQ(snd.wait(), 0) << snd.log();
+  ASSERT_EQ(cap.wait(), 0) << cap.log();
+  const auto j = cap.summary();
+  EXPECT_EQ(j["decrypted"], 100) << j.dump();
+  ASSERT_EQ(j["sas"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["sas"][0]["esn"], true) << j.dump();
+  EXPECT_EQ(j["sas"][0]["origin"], "--spi");
+  std::filesystem::remove(keys);
+}
+
 // Kernel UDP traffic between two namespaces: `recv` counts it on the far
 // socket, a keyless capture counts it on the wire, and a capture that holds
 // a key (so ESP is mandatory) fails on it: the leak check on real traffic.
@@ -346,6 +381,170 @@ TEST(WireHarness, KernelTrafficIsCountedAndClearTrafficIsALeak) {
   EXPECT_EQ(strict.wait(), 1) << strict.log();
   EXPECT_EQ(strict.summary()["plaintext_frames"], 200) << strict.log();
   std::filesystem::remove(keys);
+}
+
+// sealnet's own wire: a per-pair key ("+"), SPIs of sealnet's layout
+// (offload::make_spi) and ESN, as the agent's software SAs send. The capture
+// gets the key file and the nodes, no --spi: it resolves every SPI, derives
+// each direction's key and infers seq_hi (RFC 4303 Appendix A), here across
+// the 2^32 wrap of one SA, on both engines.
+constexpr const char* kPairKeyLine = "1+ rfc4106(gcm(aes)) 0x000102030405060708090a0b0c0d0e0f10111213 128\n";
+constexpr uint64_t kBlock = uint64_t{1} << 32;
+
+EspSa agent_sa(uint16_t node, const IpAddr& from, const IpAddr& to, uint8_t generation) {
+  auto keys = keys::parse_key_file(kPairKeyLine, "test");
+  auto sa = esp_sa_from_key(keys->keys[0], offload::make_spi(node, 1, 0, generation), from, to);
+  sa->esn = true;
+  return *sa;
+}
+
+std::vector<uint8_t> agent_frame(const EspSa& sa, const FlowPlan& p, uint64_t i, uint64_t seq) {
+  return build_ethernet(kMacB, kMacA, kEtherTypeIpv4, *seal_tunnel(sa, seq, i + 1, inner(p, i)));
+}
+
+std::vector<std::string> node_capture_args(const Wire& w, const std::string& keys, const std::string& crypto,
+                                           const std::string& more) {
+  std::vector<std::string> a = {"--netns",           w.ns.name(), "capture",           "--iface",   "wb",
+                                "--crypto",          crypto,      "--key-file",        keys,        "--node",
+                                "1=" + kNodeA.str(), "--node",    "2=" + kNodeB.str(), "--timeout", "30",
+                                "--ready-file",      "READY"};
+  std::istringstream extra(more);
+  for (std::string t; extra >> t;) a.push_back(t);
+  return a;
+}
+
+class WireEsn : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WireEsn, DecryptsSealnetSpisPerPairKeysAndEsnAcrossTheWrap) {
+  const std::string crypto = GetParam();
+  Wire w;
+  const auto keys = write_key_file(kPairKeyLine);
+  const auto p = plan(200);
+  WireRun cap(node_capture_args(w, keys, crypto, "--expect 200"));
+  ASSERT_TRUE(cap.ready()) << cap.log();
+  const EspSa ab = agent_sa(1, kNodeA, kNodeB, 0), ba = agent_sa(2, kNodeB, kNodeA, 5);
+  std::vector<std::vector<uint8_t>> frames;
+  // 1 -> 2 from 2^32 - 50 on: 50 frames before the wrap, 50 after; 2 -> 1 from 1.
+  for (uint64_t i = 0; i < p.count; ++i)
+    frames.push_back(i % 2 ? agent_frame(ba, p, i, i / 2 + 1) : agent_frame(ab, p, i, kBlock - 50 + i / 2));
+  w.inject(frames);
+  ASSERT_EQ(cap.wait(), 0) << cap.log();
+  const auto j = cap.summary();
+  EXPECT_EQ(j["decrypted"], 200) << j.dump();
+  EXPECT_EQ(j["received"], 200) << j.dump();
+  EXPECT_EQ(j["unknown_sa"], 0) << j.dump();
+  EXPECT_EQ(j["esn"], "auto");
+  ASSERT_EQ(j["sas"].size(), 2u) << j.dump();
+  for (const auto& sa : j["sas"]) {
+    EXPECT_EQ(sa["esn"], true) << sa.dump();
+    EXPECT_EQ(sa["decrypted"], 100) << sa.dump();
+  }
+  EXPECT_EQ(j["sas"][0]["spi"], "0x00011000");
+  EXPECT_EQ(j["sas"][0]["origin"], "spi 0x00011000 (node 1 key 1 slot 0 generation 0)");
+  EXPECT_EQ(j["sas"][0]["highest_seq"], kBlock + 49) << "seq_hi 1 after the wrap";
+  EXPECT_EQ(j["sas"][1]["spi"], "0x00021005");
+  EXPECT_EQ(cap.log().find("0102030405"), std::string::npos) << "no key bytes in any output";
+  std::filesystem::remove(keys);
+}
+
+TEST_P(WireEsn, TheEngineRefusesAWrongSeqHiAndEsnOffRefusesEsn) {
+  const std::string crypto = GetParam();
+  Wire w;
+  const auto keys = write_key_file(kPairKeyLine);
+  const auto p = plan(4);
+  const EspSa ab = agent_sa(1, kNodeA, kNodeB, 0);
+  {
+    // --esn on: straight to the engine. Frame 1 is sent as 2^33 + 2: a
+    // receiver at 1 infers seq_hi 0, so its AAD cannot match.
+    WireRun cap(node_capture_args(w, keys, crypto, "--esn on --expect 3 --idle 2"));
+    ASSERT_TRUE(cap.ready()) << cap.log();
+    w.inject({agent_frame(ab, p, 0, 1), agent_frame(ab, p, 1, 2 * kBlock + 2), agent_frame(ab, p, 2, 3),
+              agent_frame(ab, p, 3, 4)});
+    EXPECT_EQ(cap.wait(), 1) << cap.log();
+    const auto j = cap.summary();
+    EXPECT_EQ(j["decrypted"], 3) << j.dump();
+    EXPECT_EQ(j["decrypt_failures"], 1) << j.dump();
+    EXPECT_EQ(j["sas"][0]["esn"], true) << j.dump();
+  }
+  {
+    WireRun cap(node_capture_args(w, keys, crypto, "--esn off --idle 2"));
+    ASSERT_TRUE(cap.ready()) << cap.log();
+    w.inject({agent_frame(ab, p, 0, 1), agent_frame(ab, p, 1, 2)});
+    EXPECT_EQ(cap.wait(), 1) << cap.log();
+    const auto j = cap.summary();
+    EXPECT_EQ(j["decrypted"], 0) << j.dump();
+    EXPECT_EQ(j["decrypt_failures"], 2) << "an ESN frame under a non-ESN SA: " << j.dump();
+  }
+  std::filesystem::remove(keys);
+}
+
+TEST_P(WireEsn, OpensTheGoldenEsnFrameOnceTheWindowPassedTheWrap) {
+  // tests/unit/wire_codec_test.cpp's kEspEsn (wire_golden.py "esp_esn", and made
+  // there from RFC 4106/4303 with OpenSSL alone): SPI 0x00013000, key 3, sequence
+  // number 2^32 + 5, 192.168.0.1 -> 192.168.0.2. Two frames of the same SA at
+  // 2^32 - 2 and 2^32 - 1 move the receiver's window there, so it infers seq_hi 1.
+  const std::string crypto = GetParam();
+  Wire w;
+  const auto keys = write_key_file();
+  const auto golden = [] {
+    const char* h =
+        "45000090000940004032b8dfc0a80001c0a8000200013000000000050102030405060708d55657f8d03aa7f15d"
+        "a97f40d757824d51c491de9ce58790dd8d0d5f14e71c0f836d532f0825631149d5b4b482dc5e7c54199c2003"
+        "35437022293fb1e34366603e48ee016a4ebf2391bd068315366ed7e6fd84601243ef2e35f7200d7dd58d0a41"
+        "0854b2267fda11e7662682";
+    std::vector<uint8_t> b;
+    for (size_t i = 0; h[i] && h[i + 1]; i += 2)
+      b.push_back(static_cast<uint8_t>(std::stoi(std::string(h + i, 2), nullptr, 16)));
+    return b;
+  }();
+  auto parsed = keys::parse_key_file(kKeyLine, "test");
+  auto sa = *esp_sa_from_key(parsed->keys[0], 0x00013000, *IpAddr::parse("192.168.0.1"),
+                             *IpAddr::parse("192.168.0.2"));
+  sa.esn = true;
+  const auto p = plan(2);
+  WireRun cap({"--netns", w.ns.name(), "capture", "--iface", "wb", "--crypto", crypto, "--key-file", keys,
+               "--spi", "0x13000:3", "--expect", "3", "--timeout", "10", "--ready-file", "READY"});
+  ASSERT_TRUE(cap.ready()) << cap.log();
+  // Back to back: most likely one burst, whose frames cross the wrap.
+  w.inject({build_ethernet(kMacB, kMacA, kEtherTypeIpv4, *seal_tunnel(sa, kBlock - 2, 1, inner(p, 0))),
+            build_ethernet(kMacB, kMacA, kEtherTypeIpv4, *seal_tunnel(sa, kBlock - 1, 2, inner(p, 1))),
+            build_ethernet(kMacB, kMacA, kEtherTypeIpv4, golden)},
+           "wa", 0us);
+  ASSERT_EQ(cap.wait(), 0) << cap.log();
+  const auto j = cap.summary();
+  EXPECT_EQ(j["decrypted"], 3) << j.dump();
+  EXPECT_EQ(j["received"], 3) << "the golden frame's datagram (flow 3, seq 5) checked too: " << j.dump();
+  EXPECT_EQ(j["sas"][0]["highest_seq"], kBlock + 5) << j.dump();
+  std::filesystem::remove(keys);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, WireEsn, ::testing::Values("aesni_gcm", "openssl"));
+
+// `capture --config`: the agent's config file is the node table (its node and
+// static peers) and names the key file; nothing else is given.
+TEST(WireHarness, TheAgentConfigGivesTheNodesAndTheKeyFile) {
+  Wire w;
+  const auto keys = write_key_file(kPairKeyLine);
+  const std::string config = scratch("agent.yaml");
+  std::ofstream(config) << "node: {name: b, id: 2, addresses: [" << kNodeB.str()
+                        << "], pod_cidrs: [10.2.0.0/24]}\n"
+                        << "peers:\n  - {name: a, id: 1, addresses: [" << kNodeA.str()
+                        << "], pod_cidrs: [10.1.0.0/24]}\n"
+                        << "keys: {file: " << keys << "}\n";
+  const auto p = plan(20);
+  WireRun cap({"--netns", w.ns.name(), "capture", "--iface", "wb", "--config", config, "--expect", "20",
+               "--timeout", "30", "--ready-file", "READY"});
+  ASSERT_TRUE(cap.ready()) << cap.log();
+  const EspSa ab = agent_sa(1, kNodeA, kNodeB, 0), ba = agent_sa(2, kNodeB, kNodeA, 0);
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint64_t i = 0; i < p.count; ++i) frames.push_back(agent_frame(i % 2 ? ba : ab, p, i, i / 2 + 1));
+  w.inject(frames);
+  ASSERT_EQ(cap.wait(), 0) << cap.log();
+  const auto j = cap.summary();
+  EXPECT_EQ(j["decrypted"], 20) << j.dump();
+  EXPECT_EQ(j["sas"].size(), 2u) << j.dump();
+  std::filesystem::remove(keys);
+  std::filesystem::remove(config);
 }
 
 }  // namespace

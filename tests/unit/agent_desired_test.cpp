@@ -390,6 +390,7 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   EXPECT_EQ(a.last.config.key_id, 1);
   EXPECT_EQ(a.last.config.fail_closed, 1);
   EXPECT_EQ(a.last.config.encrypt_host, 0);
+  EXPECT_EQ(a.last.config.events, 0);  // monitor off by default (docs/events.md)
   ASSERT_EQ(a.last.devices.size(), 1u);
   EXPECT_EQ(a.last.devices.at(2).slot, 0);
   EXPECT_EQ(a.last.devices.at(2).mode, SEALNET_MODE_SOFTWARE);
@@ -411,6 +412,18 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   EXPECT_EQ(pn.rx_slot, std::optional<uint8_t>(0));
   EXPECT_EQ(pn.dsts, (std::vector<IpPrefix>{pfx("10.1.2.0/24")}));
   EXPECT_EQ(a.last.xfrm.opts.subnets, (std::vector<IpPrefix>{pfx("10.1.2.0/24")}));
+  // Our own pod CIDRs reach the planner (a peer prefix over them stays loose).
+  EXPECT_EQ(a.last.xfrm.local.pod_cidrs, (std::vector<IpPrefix>{pfx("10.1.1.0/24")}));
+  // Strict receive: the peer's pods are accepted only through its own states.
+  size_t strict = 0;
+  for (const auto& p : a.plan().policies) {
+    if (p.dir == xfrm::PolicyDir::out) continue;
+    EXPECT_EQ(p.selector.src, pfx("10.1.2.0/24"));
+    EXPECT_FALSE(p.templates.at(0).optional);
+    EXPECT_EQ(p.templates.at(0).saddr, ip("10.0.0.2"));
+    ++strict;
+  }
+  EXPECT_EQ(strict, 2u);  // in and fwd; no shared optional pair
   EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0)}));
   EXPECT_EQ(a.planned_spis(xfrm::Direction::in), window(2, 1, 0, 0));
   auto routes = offload::plan_slot_routes(a.last.routes);

@@ -1,6 +1,7 @@
 // What the loader refuses before it writes a map, and the metric names the
 // agent prints: pure functions, no kernel.
 #include <gtest/gtest.h>
+#include <linux/bpf.h>
 
 #include <set>
 
@@ -61,12 +62,15 @@ TEST(Validate, PresenceBitsAreTheLoaders) {
 }
 
 TEST(Validate, Config) {
-  EXPECT_TRUE(validate(sealnet_config{.local_node_id = 0, .key_id = 0, .fail_closed = 0, .encrypt_host = 0, .pad = 0}));
-  EXPECT_TRUE(validate(sealnet_config{.local_node_id = 1, .key_id = 15, .fail_closed = 1, .encrypt_host = 1, .pad = 0}));
-  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 1, .key_id = 0, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
-  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 0x10000, .key_id = 1, .fail_closed = 1, .encrypt_host = 0, .pad = 0}));
-  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 1, .key_id = 1, .fail_closed = 2, .encrypt_host = 0, .pad = 0}));
+  EXPECT_TRUE(validate(sealnet_config{.local_node_id = 0, .key_id = 0, .fail_closed = 0, .encrypt_host = 0, .events = 0}));
+  EXPECT_TRUE(validate(sealnet_config{.local_node_id = 1, .key_id = 15, .fail_closed = 1, .encrypt_host = 1, .events = 0}));
+  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 1, .key_id = 0, .fail_closed = 1, .encrypt_host = 0, .events = 0}));
+  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 0x10000, .key_id = 1, .fail_closed = 1, .encrypt_host = 0, .events = 0}));
+  EXPECT_FALSE(validate(sealnet_config{.local_node_id = 1, .key_id = 1, .fail_closed = 2, .encrypt_host = 0, .events = 0}));
 }
+
+uint32_t fib_reason(int rc) { return static_cast<uint32_t>(SEALNET_M_FIB_RET_BASE) + static_cast<uint32_t>(rc); }
+std::string fib(int rc) { return metric_name(fib_reason(rc)); }
 
 TEST(MetricName, EveryReasonHasADistinctName) {
   std::set<std::string> names;
@@ -76,8 +80,25 @@ TEST(MetricName, EveryReasonHasADistinctName) {
     EXPECT_TRUE(names.insert(n).second) << n;
   }
   EXPECT_EQ(metric_name(SEALNET_M_WIRE_PLAINTEXT_DROPPED), "plaintext-to-remote");
-  EXPECT_EQ(metric_name(SEALNET_M_FIB_RET_BASE + 7), "fib-ret-7");
-  EXPECT_EQ(metric_name(SEALNET_M_FIB_RET_BASE + SEALNET_FIB_RET_HELPER_ERROR), "fib-ret-error");
+  // The FIB's return codes by their BPF_FIB_LKUP_RET_* names, not "fib-ret-7".
+  EXPECT_EQ(fib(BPF_FIB_LKUP_RET_NO_NEIGH), "fib-no-neigh");
+  EXPECT_EQ(fib(BPF_FIB_LKUP_RET_FWD_DISABLED), "fib-fwd-disabled");
+  EXPECT_EQ(fib(BPF_FIB_LKUP_RET_FRAG_NEEDED), "fib-frag-needed");
+  EXPECT_EQ(fib(BPF_FIB_LKUP_RET_BLACKHOLE), "fib-blackhole");
+  EXPECT_EQ(fib(BPF_FIB_LKUP_RET_NO_SRC_ADDR), "fib-no-src-addr");
+  EXPECT_EQ(metric_name(SEALNET_M_FIB_RET_BASE + 12), "fib-ret-12");
+  EXPECT_EQ(metric_name(SEALNET_M_FIB_RET_BASE + SEALNET_FIB_RET_HELPER_ERROR), "fib-helper-error");
+  // Drops: the verdicts the programs shoot, nothing else (docs/status.md lists them).
+  std::set<std::string> drops;
+  for (uint32_t i = 0; i < SEALNET_M_COUNT; ++i)
+    if (metric_is_drop(i)) drops.insert(metric_name(i));
+  EXPECT_EQ(drops, (std::set<std::string>{"malformed", "unknown-node", "no-key", "unknown-device", "fib-failed",
+                                          "plaintext-to-remote", "node-no-address", "host-misrouted"}));
+  for (uint32_t m : std::initializer_list<uint32_t>{SEALNET_M_NO_KEY, SEALNET_M_WIRE_PLAINTEXT_DROPPED, SEALNET_M_MALFORMED, SEALNET_M_FIB_FAILED})
+    EXPECT_TRUE(metric_is_drop(m)) << metric_name(m);
+  for (uint32_t m : std::initializer_list<uint32_t>{SEALNET_M_MARK_CRYPTO, SEALNET_M_LOCAL_PASS, SEALNET_M_WIRE_PLAINTEXT_PASSED,
+                     SEALNET_M_WIRE_ESP_PACKET, fib_reason(BPF_FIB_LKUP_RET_NO_NEIGH)})
+    EXPECT_FALSE(metric_is_drop(m)) << metric_name(m);
   EXPECT_EQ(metric_name(SEALNET_M_COUNT), "unknown-" + std::to_string(SEALNET_M_COUNT));
 }
 

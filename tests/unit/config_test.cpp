@@ -85,6 +85,20 @@ TEST(AgentConfig, DefaultsForEverythingOptional) {
   EXPECT_FALSE(cfg->encrypt_host);
   EXPECT_EQ(cfg->metrics_listen, "127.0.0.1:9962");
   EXPECT_EQ(cfg->bpffs_dir, "/sys/fs/bpf/sealnet");
+  EXPECT_FALSE(cfg->monitor.drops);  // events off by default (docs/events.md)
+  EXPECT_FALSE(cfg->monitor.flows);
+}
+
+TEST(AgentConfig, MonitorDropsAndFlows) {
+  auto cfg = parse_agent_config(
+      "node: {name: a, id: 1, addresses: [10.0.0.1]}\npeers: []\nmonitor: {drops: true}\n", "m.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_TRUE(cfg->monitor.drops);
+  EXPECT_FALSE(cfg->monitor.flows);
+  auto bad = parse_agent_config(
+      "node: {name: a, id: 1, addresses: [10.0.0.1]}\npeers: []\nmonitor: {drop: true}\n", "m.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("monitor.drop: unknown field"), std::string::npos) << bad.error().message();
 }
 
 TEST(AgentConfig, JsonIsReadByTheSameParserWithLines) {
@@ -155,7 +169,7 @@ INSTANTIATE_TEST_SUITE_P(
         // Unknown fields: typos never pass.
         Bad{"UnknownTopLevel", "fail_closed: false", "fail_close: false",
             "agent.yaml:21: fail_close: unknown field (known here: node, peers, keys, uplinks, fail_closed, "
-            "encrypt_host, metrics, bpffs_dir, state_dir, discovery)"},
+            "encrypt_host, metrics, monitor, bpffs_dir, state_dir, discovery)"},
         Bad{"UnknownPeerField", "    uplinks: 2", "    uplink: 2",
             "agent.yaml:11: peers[0].uplink: unknown field (known here: name, id, addresses, pod_cidrs, "
             "uplinks, "
@@ -252,7 +266,7 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"MissingPeers", "peers:", "peer:",
             "agent.yaml:6: peer: unknown field (known here: node, peers, keys, uplinks, fail_closed, "
             "encrypt_host, "
-            "metrics, bpffs_dir, state_dir, discovery)"},
+            "metrics, monitor, bpffs_dir, state_dir, discovery)"},
         // Paths.
         Bad{"RelativeKeyFile", "file: /etc/sealnet/keys", "file: etc/sealnet/keys",
             "agent.yaml:18: keys.file: etc/sealnet/keys is not an absolute path"},

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -229,6 +230,62 @@ TEST(KeyFile, LoadRefusesAFileAnotherUserOwns) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().err, EPERM);
   EXPECT_NE(r.error().message().find("owned by uid 65534"), std::string::npos) << r.error().message();
+}
+
+// Issue 15 item 3: 0600 or 0400 only; the Secret volume's ..data symlinks are
+// followed, a symlink out of the directory and a directory others can write are not.
+TEST(KeyFile, LoadAcceptsOnlyStrictModesAndTheSecretLayout) {
+  char tmpl[] = "/tmp/sealnet-keydir-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string line = std::string("1+ rfc4106(gcm(aes)) ") + kKey128 + " 128\n";
+  auto write = [&](const std::string& path, mode_t mode) {
+    std::ofstream(path) << line;
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+  };
+  auto err_of = [](const std::string& path) {
+    auto r = load_key_file(path);
+    return r ? std::string("accepted") : r.error().message();
+  };
+  const std::string plain = dir + "/keys";
+  write(plain, 0600);
+  EXPECT_EQ(err_of(plain), "accepted");
+  ASSERT_EQ(::chmod(plain.c_str(), 0400), 0);
+  EXPECT_EQ(err_of(plain), "accepted");  // a Secret with defaultMode: 0400
+  for (mode_t bad : {0700, 0500, 0200, 0000, 0640, 0604, 04600}) {
+    ASSERT_EQ(::chmod(plain.c_str(), bad), 0);
+    const std::string e = err_of(plain);
+    EXPECT_NE(e.find("chmod 0600 it"), std::string::npos) << std::oct << bad << ": " << e;
+  }
+  ASSERT_EQ(::chmod(plain.c_str(), 0600), 0);
+
+  // The Secret volume: keys -> ..data/keys, ..data -> ..2026_12_04/.
+  const std::string vol = dir + "/vol";
+  ASSERT_EQ(::mkdir(vol.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((vol + "/..2026_12_04").c_str(), 0755), 0);
+  write(vol + "/..2026_12_04/keys", 0400);
+  ASSERT_EQ(::symlink("..2026_12_04", (vol + "/..data").c_str()), 0);
+  ASSERT_EQ(::symlink("..data/keys", (vol + "/keys").c_str()), 0);
+  EXPECT_EQ(err_of(vol + "/keys"), "accepted");
+
+  // A symlink out of its directory: whoever controls the target controls the keys.
+  const std::string out = dir + "/vol2";
+  ASSERT_EQ(::mkdir(out.c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(plain.c_str(), (out + "/keys").c_str()), 0);
+  EXPECT_NE(err_of(out + "/keys").find("a symlink that leaves its directory"), std::string::npos)
+      << err_of(out + "/keys");
+  // A directory group or others can write (not sticky): they could swap the file.
+  ASSERT_EQ(::chmod(vol.c_str(), 0777), 0);
+  EXPECT_NE(err_of(vol + "/keys").find("is writable by group or others"), std::string::npos) << err_of(vol + "/keys");
+  ASSERT_EQ(::chmod(vol.c_str(), 01777), 0);  // sticky, as /tmp: others cannot rename our entries
+  EXPECT_EQ(err_of(vol + "/keys"), "accepted");
+  ASSERT_EQ(::chmod((vol + "/..2026_12_04").c_str(), 0775), 0);
+  EXPECT_NE(err_of(vol + "/keys").find("..2026_12_04 is writable by group or others"), std::string::npos)
+      << err_of(vol + "/keys");
+  // No key byte in any of these messages.
+  for (const std::string& p : {plain, vol + "/keys", out + "/keys"})
+    EXPECT_EQ(err_of(p).find("000102"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 // Shared AEAD keys (no "+") are named, with the "+" form shown and no key byte;

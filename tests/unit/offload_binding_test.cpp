@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "bpf/shared.h"
 #include "tests/unit/offload_fixtures.h"
@@ -38,8 +42,8 @@ TEST(Spi, CarriesSenderKeySlotGeneration) {
   EXPECT_EQ(p.key, 7);
   EXPECT_EQ(p.slot, 0xA);
   EXPECT_EQ(p.generation, 0x42);
-  // Node ids start at 1: every real SPI is above the reserved 1..255 and the
-  // probe's node-0 range.
+  // Node ids start at 1: every real SPI is above the reserved 1..255; the
+  // probe's range (0xFFFFFF00.., node id 0xFFFF) is refused by the config.
   EXPECT_GE(make_spi(1, 1, 0, 0), 0x10000u);
 }
 
@@ -122,20 +126,24 @@ TEST(Binding, APeersOwnPrefixesReplaceTheClusterSubnetInItsOutboundPolicies) {
   // A's marks never select the cluster subnet: a wrong mark cannot reach A's SA
   // for another peer's pods.
   for (const auto& [mark, dst] : out[2]) EXPECT_NE(dst, "10.128.0.0/9");
-  // The inbound side stays one in + one fwd policy per cluster subnet.
-  size_t in = 0;
+  // Inbound: a's prefixes get strict in + fwd policies (required, from a);
+  // b, whose prefixes are unknown, keeps the shared optional subnet pair.
+  std::set<std::tuple<std::string, bool, std::string>> rx;  // (src prefix, optional, template source)
   for (const auto& p : set->policies)
-    if (p.dir != xfrm::PolicyDir::out) {
-      ++in;
-      EXPECT_EQ(p.selector.src, pfx("10.128.0.0/9"));
-    }
-  EXPECT_EQ(in, 2u);
+    if (p.dir != xfrm::PolicyDir::out) rx.insert({p.selector.src.str(), p.templates[0].optional, p.templates[0].saddr.str()});
+  EXPECT_EQ(rx, (std::set<std::tuple<std::string, bool, std::string>>{{"10.130.2.0/24", false, "10.0.0.2"},
+                                                                      {"10.0.0.2/32", false, "10.0.0.2"},
+                                                                      {"10.128.0.0/9", true, "0.0.0.0"}}));
+  EXPECT_EQ(std::count_if(set->policies.begin(), set->policies.end(),
+                          [](const auto& p) { return p.dir != xfrm::PolicyDir::out; }),
+            6);
 
   PeerNode bad = peer(4);
   bad.dsts = {IpPrefix{}};
   EXPECT_FALSE(plan(w.local, w.modes, {bad}, key_set(kK1), w.opts));
 }
 
+// Peers whose prefixes are unknown (no dsts) share the optional subnet pair.
 TEST(Binding, SubnetModeInboundPoliciesDoNotGrowWithPeers) {
   World w;
   std::vector<PeerNode> peers;
@@ -154,6 +162,64 @@ TEST(Binding, SubnetModeInboundPoliciesDoNotGrowWithPeers) {
   }
   EXPECT_EQ(in, 1u);
   EXPECT_EQ(fwd, 1u);
+}
+
+// Strict receive (docs/xfrm-design.md, "Policies"; issue 15): plaintext or
+// another peer's traffic claiming a peer's pods finds a required template.
+TEST(Binding, StrictInboundPoliciesPerPeerPrefix) {
+  World w;
+  w.local.pod_cidrs = {pfx("10.130.1.0/24")};
+  PeerNode a = peer(2), b = peer(3), c = peer(4), d = peer(5);
+  a.dsts = {pfx("10.130.2.0/24"), pfx("10.130.20.0/26")};
+  b.dsts = {pfx("10.130.3.0/24"), pfx("10.130.99.0/24")};
+  c.dsts = {pfx("10.130.99.0/24")};  // claimed by b too
+  d.dsts = {pfx("10.130.0.0/16")};   // overlaps our own pods: optional, any peer
+  w.opts.subnets = {pfx("10.130.2.0/24"), pfx("10.130.3.0/24"), pfx("10.200.0.0/16")};
+  auto set = plan(w.local, w.modes, {a, b, c, d}, key_set(kK1), w.opts);
+  ASSERT_TRUE(set) << set.error().message();
+  std::map<std::pair<std::string, xfrm::PolicyDir>, const xfrm::PolicySpec*> rx;
+  for (const auto& p : set->policies)
+    if (p.dir != xfrm::PolicyDir::out) {
+      ASSERT_EQ(p.templates.size(), 1u);
+      EXPECT_FALSE(p.mark);  // received packets carry no mark
+      EXPECT_TRUE(rx.emplace(std::pair{p.selector.src.str(), p.dir}, &p).second) << "duplicate " << p.selector.src.str();
+    }
+  auto at = [&](const char* src, xfrm::PolicyDir dir) -> const xfrm::PolicySpec& {
+    auto it = rx.find({src, dir});
+    EXPECT_NE(it, rx.end()) << src;
+    return *it->second;
+  };
+  for (auto dir : {xfrm::PolicyDir::in, xfrm::PolicyDir::fwd}) {
+    for (const char* src : {"10.130.2.0/24", "10.130.20.0/26", "10.130.3.0/24"}) {
+      const auto& p = at(src, dir);
+      EXPECT_FALSE(p.templates[0].optional) << src;
+      EXPECT_EQ(p.templates[0].reqid, kReqidIn);
+      EXPECT_EQ(p.templates[0].id.daddr, ip("10.0.0.1"));
+      EXPECT_EQ(p.templates[0].id.proto, IPPROTO_ESP);
+      EXPECT_EQ(p.templates[0].mode, xfrm::SaMode::tunnel);
+      EXPECT_EQ(p.selector.dst, pfx("0.0.0.0/0"));
+    }
+    EXPECT_EQ(at("10.130.2.0/24", dir).templates[0].saddr, ip("10.0.0.2"));  // from a only
+    EXPECT_EQ(at("10.130.3.0/24", dir).templates[0].saddr, ip("10.0.0.3"));  // from b only
+    // Claimed twice: required, from any peer.
+    EXPECT_FALSE(at("10.130.99.0/24", dir).templates[0].optional);
+    EXPECT_EQ(at("10.130.99.0/24", dir).templates[0].saddr, ip("0.0.0.0"));
+    // Priorities: before the shared ones, a longer prefix first.
+    EXPECT_EQ(at("10.130.2.0/24", dir).priority, kPolicyPriority - 25);
+    EXPECT_LT(at("10.130.20.0/26", dir).priority, at("10.130.2.0/24", dir).priority);
+    // A subnet no peer claims exactly keeps the shared optional policy; one a
+    // peer claims does not get a second, conflicting one.
+    const auto& shared = at("10.200.0.0/16", dir);
+    EXPECT_TRUE(shared.templates[0].optional);
+    EXPECT_EQ(shared.priority, kPolicyPriority);
+    EXPECT_EQ(shared.templates[0].saddr, ip("0.0.0.0"));
+    // d overlaps our 10.130.1.0/24: required would drop our own pods' traffic.
+    EXPECT_TRUE(at("10.130.0.0/16", dir).templates[0].optional);
+    EXPECT_EQ(at("10.130.0.0/16", dir).templates[0].saddr, ip("0.0.0.0"));
+    EXPECT_EQ(at("10.130.0.0/16", dir).priority, kPolicyPriority - 17);
+  }
+  EXPECT_EQ(rx.size(), 2u * 6);
+  for (const auto& [k, p] : rx) EXPECT_LT(p->priority, kPolicyPriority + 1);
 }
 
 TEST(Binding, InboundForEveryKeyOutboundOnlyForKeysThePeerHas) {

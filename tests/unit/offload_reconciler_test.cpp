@@ -99,24 +99,26 @@ TEST(Reconciler, APeersPrefixesArePartOfItsPolicysIdentity) {
   Rig r(OffloadMode::none, 3);
   r.in.peers[0].dsts = {*IpPrefix::parse("10.130.2.0/24")};
   auto first = r.run();
-  EXPECT_EQ(first.policies_added, 3u + 2u);
+  // 3 out (one per slot), the strict in + fwd of the prefix, the shared in + fwd
+  // of the subnet (the second peer has no dsts).
+  EXPECT_EQ(first.policies_added, 3u + 2u + 2u);
   EXPECT_EQ(r.run().changes(), 0u);  // the kernel's selector reads back as planned
-  // A new pod CIDR adds a policy and leaves the other one alone; one that goes
-  // away is deleted after the grace period, never replaced in place (the
-  // selector is part of the kernel's key: UPDPOLICY could not move it).
+  // A new pod CIDR adds its out, in and fwd policies and leaves the others
+  // alone; one that goes away is deleted after the grace period, never replaced
+  // in place (the selector is part of the kernel's key: UPDPOLICY could not move it).
   r.in.peers[0].dsts.push_back(*IpPrefix::parse("10.130.9.0/24"));
   auto grow = r.run();
-  EXPECT_EQ(grow.policies_added, 1u);
-  EXPECT_EQ(grow.changes(), 1u);
+  EXPECT_EQ(grow.policies_added, 3u);
+  EXPECT_EQ(grow.changes(), 3u);
   r.in.peers[0].dsts.erase(r.in.peers[0].dsts.begin());
   auto shrink = r.run();
   EXPECT_EQ(shrink.changes(), 0u);
-  EXPECT_EQ(shrink.retiring, 1u);
+  EXPECT_EQ(shrink.retiring, 3u);
   EXPECT_EQ(shrink.installed_keys.at(2), (std::vector<uint8_t>{1}));
   r.now += r.rec.grace_seconds;
   auto gone = r.run();
-  EXPECT_EQ(gone.policies_deleted, 1u);
-  EXPECT_EQ(gone.changes(), 1u);
+  EXPECT_EQ(gone.policies_deleted, 3u);
+  EXPECT_EQ(gone.changes(), 3u);
 }
 
 TEST(Reconciler, LeavesForeignStatesAndPoliciesAlone) {
@@ -304,7 +306,7 @@ TEST(Fallback, DecisionsReadLikeStatusLines) {
   r.kernel.devices[10].refuse_crypto = {EINVAL, "nope"};
   r.run();
   const std::string s = r.log.last()->str();
-  EXPECT_NE(s.find("offload-refused: slot 0 (nsim0) spi 0x00011000 -> 10.0.0.3 crypto -> none"), std::string::npos) << s;
+  EXPECT_NE(s.find("offload-refused: slot 0 (nsim0) spi 0x00011000 -> 10.0.0.3 crypto -> software"), std::string::npos) << s;
 }
 
 // ---------------------------------------------------------------- rotation --

@@ -90,6 +90,8 @@ AgentStatus full() {
            {0x00020241, "in", 4, 2, 0, "packet", "eth1", counters(98'765)}};
   b.out_total = counters(123'456'789);
   b.in_total = counters(98'765);
+  b.out_since_start = counters(223'456'789);
+  b.in_since_start = counters(198'765);
   PeerStatus c;
   c.id = 3;
   c.name = "we\"ird\\name\nx";  // exercises escaping everywhere
@@ -107,6 +109,9 @@ AgentStatus full() {
   s.pod_devices = {"lxc1", "lxc2"};
   s.bpf_packets = {{"to_xfrm", 1000}, {"drop_no_state", 3}, {"pass_clear", 0}};
   s.bpf_bytes = {{"to_xfrm", 1'500'000}, {"drop_no_state", 180}, {"pass_clear", 0}};
+  s.bpf_drop_reasons = {"drop_no_state", "drop_never_counted"};
+  s.traffic = {{"eth1", "packet", "out", 1, counters(223'456'789)}, {"eth1", "packet", "in", 1, counters(198'765)},
+               {"eth0", "software", "out", 0, counters(5)}};
   s.xfrm_stat = parse_xfrm_stat(kXfrmStat);
   s.fallback_counts = {{"offload-refused", 2}, {"device-down", 0}};
   s.decisions = {"eth1 slot 1: packet -> crypto (offload-refused: EOPNOTSUPP)",
@@ -310,8 +315,9 @@ TEST(StatusPrometheus, EveryLineParses) {
   const auto samples = parse_exposition(text);
   for (const char* family :
        {"sealnet_up", "sealnet_ready", "sealnet_reconciles_total", "sealnet_reconcile_failures_total",
-        "sealnet_tx_key", "sealnet_key_info", "sealnet_peer_info", "sealnet_peer_sa_packets_total",
-        "sealnet_peer_sa_bytes_total", "sealnet_peer_sa_errors_total", "sealnet_device_info",
+        "sealnet_tx_key", "sealnet_key_info", "sealnet_peer_info", "sealnet_peer_packets_total",
+        "sealnet_peer_bytes_total", "sealnet_peer_errors_total", "sealnet_states", "sealnet_encrypted_bytes_total",
+        "sealnet_decrypted_bytes_total", "sealnet_dropped_packets_total", "sealnet_device_info",
         "sealnet_device_offloaded_states", "sealnet_bpf_packets_total", "sealnet_bpf_bytes_total",
         "sealnet_xfrm_stat_total", "sealnet_fallback_decisions_total", "sealnet_discovery_connected"})
     EXPECT_TRUE(samples.contains(family)) << family;
@@ -320,10 +326,19 @@ TEST(StatusPrometheus, EveryLineParses) {
         "sealnet_tx_key 4\n",
         "sealnet_key_info{key=\"4\",algorithm=\"hmac(sha256)+cbc(aes)\",key_bits=\"384\",icv_bits=\"128\",per_pair=\"true\"} 1\n",
         "sealnet_peer_info{peer=\"node-b\",id=\"2\",address=\"192.168.50.2\",device=\"eth1\",mode=\"packet\"} 1\n",
-        "sealnet_peer_sa_packets_total{peer=\"node-b\",dir=\"out\",spi=\"0x00000142\",key=\"4\",mode=\"packet\"} 123456789\n",
-        "sealnet_peer_sa_bytes_total{peer=\"node-b\",dir=\"in\",spi=\"0x00020241\",key=\"4\",mode=\"packet\"} 138271000\n",
-        "sealnet_peer_sa_errors_total{peer=\"node-b\",dir=\"in\",spi=\"0x00020241\",kind=\"integrity\"} 0\n",
-        "sealnet_peer_sa_errors_total{peer=\"node-b\",dir=\"out\",spi=\"0x00000142\",kind=\"replay_window\"} 0\n",
+        "sealnet_peers_by_mode{mode=\"packet\"} 1\n", "sealnet_peers_by_mode{mode=\"crypto\"} 0\n",
+        "sealnet_peers_by_mode{mode=\"none\"} 1\n",
+        // Since start (never down), not the sum of the states now.
+        "sealnet_peer_packets_total{peer=\"node-b\",dir=\"out\"} 223456789\n",
+        "sealnet_peer_bytes_total{peer=\"node-b\",dir=\"in\"} 278271000\n",
+        "sealnet_peer_errors_total{peer=\"node-b\",kind=\"replay\"} 3\n",
+        "sealnet_states{device=\"eth1\",mode=\"packet\",dir=\"out\"} 1\n",
+        "sealnet_states{device=\"eth0\",mode=\"software\",dir=\"out\"} 0\n",
+        "sealnet_encrypted_packets_total{device=\"eth1\",mode=\"packet\"} 223456789\n",
+        "sealnet_encrypted_bytes_total{device=\"eth0\",mode=\"software\"} 7000\n",
+        "sealnet_decrypted_bytes_total{device=\"eth1\",mode=\"packet\"} 278271000\n",
+        "sealnet_dropped_packets_total{reason=\"drop_no_state\"} 3\n",
+        "sealnet_dropped_bytes_total{reason=\"drop_never_counted\"} 0\n",
         "sealnet_device_info{device=\"eth1\",slot=\"1\",verdict=\"packet-offload\",mode=\"packet\"} 1\n",
         "sealnet_device_offloaded_states{device=\"eth1\"} 40\n", "sealnet_bpf_packets_total{reason=\"to_xfrm\"} 1000\n",
         "sealnet_bpf_bytes_total{reason=\"to_xfrm\"} 1500000\n",
@@ -332,6 +347,9 @@ TEST(StatusPrometheus, EveryLineParses) {
         "sealnet_fallback_decisions_total{reason=\"offload-refused\"} 2\n",
         "sealnet_discovery_connected{backend=\"etcd\"} 0\n"})
     EXPECT_THAT(text, HasSubstr(line));
+  // Per-state detail stays in /status: no SPI anywhere in the exposition.
+  EXPECT_THAT(text, Not(HasSubstr("spi")));
+  EXPECT_THAT(text, Not(HasSubstr("0x00000142")));
 }
 
 TEST(StatusPrometheus, EscapesLabelValues) {
@@ -537,6 +555,110 @@ TEST(StatusMain, UnreachableAgentIsExit1WithOneLine) {
   EXPECT_THAT(testing::internal::GetCapturedStderr(), HasSubstr("ADDRESS:PORT"));
 }
 
+TEST(StatusMain, PeerShowsOnePeerAndAnUnknownOneIsExit1) {
+  Running r;
+  r.ready = true;
+  auto server = Server::start("127.0.0.1:0", r.provider());
+  ASSERT_TRUE(server) << server.error().message();
+  const std::string ep = "127.0.0.1:" + std::to_string((*server)->port());
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(status_main(ep, false, {.limit = TableOptions::kDefaultLimit, .peer = "192.168.50.2"}), 0);
+  const std::string one = testing::internal::GetCapturedStdout();
+  EXPECT_THAT(one, HasSubstr("peers (2, 1 shown: --peer 192.168.50.2)"));
+  EXPECT_THAT(one, HasSubstr("  node-b  192.168.50.2"));
+  EXPECT_THAT(one, Not(HasSubstr("fd50::3")));
+
+  testing::internal::CaptureStderr();
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(status_main(ep, false, {.limit = 5, .peer = "node-x"}), 1);
+  EXPECT_EQ(testing::internal::GetCapturedStdout(), "");
+  EXPECT_EQ(testing::internal::GetCapturedStderr(),
+            "sealnet status: no peer \"node-x\" among the agent's 2 peers (names as `sealnet status --all` lists "
+            "them)\n");
+}
+
+// --- the table at scale (5,000 peers) ------------------------------------------
+
+AgentStatus big(size_t n) {
+  AgentStatus s;
+  s.node_name = "node-1";
+  s.ready = true;
+  for (size_t i = 0; i < n; ++i) {
+    PeerStatus p;
+    p.id = static_cast<uint16_t>(i + 2);
+    p.name = "node-" + std::to_string(i + 2);
+    p.address = "10.9." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    p.device = "eth1";
+    p.mode = i % 3 == 0 ? "packet" : "crypto";
+    p.tx_key = 4;
+    p.mode_reason = "probe: ok";
+    p.sas = {{static_cast<uint32_t>(0x10000 + i), "out", 4, 1, 0, p.mode, "eth1", {}},
+             {static_cast<uint32_t>(p.id) << 16, "in", 4, 1, 0, p.mode, "eth1", {}}};
+    s.peers.push_back(std::move(p));
+  }
+  if (n < 5000) return s;
+  // Three problems, late in the list: no state, no key, errors.
+  s.peers[4000].mode = "none";
+  s.peers[4000].mode_reason = "no route to the peer";
+  s.peers[4500].tx_key = 0;
+  s.peers[4900].in_total.integrity_errors = 7;
+  return s;
+}
+
+size_t rows_of(const std::string& table, const std::string& section) {
+  std::istringstream in(table);
+  std::string line, at;
+  size_t n = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] != ' ') at = line;
+    if (at.starts_with(section) && line.starts_with("  node-")) ++n;
+  }
+  return n;
+}
+
+TEST(StatusTable, AtScaleASummaryThenTheFirstPeersProblemsFirst) {
+  const AgentStatus s = big(5000);
+  const std::string t = render_table(s);
+  EXPECT_THAT(t, HasSubstr("\npeers       5000: 1667 packet, 3332 crypto, 1 none; 1 sending nothing (no key), 1 with errors\n"));
+  EXPECT_THAT(t, HasSubstr("\nstates      10000 (5000 out, 5000 in)\n"));
+  EXPECT_THAT(t, HasSubstr("peers (5000, 20 shown: problems first; --peer NAME, --limit N or --all for more)\n"));
+  EXPECT_THAT(t, HasSubstr("  ... 4980 more peers not shown\n"));
+  EXPECT_THAT(t, HasSubstr("states (10000, 40 shown: those of the peers shown)\n"));
+  EXPECT_EQ(rows_of(t, "peers ("), 20u);
+  EXPECT_EQ(rows_of(t, "states ("), 40u);
+  // The summary comes before any peer line; the three problems lead the table.
+  EXPECT_LT(t.find("5000: 1667 packet"), t.find("\n  node-"));
+  const size_t table_at = t.find("\npeers (5000");
+  const size_t problem_1 = t.find("  node-4002 ", table_at), problem_3 = t.find("  node-4902 ", table_at);
+  const size_t first_plain = t.find("  node-2 ", table_at);
+  EXPECT_LT(problem_1, first_plain);
+  EXPECT_LT(problem_3, first_plain);
+  EXPECT_THAT(t, Not(HasSubstr("  node-23 ")));  // the 21st plain peer is hidden
+  EXPECT_LT(std::count(t.begin(), t.end(), '\n'), 120);
+}
+
+TEST(StatusTable, LimitAllAndOnePeer) {
+  const AgentStatus s = big(5000);
+  EXPECT_EQ(rows_of(render_table(s, {.limit = 5, .peer = ""}), "peers ("), 5u);
+  const std::string all = render_table(s, {.limit = SIZE_MAX, .peer = ""});
+  EXPECT_EQ(rows_of(all, "peers ("), 5000u);
+  EXPECT_EQ(rows_of(all, "states ("), 10000u);
+  EXPECT_THAT(all, HasSubstr("\npeers (5000)\n"));
+  EXPECT_THAT(all, Not(HasSubstr("more peers not shown")));
+
+  const std::string one = render_table(s, {.limit = TableOptions::kDefaultLimit, .peer = "node-4002"});
+  EXPECT_EQ(rows_of(one, "peers ("), 1u);
+  EXPECT_EQ(rows_of(one, "states ("), 2u);
+  EXPECT_THAT(one, HasSubstr("no route to the peer"));
+  EXPECT_THAT(one, HasSubstr("peers (5000, 1 shown: --peer node-4002)"));
+  EXPECT_THAT(one, Not(HasSubstr("more peers not shown")));
+  // By address, and by node-<id> for a peer without a name.
+  EXPECT_EQ(find_peer(s, "10.9.16.1"), &s.peers[4000]);
+  AgentStatus unnamed = big(3);
+  unnamed.peers[1].name = "";
+  EXPECT_EQ(find_peer(unnamed, "node-3"), &unnamed.peers[1]);
+  EXPECT_EQ(find_peer(unnamed, "node-99"), nullptr);
+}
 
 // --- /healthz and /readyz (datapath/status/health.h) ----------------------------
 

@@ -2,6 +2,7 @@
 // tests/unit/wire_golden.py (Python struct + cryptography), and every check
 // the decoders make, each shown to reject what it should.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include "bench/wire/datagram.h"
 #include "bench/wire/esp.h"
@@ -27,6 +28,14 @@ constexpr const char* kEsp =
     "a97f40d757824d51c491de9ce58790dd8d0d5f14e71c0f836d532f0825631149d5b4b482dc5e7c54199c2003"
     "35437022293fb1e34366603e48ee016a4ebf2391bd068315366ed7e6fd84601243ef2e35f7200d267cc5740d"
     "9e1f0dadcff55ead23530f";
+// The same inner packet and IV under SPI 0x00013000 (node 1, key 3, slot 0,
+// generation 0) with ESN, sequence number 2^32 + 5: the wire carries 5, the
+// AAD is SPI || 1 || 5 (wire_golden.py, "esp_esn"). Same ciphertext, other ICV.
+constexpr const char* kEspEsn =
+    "45000090000940004032b8dfc0a80001c0a8000200013000000000050102030405060708d55657f8d03aa7f15d"
+    "a97f40d757824d51c491de9ce58790dd8d0d5f14e71c0f836d532f0825631149d5b4b482dc5e7c54199c2003"
+    "35437022293fb1e34366603e48ee016a4ebf2391bd068315366ed7e6fd84601243ef2e35f7200d7dd58d0a41"
+    "0854b2267fda11e7662682";
 
 Stamp golden_stamp() {
   return Stamp{3, 5, 0x1122334455667788, {ip4("10.1.0.1"), ip4("10.2.0.1"), 40003, 5001}};
@@ -37,6 +46,54 @@ EspSa golden_sa() {
   auto sa = esp_sa_from_key(keys->keys[0], 3, ip4("192.168.0.1"), ip4("192.168.0.2"));
   EXPECT_TRUE(sa) << sa.error().message();
   return *sa;
+}
+
+// What Linux's esp4 sends under an ESN SA (rfc4106(gcm(aes)) with
+// XFRMA_REPLAY_ESN_VAL, as the agent's software SAs are), made here from the
+// RFCs alone with OpenSSL's EVP calls, none of esp.cpp's code: RFC 4303 2.2.1
+// (only the low 32 bits of the sequence number are sent), RFC 4106 section 5
+// (AAD = SPI || seq_hi || seq_lo), section 4 (nonce = salt || IV), RFC 4303
+// 2.4 (padding 1, 2, ...; pad length; next header 4 for IPv4 in IPv4).
+std::vector<uint8_t> rfc_esn_packet(std::span<const uint8_t> key, std::span<const uint8_t> salt, uint32_t spi,
+                                    uint64_t seq, uint64_t iv, std::span<const uint8_t> inner) {
+  const auto be32 = [](std::vector<uint8_t>& v, uint32_t x) {
+    for (int s = 24; s >= 0; s -= 8) v.push_back(static_cast<uint8_t>(x >> s));
+  };
+  std::vector<uint8_t> clear(inner.begin(), inner.end());
+  const size_t pad = (4 - (clear.size() + 2) % 4) % 4;
+  for (size_t i = 1; i <= pad; ++i) clear.push_back(static_cast<uint8_t>(i));
+  clear.push_back(static_cast<uint8_t>(pad));
+  clear.push_back(4);
+  std::vector<uint8_t> aad, esp, nonce(salt.begin(), salt.end());
+  be32(aad, spi);
+  be32(aad, static_cast<uint32_t>(seq >> 32));
+  be32(aad, static_cast<uint32_t>(seq));
+  be32(esp, spi);
+  be32(esp, static_cast<uint32_t>(seq));
+  be32(esp, static_cast<uint32_t>(iv >> 32));
+  be32(esp, static_cast<uint32_t>(iv));
+  nonce.insert(nonce.end(), esp.end() - 8, esp.end());
+  std::vector<uint8_t> ct(clear.size() + 16);
+  EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+  int len = 0;
+  EXPECT_EQ(EVP_EncryptInit_ex(c, EVP_aes_128_gcm(), nullptr, key.data(), nonce.data()), 1);
+  EXPECT_EQ(EVP_EncryptUpdate(c, nullptr, &len, aad.data(), static_cast<int>(aad.size())), 1);
+  EXPECT_EQ(EVP_EncryptUpdate(c, ct.data(), &len, clear.data(), static_cast<int>(clear.size())), 1);
+  EXPECT_EQ(EVP_EncryptFinal_ex(c, ct.data() + len, &len), 1);
+  EXPECT_EQ(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, ct.data() + clear.size()), 1);
+  EVP_CIPHER_CTX_free(c);
+  esp.insert(esp.end(), ct.begin(), ct.end());
+  const auto outer = build_ipv4_header(ip4("192.168.0.1"), ip4("192.168.0.2"), 50, esp.size(), 9);
+  std::vector<uint8_t> pkt(outer.begin(), outer.end());
+  pkt.insert(pkt.end(), esp.begin(), esp.end());
+  return pkt;
+}
+
+EspSa golden_esn_sa() {
+  EspSa sa = golden_sa();
+  sa.spi = 0x00013000;
+  sa.esn = true;
+  return sa;
 }
 
 TEST(WireFrame, ChecksumMatchesRfc1071Example) {
@@ -289,6 +346,79 @@ TEST(WireEsp, RefusesKeysItCannotUse) {
 TEST(WireEsp, DescribeNeverShowsKeyBytes) {
   const std::string d = golden_sa().describe();
   EXPECT_EQ(d, "spi 0x3 192.168.0.1->192.168.0.2 aes-128-gcm icv 16");
+  EXPECT_EQ(golden_esn_sa().describe(), "spi 0x13000 192.168.0.1->192.168.0.2 aes-128-gcm icv 16 esn");
+}
+
+TEST(WireEsp, EsnFrameOfTheRfcsMatchesTheReferenceAndTheSealer) {
+  const std::vector<uint8_t> key = unhex("000102030405060708090a0b0c0d0e0f"), salt = unhex("10111213");
+  const auto inner = unhex(kInner);
+  const auto rfc = rfc_esn_packet(key, salt, 0x00013000, (uint64_t{1} << 32) | 5, 0x0102030405060708, inner);
+  EXPECT_EQ(hex(rfc), kEspEsn) << "OpenSSL from the RFCs and Python's cryptography agree";
+  auto sealed = seal_tunnel(golden_esn_sa(), (uint64_t{1} << 32) | 5, 0x0102030405060708, inner, 9);
+  ASSERT_TRUE(sealed) << sealed.error().message();
+  EXPECT_EQ(hex(*sealed), kEspEsn);
+  auto outer = parse_ipv4(rfc);
+  ASSERT_TRUE(outer);
+  EXPECT_EQ(parse_esp_header(outer->payload)->seq, 5u) << "only the low half is on the wire";
+}
+
+TEST(WireEsp, OpensAnEsnFrameOnlyWithItsSeqHi) {
+  const auto bytes = unhex(kEspEsn);
+  auto outer = parse_ipv4(bytes);
+  ASSERT_TRUE(outer);
+  auto inner = open_tunnel(golden_esn_sa(), *outer, 1);
+  ASSERT_TRUE(inner) << inner.error().message();
+  EXPECT_EQ(hex(*inner), kInner);
+  for (uint32_t wrong : {0u, 2u, 0x100u, 0xffffffffu}) {
+    auto e = open_tunnel(golden_esn_sa(), *outer, wrong);
+    ASSERT_FALSE(e) << "seq_hi " << wrong;
+    EXPECT_NE(e.error().message().find("seq_hi " + std::to_string(wrong)), std::string::npos);
+  }
+  EspSa plain = golden_esn_sa();
+  plain.esn = false;
+  EXPECT_FALSE(open_tunnel(plain, *outer)) << "an ESN frame has a 12-byte AAD, not SPI || seq";
+  // And the other way round: a non-ESN frame does not open as ESN with seq_hi 0.
+  const auto old = unhex(kEsp);
+  EspSa esn3 = golden_sa();
+  esn3.esn = true;
+  EXPECT_FALSE(open_tunnel(esn3, *parse_ipv4(old), 0));
+  EXPECT_TRUE(open_tunnel(golden_sa(), *parse_ipv4(old))) << "non-ESN still opens";
+}
+
+TEST(WireEsp, RefusesSequenceNumbersBeyond32BitsWithoutEsn) {
+  const auto inner = unhex(kInner);
+  EXPECT_FALSE(seal_tunnel(golden_sa(), uint64_t{1} << 32, 1, inner));
+  EXPECT_TRUE(seal_tunnel(golden_sa(), 0xffffffffu, 1, inner));
+  EXPECT_TRUE(seal_tunnel(golden_esn_sa(), uint64_t{7} << 32, 1, inner));
+}
+
+TEST(WireEsp, InfersSeqHiAsRfc4303AppendixA) {
+  constexpr uint32_t W = 128;
+  constexpr uint64_t B = uint64_t{1} << 32;
+  // Case A (window within one block): at or above its bottom -> this block, below -> the next.
+  EXPECT_EQ(infer_seq_hi(1000, 1001, W), 0u);
+  EXPECT_EQ(infer_seq_hi(1000, 873, W), 0u) << "873 = 1000 - 128 + 1, the window's bottom";
+  EXPECT_EQ(infer_seq_hi(1000, 872, W), 1u) << "below the window: after the wrap";
+  EXPECT_EQ(infer_seq_hi(3 * B + 0xfffffff0, 5, W), 4u) << "just after a wrap";
+  EXPECT_EQ(infer_seq_hi(3 * B + 0xfffffff0, 0xffffffff, W), 3u);
+  // Case B (window reaches into the previous block).
+  EXPECT_EQ(infer_seq_hi(3 * B + 5, 0xfffffff0, W), 2u) << "a late one from before the wrap";
+  EXPECT_EQ(infer_seq_hi(3 * B + 5, 6, W), 3u);
+  EXPECT_EQ(infer_seq_hi(3 * B + 5, 0x1000, W), 3u);
+  // A capture starting near 0: block 0, and nothing before it.
+  EXPECT_EQ(infer_seq_hi(0, 1, W), 0u);
+  EXPECT_EQ(infer_seq_hi(0, 0xfffffffe, W), 0u) << "no block -1";
+  EXPECT_EQ(infer_seq_hi(B - 2, 1, W), 1u);
+  SeqWindow w(W);
+  EXPECT_EQ(w.full(0xfffffffe), 0xfffffffeu);
+  w.authenticated(0xfffffffe);
+  EXPECT_EQ(w.full(0xffffffff), 0xffffffffu);
+  EXPECT_EQ(w.full(0), B);
+  EXPECT_EQ(w.full(3), B + 3);
+  w.authenticated(B + 3);
+  EXPECT_EQ(w.full(0xffffffff), 0xffffffffu) << "late, within the window: before the wrap";
+  w.authenticated(5);
+  EXPECT_EQ(w.top(), B + 3) << "only a higher number moves the top";
 }
 
 }  // namespace

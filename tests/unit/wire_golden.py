@@ -34,3 +34,12 @@ ct=AESGCM(key).encrypt(salt+iv,clear,esphdr)
 esp=esphdr+iv+ct
 outer=ip([192,168,0,1],[192,168,0,2],50,len(esp),9)+esp
 print("esp", outer.hex())
+# ESN (RFC 4303 2.2.1, RFC 4106 section 5): 64-bit sequence number 2^32 + 5 of
+# which only the low half is sent; AAD = SPI || seq_hi || seq_lo. SPI 0x00013000
+# is sealnet's node 1, key 3, slot 0, generation 0 (docs/xfrm-design.md "SPIs").
+spi=0x00013000; seq=(1<<32)|5
+esphdr=struct.pack('!II',spi,seq&0xffffffff)
+ct=AESGCM(key).encrypt(salt+iv,clear,struct.pack('!III',spi,seq>>32,seq&0xffffffff))
+esp=esphdr+iv+ct
+outer=ip([192,168,0,1],[192,168,0,2],50,len(esp),9)+esp
+print("esp_esn", outer.hex())
