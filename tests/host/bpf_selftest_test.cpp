@@ -78,7 +78,7 @@ TEST(BpfPinning, IpcacheAnswersAfterReload) {
   {
     auto dp = Datapath::load({.pin_dir = dir});
     ASSERT_TRUE(dp) << dp.error().message();
-    ASSERT_TRUE(dp->set_config({.local_node_id = 1, .key_id = 1, .fail_closed = 1, .encrypt_host = 1, .pad = 0}));
+    ASSERT_TRUE(dp->set_config({.local_node_id = 1, .key_id = 1, .fail_closed = 1, .encrypt_host = 1, .events = 0}));
     for (size_t i = 0; i < std::size(entries); ++i)
       ASSERT_TRUE(dp->upsert_ipcache(*IpPrefix::parse(entries[i]), {nodes[i], SEALNET_IPCACHE_POD_CIDR}));
     EXPECT_EQ(audit(*dp, "192.0.2.1", "10.2.0.9"), TC_ACT_SHOT);
