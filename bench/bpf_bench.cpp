@@ -150,9 +150,11 @@ IpPrefix non_cluster(uint32_t k) {
 //    has it (shape B);
 //  - Mixed: shape C above, plus 1,000 non-cluster CIDRs; the packet goes to a
 //    pod of a /24 node (the longest walk of the list among cluster entries);
+//    MixedTo26 / MixedTo32: the same table, the packet to a pod of a /26 node
+//    (one hash probe: a /26 has no direct word) or to a /32 pod;
 //  - Ipv6: the node addresses as /128 and a /64 pod CIDR per node (shape D,
 //    an IPv6 pod packet; the outer ESP stays IPv4).
-enum class Shape { PodAddresses, PodCidrs, Mixed, Ipv6 };
+enum class Shape { PodAddresses, PodCidrs, Mixed, MixedTo26, MixedTo32, Ipv6 };
 
 struct Loaded {
   Datapath dp;
@@ -191,7 +193,9 @@ std::optional<Loaded> load_classifier(Shape shape, uint32_t entries, std::string
         check(dp->upsert_ipcache(IpPrefix::host(node_addr6(n)), {n, SEALNET_IPCACHE_NODE_ADDR}));
         check(dp->upsert_ipcache(pod_cidr6(n), pod));
         break;
-      case Shape::Mixed: {
+      case Shape::Mixed:
+      case Shape::MixedTo26:
+      case Shape::MixedTo32: {
         IpPrefix c = pod_cidr(n);
         if (n % 3 == 0) {
           check(dp->upsert_ipcache(c, pod));
@@ -214,7 +218,7 @@ std::optional<Loaded> load_classifier(Shape shape, uint32_t entries, std::string
     for (uint32_t k = 0; k < entries && err.empty(); ++k)
       check(dp->upsert_ipcache(IpPrefix::host(pod_addr(k)), {pod_node(k), SEALNET_IPCACHE_POD_CIDR}));
   }
-  if (shape == Shape::Mixed) {
+  if (shape == Shape::Mixed || shape == Shape::MixedTo26 || shape == Shape::MixedTo32) {
     for (uint32_t k = 0; k < kNonCluster && err.empty(); ++k) check(dp->upsert_ipcache(non_cluster(k), {0, 0}));
   }
   if (!err.empty()) return std::nullopt;
@@ -230,6 +234,16 @@ std::optional<Loaded> load_classifier(Shape shape, uint32_t entries, std::string
       peer = 3 + kNodes / 2 / 3 * 3;  // n % 3 == 0: a /24 node in shape C
       dst = pod_cidr(peer).addr;
       dst.bytes[3] = 7;
+      break;
+    case Shape::MixedTo26:
+      peer = 4 + kNodes / 2 / 3 * 3;  // n % 3 == 1: two /26
+      dst = pod_cidr(peer).addr;
+      dst.bytes[3] = 64 + 7;
+      break;
+    case Shape::MixedTo32:
+      peer = 5 + kNodes / 2 / 3 * 3;  // n % 3 == 2: 16 /32 pods
+      dst = pod_cidr(peer).addr;
+      dst.bytes[3] = 5;
       break;
     case Shape::Ipv6:
       peer = 2 + kNodes / 2;
@@ -371,10 +385,14 @@ void BM_IpcacheShapeA(benchmark::State& state) { classifier_vs_baseline(state, S
 void BM_IpcacheShapeB(benchmark::State& state) { classifier_vs_baseline(state, Shape::PodCidrs, 0); }
 void BM_IpcacheShapeC(benchmark::State& state) { classifier_vs_baseline(state, Shape::Mixed, 0); }
 void BM_IpcacheShapeD(benchmark::State& state) { classifier_vs_baseline(state, Shape::Ipv6, 0); }
+void BM_IpcacheShapeCTo26(benchmark::State& state) { classifier_vs_baseline(state, Shape::MixedTo26, 0); }
+void BM_IpcacheShapeCTo32(benchmark::State& state) { classifier_vs_baseline(state, Shape::MixedTo32, 0); }
 BENCHMARK(BM_IpcacheShapeA)->Iterations(20)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_IpcacheShapeB)->Iterations(20)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_IpcacheShapeC)->Iterations(20)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_IpcacheShapeD)->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IpcacheShapeCTo26)->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IpcacheShapeCTo32)->Iterations(20)->Unit(benchmark::kMillisecond);
 
 // Shape B's two other paths against the same baseline: a packet to a pod of
 // this node (from_pod stops at its ipcache decision, no FIB lookup) and

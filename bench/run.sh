@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs sealnet's benchmark suites and keeps their results as JSON (bench/README.md).
 #
-#   sudo bench/run.sh [--build DIR] [--out DIR] [--min-time S] [--no-vm] [--no-build]
+#   sudo bench/run.sh [--build DIR] [--out DIR] [--min-time S] [--repetitions N] [--no-vm] [--no-build]
 #
 # Host suites (Google Benchmark, --benchmark_format=json): bench_bpf (BPF programs
 # through BPF_PROG_TEST_RUN), bench_probe (sealnet probe over 64 veth), bench_crypto
@@ -18,15 +18,22 @@
 #   vm_e2e.json    the VM suite's result (its e2e.json)
 #   control_plane.json  per size: objects, batched and ip -batch seconds, ratio,
 #                  one node joining (seconds, objects touched)
+#   summary.md     the table the run ends with (bench, shape, ours, baseline, ratio,
+#                  target, holds?), also printed; summary.json the same rows
 # Logs (stderr of each suite, the VM console) go to a temporary directory, printed at
 # the end; the results directory holds small JSON only.
-# Exit: 0 every suite ran and passed; 1 a suite failed (its JSON is kept when it
+# A suite that cannot run here is skipped with its reason (not root: bpf, probe and
+# crypto; --no-vm, or a host where the VM cannot boot: the VM suites; a bench not
+# built with --no-build) and listed in the summary; it does not fail the run.
+# bench_bpf runs --repetitions times (default 5) and the summary takes the medians.
+# Exit: 0 every suite that ran passed; 1 a suite failed (its JSON is kept when it
 # wrote one); 2 usage or set-up.
 set -uo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${SEALNET_BUILD:-$SRC/build}
 OUT=""
 MIN_TIME=0.1     # seconds per benchmark: the whole host part takes a minute or two
+REPS=5           # bench_bpf repetitions (its ratios are read as medians)
 VM=1 DO_BUILD=1
 
 usage() { sed -n '4p' "$0" | sed 's/^# *//' >&2; exit 2; }
@@ -35,6 +42,7 @@ while (($#)); do
     --build) BUILD=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --min-time) MIN_TIME=$2; shift 2 ;;
+    --repetitions) REPS=$2; shift 2 ;;
     --no-vm) VM=0; shift ;;
     --no-build) DO_BUILD=0; shift ;;
     -h|--help) usage ;;
@@ -44,13 +52,15 @@ done
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 2; }
 
-# The benches attach BPF programs, make namespaces and XFRM trial states, start DPDK.
-((EUID == 0)) || die "run as root (the benches need BPF, network namespaces and DPDK's EAL)"
+# The host benches attach BPF programs, make namespaces and XFRM trial states, start
+# DPDK: without root they are skipped (said in the summary), the rest still runs.
+ROOT=0; ((EUID == 0)) && ROOT=1
+((ROOT)) || say "not root: bpf, probe and crypto will be skipped (they need BPF, network namespaces and DPDK's EAL)"
 command -v jq >/dev/null || die "jq is not installed (setup.sh installs it)"
 [[ -f $BUILD/CMakeCache.txt ]] || die "no configured build in $BUILD (cmake -S . -B $BUILD, or --build DIR)"
 BUILD=$(cd "$BUILD" && pwd)
 
-if ((DO_BUILD)); then
+if ((DO_BUILD)) && ((ROOT || VM)); then
   say "building the benches in $BUILD"
   cmake --build "$BUILD" -j2 --target bench_bpf bench_probe bench_crypto sealnet-wire sealnet_xfrm_driver >&2 ||
     die "build failed"
@@ -103,15 +113,20 @@ machine_json() {
 machine_json > "$OUT/machine.json" || die "cannot describe the machine"
 
 # ---- the suites -------------------------------------------------------------------
-declare -a RUNS=()   # JSON lines: {suite, file, exit, seconds}
+declare -a RUNS=()   # JSON lines: {suite, file, exit, seconds[, skipped]}
 record() { RUNS+=("$(jq -nc --arg s "$1" --arg f "$2" --argjson rc "$3" --argjson t "$4" \
   '{suite: $s, file: $f, exit: $rc, seconds: $t}')"); }
+skip() {  # skip SUITE REASON: not run here, said so, not a failure
+  say "$1: skipped: $2"
+  RUNS+=("$(jq -nc --arg s "$1" --arg r "$2" '{suite: $s, file: "", exit: 77, seconds: 0, skipped: $r}')")
+}
 
-host_bench() {  # host_bench NAME BINARY: OUT/NAME.json from the bench's JSON output
-  local name=$1 bin=$2 t0=$SECONDS rc
-  [[ -x $bin ]] || { say "$name: $bin is not built"; record "$name" "" 2 0; return; }
-  say "$name: $bin (min time ${MIN_TIME}s per benchmark)"
-  "$bin" --benchmark_format=json --benchmark_min_time="$MIN_TIME" > "$LOGS/$name.json" 2> "$LOGS/$name.err"
+host_bench() {  # host_bench NAME BINARY [ARGS...]: OUT/NAME.json from the bench's JSON output
+  local name=$1 bin=$2 t0=$SECONDS rc; shift 2
+  ((ROOT)) || { skip "$name" "needs root"; return; }
+  [[ -x $bin ]] || { skip "$name" "$bin is not built (ninja -C $BUILD ${bin##*/})"; return; }
+  say "$name: $bin (min time ${MIN_TIME}s per benchmark) $*"
+  "$bin" --benchmark_format=json --benchmark_min_time="$MIN_TIME" "$@" > "$LOGS/$name.json" 2> "$LOGS/$name.err"
   rc=$?
   # A bench can report an error per benchmark (error_occurred) and still exit 0.
   if jq -e '.benchmarks | length > 0' "$LOGS/$name.json" >/dev/null 2>&1; then
@@ -125,10 +140,11 @@ host_bench() {  # host_bench NAME BINARY: OUT/NAME.json from the bench's JSON ou
   say "$name: exit $rc after $((SECONDS - t0)) s"
 }
 
-host_bench bpf "$BUILD/bench/bench_bpf"
+host_bench bpf "$BUILD/bench/bench_bpf" --benchmark_repetitions="$REPS"
 host_bench probe "$BUILD/bench/bench_probe"
 host_bench crypto "$BUILD/bench/bench_crypto"
 
+((VM)) || for s in vm_e2e control_plane agent_scale; do skip "$s" "needs the VM (--no-vm)"; done
 if ((VM)); then
   t0=$SECONDS
   say "vm: one qemu boot (TCG), bench/vm_e2e_suite.sh, offload/vm_bench.sh, bench/vm_agent_scale.sh; ~15 minutes"
@@ -145,9 +161,15 @@ if ((VM)); then
   else
     say "vm_e2e: no result; the harness said:"; tail -n 30 "$LOGS/vm.out" >&2
   fi
-  # 77: the VM cannot run on this host (reason in the log); kept as such in machine.json.
-  record vm_e2e "$([[ -f $OUT/vm_e2e.json ]] && echo vm_e2e.json)" "$rc" $((SECONDS - t0))
-  say "vm_e2e: exit $rc after $((SECONDS - t0)) s; suite log: $LOGS/vm/vm_e2e_suite/log"
+  # 77: the VM cannot run on this host (reason in the log): every VM suite is skipped.
+  if ((rc == 77)); then
+    reason=$(grep -m1 -i 'skip' "$LOGS/vm.out" 2>/dev/null || echo "see $LOGS/vm.out")
+    for s in vm_e2e control_plane agent_scale; do skip "$s" "the VM cannot run here: $reason"; done
+    VM=0
+  else
+    record vm_e2e "$([[ -f $OUT/vm_e2e.json ]] && echo vm_e2e.json)" "$rc" $((SECONDS - t0))
+    say "vm_e2e: exit $rc after $((SECONDS - t0)) s; suite log: $LOGS/vm/vm_e2e_suite/log"
+  fi
 fi
 
 if ((VM)); then
@@ -188,5 +210,10 @@ fi
 printf '%s\n' "${RUNS[@]}" | jq -s . > "$LOGS/runs.json"
 jq --slurpfile runs "$LOGS/runs.json" '.suites = $runs[0]' "$OUT/machine.json" > "$LOGS/machine.json" &&
   cp "$LOGS/machine.json" "$OUT/machine.json"
-files=("$OUT"/*.json); say "done: $OUT (${files[*]##*/})"
-jq -e 'all(.[]; .exit == 0)' "$LOGS/runs.json" >/dev/null || { say "a suite did not pass: $(jq -c 'map(select(.exit != 0))' "$LOGS/runs.json")"; exit 1; }
+
+# ---- the summary: one table for the closing note ------------------------------------
+"$SRC/bench/summary.sh" "$OUT" "$LOGS/runs.json" > "$OUT/summary.md" 2>"$LOGS/summary.err" ||
+  { say "summary: failed: $(tail -n 3 "$LOGS/summary.err")"; }
+files=("$OUT"/*.json); say "done: $OUT (${files[*]##*/} summary.md)"
+cat "$OUT/summary.md"
+jq -e 'all(.[]; .exit == 0 or .exit == 77)' "$LOGS/runs.json" >/dev/null || { say "a suite did not pass: $(jq -c 'map(select(.exit != 0 and .exit != 77))' "$LOGS/runs.json")"; exit 1; }

@@ -99,3 +99,12 @@ static_assert(SEALNET_NODE_PRESENT <= 0xFFFF);  // fits sealnet_node_value.flags
 // bit fits sealnet_device_value.flags.
 static_assert(SEALNET_DEVICE_PRESENT <= 0xFFFF);
 static_assert(SEALNET_DEVICES_DIRECT > 0);
+
+// The ipcache's direct words and region filter (bpf/shared.h).
+static_assert(sizeof(sealnet_direct6) == 24);
+static_assert(offsetof(sealnet_direct6, hi) == 0);
+static_assert(offsetof(sealnet_direct6, lo) == 8);
+static_assert(offsetof(sealnet_direct6, value) == 16);
+static_assert(alignof(sealnet_plens) == 8);  // each copy of a list is one aligned 8-byte load
+static_assert((SEALNET_DIRECT4_KEY_MASK & 0x00FFFFFF00000000ull) == 0);  // node id and flags outside the key
+static_assert(SEALNET_REGION4_LEN <= 32 && 32 - SEALNET_REGION4_LEN < 64);

@@ -3,11 +3,13 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -61,6 +63,17 @@ Status ensure_bpffs(const std::string& dir) {
   return {};
 }
 
+namespace {
+// The whole of sealnet_direct4, a whole number of pages (an array's mapping).
+constexpr size_t kDirect4Bytes = sizeof(uint64_t) * SEALNET_DIRECT4_WORDS;
+constexpr size_t kDirect6Bytes = sizeof(sealnet_direct6) * SEALNET_REGION_SLOTS;
+static_assert(kDirect4Bytes % 4096 == 0 && kDirect6Bytes % 4096 == 0);
+
+void* map_shared(bpf_map* m, size_t bytes) {
+  return ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+}
+}  // namespace
+
 Result<Datapath> Datapath::load(const LoadOptions& opts) {
   LIBBPF_OPTS(bpf_object_open_opts, open_opts);
   if (!opts.pin_dir.empty()) {
@@ -79,23 +92,40 @@ Result<Datapath> Datapath::load(const LoadOptions& opts) {
   }
   if (int rc = sealnet_bpf__load(skel); rc != 0)
     return fail(-rc, "load BPF programs", "sealnet_bpf", "the kernel verifier or map creation refused them, or a map pinned by an older build has another type (see bpf/lib/maps.h); run with LIBBPF_LOG=debug for the log");
+  void* direct = map_shared(skel->maps.sealnet_direct4, kDirect4Bytes);
+  if (direct == MAP_FAILED) return fail_errno("mmap BPF map", "sealnet_direct4");
+  dp.direct4_ = static_cast<uint64_t*>(direct);
+  direct = map_shared(skel->maps.sealnet_direct6, kDirect6Bytes);
+  if (direct == MAP_FAILED) return fail_errno("mmap BPF map", "sealnet_direct6");
+  dp.direct6_ = static_cast<sealnet_direct6*>(direct);
   if (auto s = dp.restore_ipcache(); !s) return std::unexpected(s.error());
   return dp;
 }
 
 Datapath::Datapath(Datapath&& o) noexcept
-    : skel_(std::exchange(o.skel_, nullptr)), lengths_(std::move(o.lengths_)) {}
+    : skel_(std::exchange(o.skel_, nullptr)),
+      direct4_(std::exchange(o.direct4_, nullptr)),
+      direct6_(std::exchange(o.direct6_, nullptr)),
+      lengths_(std::move(o.lengths_)) {}
 Datapath& Datapath::operator=(Datapath&& o) noexcept {
   if (this != &o) {
-    if (skel_) sealnet_bpf__destroy(skel_);
+    release();
     skel_ = std::exchange(o.skel_, nullptr);
+    direct4_ = std::exchange(o.direct4_, nullptr);
+    direct6_ = std::exchange(o.direct6_, nullptr);
     lengths_ = std::move(o.lengths_);
   }
   return *this;
 }
-Datapath::~Datapath() {
+void Datapath::release() {
+  if (direct4_) ::munmap(direct4_, kDirect4Bytes);
+  if (direct6_) ::munmap(direct6_, kDirect6Bytes);
+  direct4_ = nullptr;
+  direct6_ = nullptr;
   if (skel_) sealnet_bpf__destroy(skel_);
+  skel_ = nullptr;
 }
+Datapath::~Datapath() { release(); }
 
 int Datapath::prog_fd(Program p) const {
   switch (p) {
@@ -152,7 +182,8 @@ IpAddr masked(const IpPrefix& p) {
 
 class LibbpfIpcache final : public IpcacheStore {
  public:
-  explicit LibbpfIpcache(const sealnet_bpf* skel) : skel_(skel) {}
+  LibbpfIpcache(const sealnet_bpf* skel, uint64_t* direct4, sealnet_direct6* direct6)
+      : skel_(skel), direct4_(direct4), direct6_(direct6) {}
 
   bpf_map* map(IpcacheMap m, uint8_t family) const {
     if (m == IpcacheMap::Trie) return skel_->maps.sealnet_ipcache;
@@ -219,6 +250,32 @@ class LibbpfIpcache final : public IpcacheStore {
     bpf_map* bm = skel_->maps.sealnet_plens;
     return map_status(bpf_map__update_elem(bm, &zero, sizeof zero, &p, sizeof p, BPF_ANY), "update", bm);
   }
+  Status set_region(int family_index, uint32_t slot, uint64_t mask) override {
+    const uint32_t idx = static_cast<uint32_t>(family_index) * SEALNET_REGION_SLOTS + slot;
+    bpf_map* bm = skel_->maps.sealnet_regions;
+    return map_status(bpf_map__update_elem(bm, &idx, sizeof idx, &mask, sizeof mask, BPF_ANY), "update", bm);
+  }
+
+  // One aligned 64-bit store into the shared mapping: the programs' one load
+  // sees the old word or the new one.
+  Status set_direct(uint32_t index, uint64_t word) override {
+    if (index >= SEALNET_DIRECT4_WORDS) return fail(ERANGE, "update", "sealnet_direct4");
+    std::atomic_ref<uint64_t>(direct4_[index]).store(word, std::memory_order_release);
+    return {};
+  }
+  // The next generation of the slot is read back from the mapping itself, so
+  // it keeps counting across agent restarts (bpf/shared.h).
+  Status set_direct6(uint32_t slot, uint64_t region, uint32_t value) override {
+    if (slot >= SEALNET_REGION_SLOTS) return fail(ERANGE, "update", "sealnet_direct6");
+    sealnet_direct6& d = direct6_[slot];
+    const uint64_t gen = ((std::atomic_ref<__u64>(d.value).load(std::memory_order_relaxed) >> 32) + 1) << 32;
+    if (value != 0) {
+      std::atomic_ref<__u64>(d.hi).store(gen | (region >> 32), std::memory_order_release);
+      std::atomic_ref<__u64>(d.lo).store(gen | (region & 0xFFFFFFFFu), std::memory_order_release);
+    }
+    std::atomic_ref<__u64>(d.value).store(gen | value, std::memory_order_release);
+    return {};
+  }
 
   // The prefix a key of `m` names, when it is of `family`.
   static std::optional<IpPrefix> prefix_of(IpcacheMap m, uint8_t family, const IpcacheKey& k) {
@@ -240,6 +297,8 @@ class LibbpfIpcache final : public IpcacheStore {
 
  private:
   const sealnet_bpf* skel_;
+  uint64_t* direct4_;
+  sealnet_direct6* direct6_;
 };
 
 }  // namespace
@@ -254,27 +313,27 @@ Status Datapath::restore_ipcache() {
   if (!pl) return std::unexpected(pl.error());
   lengths_ = IpcacheLengths{};
   lengths_.restore_plens(pl->value_or(sealnet_plens{}));
-  LibbpfIpcache store(skel_);
+  LibbpfIpcache store(skel_, direct4_, direct6_);
   for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
     for (IpcacheMap m : {IpcacheMap::Hash, IpcacheMap::Trie}) {
       auto e = store.all_entries(m, family);
       if (!e) return std::unexpected(e.error());
       for (const auto& [p, v] : *e)
-        if (!lengths_.restore_entry(m, family, p.len))
+        if (!lengths_.restore_entry(m, p, v))
           if (auto s = store.erase(m, p); !s) return s;
     }
   }
-  return {};
+  return lengths_.restore_regions(store);
 }
 
 Status Datapath::upsert_ipcache(const IpPrefix& prefix, const sealnet_ipcache_value& v) {
   if (auto s = validate(v); !s) return s;
-  LibbpfIpcache store(skel_);
+  LibbpfIpcache store(skel_, direct4_, direct6_);
   return lengths_.upsert(store, prefix, v);
 }
 
 Status Datapath::delete_ipcache(const IpPrefix& prefix) {
-  LibbpfIpcache store(skel_);
+  LibbpfIpcache store(skel_, direct4_, direct6_);
   return lengths_.erase(store, prefix);
 }
 
@@ -334,7 +393,7 @@ Result<std::optional<sealnet_ipcache_value>> Datapath::ipcache(const IpPrefix& p
   const IpcacheMap m = lengths_.where(prefix);
   IpcacheKey k;
   const size_t ks = LibbpfIpcache::key(m, prefix, k);
-  LibbpfIpcache store(skel_);
+  LibbpfIpcache store(skel_, direct4_, direct6_);
   bpf_map* bm = store.map(m, prefix.addr.family);
   auto v = lookup<sealnet_ipcache_value>(bm, &k, ks);
   if (m == IpcacheMap::Hash || !v || !v->has_value()) return v;

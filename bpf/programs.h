@@ -90,7 +90,10 @@ class Datapath {
  private:
   explicit Datapath(sealnet_bpf* skel) : skel_(skel) {}
   Status restore_ipcache();  // the lengths' state from maps pinned by an earlier process
+  void release();
   sealnet_bpf* skel_ = nullptr;
+  uint64_t* direct4_ = nullptr;         // sealnet_direct4, mapped shared (bpf/shared.h)
+  sealnet_direct6* direct6_ = nullptr;  // sealnet_direct6, the same
   IpcacheLengths lengths_;  // which ipcache lengths the hashes hold (bpf/shared.h)
 };
 

@@ -63,27 +63,72 @@ static inline __u32 sealnet_mark_encrypted(__u32 slot) {
 
 /* ---- ipcache: destination prefix -> node ----------------------------------
  * One logical table, per family one hash probed once per prefix length in use
- * (longest first) and an LPM trie for the lengths that do not fit the list:
+ * (longest first), a filter that skips the lengths with no entry near the
+ * address, and an LPM trie for the lengths that do not fit the list:
  *  - sealnet_prefix4 / sealnet_prefix6: hashes keyed by (prefix length, the
  *    address masked to it), struct sealnet_prefix4_key / sealnet_prefix6_key.
  *  - sealnet_plens: array of one struct sealnet_plens, the lengths the hash
  *    of each family holds, longest first, at most SEALNET_PLENS_MAX.
+ *  - sealnet_regions: array of SEALNET_REGION_SLOTS __u64 masks per family
+ *    (index family index * SEALNET_REGION_SLOTS + slot). An address's region
+ *    is its first SEALNET_REGION4_LEN (IPv4) or SEALNET_REGION6_LEN (IPv6)
+ *    bits; sealnet_region_slot hashes the region to a slot, and bit
+ *    sealnet_region_bit(len) of the slot's mask is set while the hash holds
+ *    an entry of that length (at least the region length) inside a region of
+ *    that slot. Several regions (and, for IPv6, the lengths 127 and 128) can
+ *    share a slot or bit: the mask is a superset, which costs a probe, never
+ *    an answer.
  *  - sealnet_ipcache: LPM trie, every entry whose length is not in the list,
  *    key = struct sealnet_ipcache_key.
- * A lookup reads its family's live list, probes the hash at each length in
- * order and returns the first hit; with no hit it asks the trie. The loader
- * keeps every listed length longer than every length in the trie, so the first
- * hit is the longest match and the answer is the one a single trie over all
- * entries would give. Cost: one inlined array read plus one hash probe per
- * listed length down to the match (a pod /24 behind the /32s: two probes),
- * instead of a trie walk whose depth grows with the entries. The loader
- * (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each prefix to
- * its map and keeps the list; callers see one table.
+ *  - sealnet_direct4: IPv4 answers without a hash probe, a cache of the hash
+ *    (below): one word per entry, in a table of 2^18.
+ *  - sealnet_direct6: the same for IPv6 /64 entries, three words per region
+ *    slot (a /64 does not fit one word with its value).
+ * A lookup reads its family's live list and its region's mask (two inlined
+ * array reads), probes the hash at each listed length, longest first, that is
+ * shorter than the region or whose mask bit is set, and returns the first hit;
+ * with no hit it asks the trie. The loader keeps every listed length longer
+ * than every length in the trie, so the first hit is the longest match and
+ * the answer is the one a single trie over all entries would give. Cost, with
+ * the direct words below: no hash probe for an IPv4 entry or an IPv6 /64
+ * entry that holds its word, when its region has no longer entries that
+ * miss (/32 pods, a pod CIDR per node among node addresses elsewhere);
+ * otherwise one probe per listed length down to the match that the mask lets
+ * through or that is shorter than a region and has no word for the address
+ * (~12-25 ns each on the bench host). The loader (Datapath::upsert_ipcache / delete_ipcache / ipcache) routes each
+ * prefix to its map and keeps the list and the masks; callers see one table.
+ *
+ * IPv4 asks sealnet_direct4 before each hash probe: a 2-way table of 64-bit words (sealnet_direct_word: masked address,
+ * length, node id, flags, valid bit), slot pair sealnet_direct4_slot(masked
+ * address, length). A word whose key (address and length) is the probe's is
+ * the answer the probe would give. So every entry that has a word is
+ * answered without a hash probe: /32 pods, a /24 pod CIDR per node among /32
+ * node addresses, /26 pods. Entries whose pair is full, or whose node id or
+ * flags do not fit the word, are answered by the hash alone. The words are
+ * the hash's copy, never the other way round: a word is written after its
+ * hash entry and cleared before it is deleted. The agent writes them through
+ * a shared mapping of the map (BPF_F_MMAPABLE) with one aligned 64-bit store
+ * and the programs read them with one 64-bit load, so a word is never seen
+ * half written.
+ * An IPv6 /64 entry takes three words of its region slot in sealnet_direct6
+ * (struct sealnet_direct6): the region's two halves and the value, each with
+ * the slot's 32-bit generation in its top half. The agent bumps the
+ * generation at every write of the slot (it reads it back from the mapping,
+ * so a restarted agent goes on counting) and a lookup takes the three words
+ * only when their generations agree, so words of two different writes are
+ * never combined, whatever order the loads see the stores in (a mix would
+ * need 2^32 writes of one slot between two loads of one program run).
+ *
+ * A mask bit is set before the first entry of its (slot, length) goes into the
+ * hash and cleared only after the last one is gone, one bit per write, so a
+ * lookup never skips an entry that is there, and any mix of an old and a new
+ * mask (one byte differs) is one of the two.
  *
  * The list is never seen torn: each family has two copies of it, `live` names
  * the one lookups read, and the loader rewrites only the other copy, then flips
  * `live` (one byte changes per write, and a copy is 8 aligned bytes the
- * programs read with one load). An entry is inserted before its length is
+ * programs read with one load: the copies are aligned(8), which the programs'
+ * single 64-bit load relies on). An entry is inserted before its length is
  * published, and a length is retired (a list without it made live) only after
  * its last entry is gone from the hash. A list that is full when a longer
  * length arrives moves its shortest length to the trie: entries copied into
@@ -125,8 +170,66 @@ struct sealnet_plens {
   __u8 live[2]; /* [family index]: the copy of len[family] lookups read, 0 or 1 */
   __u8 pad[6];
   /* [family index][copy]: 1 + each length in the hash, longest first, then 0 */
-  __u8 len[2][2][SEALNET_PLENS_MAX];
+  __u8 len[2][2][SEALNET_PLENS_MAX] __attribute__((aligned(8))); /* a copy is one 8-byte load */
 };
+
+#define SEALNET_REGION_SLOTS 65536 /* per family */
+#define SEALNET_REGION4_LEN 24     /* an IPv4 region: a /24 */
+#define SEALNET_REGION6_LEN 64     /* an IPv6 region: a /64 */
+
+/* The slot of a region: `hi` and `lo` are its first two 32-bit words in host
+ * order (IPv4: the address >> 8 and 0; IPv6: words 0 and 1). A multiplicative
+ * hash, so that /24s or /64s that differ in their last bits spread. */
+static inline __u32 sealnet_region_slot(__u32 hi, __u32 lo) {
+  __u32 h = (hi * 0x9E3779B1u) ^ lo;
+  return (h * 0x85EBCA6Bu) >> 16;
+}
+
+/* The mask bit of a prefix length at least the region's length. */
+static inline __u32 sealnet_region_bit(__u32 len, __u32 region_len) {
+  __u32 d = len - region_len;
+  return d > 63 ? 63 : d;
+}
+
+#define SEALNET_DIRECT4_BITS 18
+#define SEALNET_DIRECT4_WORDS (1u << SEALNET_DIRECT4_BITS) /* 2 MiB */
+#define SEALNET_DIRECT_VALID (1ull << 63)
+
+/* The slot pair of an IPv4 prefix: an even index; the prefix's word is there
+ * or in the one after (two ways: 105,000 /32s lose 7% of their words to
+ * collisions, not 18%). `masked` is the address masked to `len`, host order.
+ * murmur3's finalizer, not a multiplication: pod addresses in steps that a
+ * multiplicative hash folds together (16 per /24) spread as random keys do. */
+static inline __u32 sealnet_direct4_slot(__u32 masked, __u32 len) {
+  __u32 h = masked ^ (len * 0x9E3779B1u);
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return (h >> (32 - SEALNET_DIRECT4_BITS)) & ~1u;
+}
+
+/* A direct word: bits 0..31 the masked address (host order), 32..47 the node
+ * id, 48..55 the ipcache flags, 56..61 the prefix length, 63 valid. Only
+ * values with node_id <= 0xFFFF and flags <= 0xFF are cached. */
+#define SEALNET_DIRECT4_KEY_MASK (SEALNET_DIRECT_VALID | 0x3Full << 56 | 0xFFFFFFFFull)
+static inline __u64 sealnet_direct4_key(__u32 masked, __u32 len) {
+  return SEALNET_DIRECT_VALID | (__u64)(len & 0x3F) << 56 | masked;
+}
+static inline __u64 sealnet_direct_word(__u32 masked, __u32 len, __u32 node_id, __u32 flags) {
+  return sealnet_direct4_key(masked, len) | (__u64)(flags & 0xFF) << 48 | (__u64)(node_id & 0xFFFF) << 32;
+}
+
+/* sealnet_direct6, per region slot: hi/lo = the /64's two words in host order
+ * (low 32 bits), value = node id (bits 0..15), flags (16..23), valid (24);
+ * the top 32 bits of each are the slot's generation. */
+struct sealnet_direct6 {
+  __u64 hi;
+  __u64 lo;
+  __u64 value;
+};
+#define SEALNET_DIRECT6_VALID (1u << 24)
 
 enum sealnet_ipcache_flags {
   SEALNET_IPCACHE_NODE_ADDR = 1u << 0, /* the prefix is a node's own address */

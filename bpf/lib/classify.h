@@ -49,20 +49,20 @@ static __always_inline __u32 classify(struct __sk_buff *skb, enum origin origin)
   const struct sealnet_config *cfg = config_get();
   if (!cfg || cfg->local_node_id == 0) return SEALNET_M_NOT_CONFIGURED;
 
-  const struct sealnet_ipcache_value *dst = ipcache_lookup(l3.family, l3.daddr);
-  if (!dst || dst->node_id == 0) return pass_unencrypted(origin, SEALNET_M_NON_CLUSTER_PASS);
-  if (dst->node_id == cfg->local_node_id) return pass_unencrypted(origin, SEALNET_M_LOCAL_PASS);
+  const struct sealnet_ipcache_value dst = ipcache_lookup(l3.family, l3.daddr);
+  if (dst.node_id == 0) return pass_unencrypted(origin, SEALNET_M_NON_CLUSTER_PASS);
+  if (dst.node_id == cfg->local_node_id) return pass_unencrypted(origin, SEALNET_M_LOCAL_PASS);
 
   /* Node address to node address is host traffic; it is encrypted only when
    * host encryption is on (the wire audit applies the same rule). The source
    * is looked up only in this rare case, to keep pod-to-pod at one lookup. */
-  if ((dst->flags & SEALNET_IPCACHE_NODE_ADDR) && !cfg->encrypt_host) {
-    const struct sealnet_ipcache_value *src = ipcache_lookup(l3.family, l3.saddr);
-    if (src && src->node_id == cfg->local_node_id && (src->flags & SEALNET_IPCACHE_NODE_ADDR))
+  if ((dst.flags & SEALNET_IPCACHE_NODE_ADDR) && !cfg->encrypt_host) {
+    const struct sealnet_ipcache_value src = ipcache_lookup(l3.family, l3.saddr);
+    if (src.node_id == cfg->local_node_id && (src.flags & SEALNET_IPCACHE_NODE_ADDR))
       return pass_unencrypted(origin, SEALNET_M_HOST_PASS);
   }
 
-  __u32 node_id = dst->node_id;
+  __u32 node_id = dst.node_id;
   if (node_id > SEALNET_MAX_NODE_ID) return SEALNET_M_UNKNOWN_NODE; /* cannot be marked */
   const struct sealnet_node_value *node = node_get(node_id);
   if (!node) return SEALNET_M_UNKNOWN_NODE;

@@ -185,10 +185,10 @@ static __noinline int events_report(struct __sk_buff *skb, __u32 program, __u32 
   } else if (l3.family) {
     /* Which node the destination belongs to, looked up again for the report
      * only (rate-limited drops, first packets of flows). */
-    const struct sealnet_ipcache_value *dst = ipcache_lookup(l3.family, l3.daddr);
-    if (dst) e->peer_node_id = dst->node_id;
-    if (program != SEALNET_EV_TO_WIRE && dst && dst->node_id && dst->node_id <= SEALNET_MAX_NODE_ID) {
-      const struct sealnet_node_value *node = node_get(dst->node_id);
+    const struct sealnet_ipcache_value dst = ipcache_lookup(l3.family, l3.daddr);
+    e->peer_node_id = dst.node_id; /* 0 when not a cluster node, as before */
+    if (program != SEALNET_EV_TO_WIRE && dst.node_id && dst.node_id <= SEALNET_MAX_NODE_ID) {
+      const struct sealnet_node_value *node = node_get(dst.node_id);
       if (node) e->key_id = (__u8)sealnet_key_select(our_key, node->peer_key_id);
     }
     if (program == SEALNET_EV_TO_WIRE) {

@@ -24,12 +24,12 @@ static __always_inline __u32 wire_audit(struct __sk_buff *skb) {
   const struct sealnet_config *cfg = config_get();
   if (!cfg || cfg->local_node_id == 0) return SEALNET_M_NOT_CONFIGURED;
 
-  const struct sealnet_ipcache_value *dst = ipcache_lookup(l3.family, l3.daddr);
-  if (!dst || dst->node_id == 0 || dst->node_id == cfg->local_node_id) return SEALNET_M_WIRE_OTHER;
-  const struct sealnet_ipcache_value *src = ipcache_lookup(l3.family, l3.saddr);
-  if (!src || src->node_id != cfg->local_node_id) return SEALNET_M_WIRE_OTHER;
+  const struct sealnet_ipcache_value dst = ipcache_lookup(l3.family, l3.daddr);
+  if (dst.node_id == 0 || dst.node_id == cfg->local_node_id) return SEALNET_M_WIRE_OTHER;
+  const struct sealnet_ipcache_value src = ipcache_lookup(l3.family, l3.saddr);
+  if (src.node_id != cfg->local_node_id) return SEALNET_M_WIRE_OTHER;
   /* Host-to-host traffic is ours to judge only when host encryption is on. */
-  if ((src->flags & SEALNET_IPCACHE_NODE_ADDR) && (dst->flags & SEALNET_IPCACHE_NODE_ADDR) &&
+  if ((src.flags & SEALNET_IPCACHE_NODE_ADDR) && (dst.flags & SEALNET_IPCACHE_NODE_ADDR) &&
       !cfg->encrypt_host && l3.protocol != IPPROTO_ESP)
     return SEALNET_M_WIRE_OTHER;
   if (l3.protocol == IPPROTO_ESP) {

@@ -58,6 +58,52 @@ TEST(BpfPinning, MapsSurviveReload) {
   ::rmdir(dir.c_str());
 }
 
+// The ipcache's lookups after an agent restart: the reloaded Datapath rebuilds
+// its lengths, region masks and direct words from the pinned maps, and the
+// programs answer as before, and as the hash alone after an entry goes.
+TEST(BpfPinning, IpcacheAnswersAfterReload) {
+  char tmpl[] = "/tmp/sealnet-bpffs-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_EQ(::mount("bpf", dir.c_str(), "bpf", 0, "mode=0700"), 0) << std::strerror(errno);
+  // to_wire drops plaintext from this node (1) to a remote one (2) with fail
+  // closed and host encryption on, and passes what it does not know.
+  auto audit = [](Datapath& dp, const char* src, const char* dst) {
+    auto frame = PacketBuilder().ip(*IpAddr::parse(src), *IpAddr::parse(dst)).udp(1, 2).payload(8).build();
+    auto r = test_run(dp.prog_fd(Program::ToWire), {.packet = frame, .ifindex = 1, .mark = 0, .repeat = 1});
+    return r ? r->action : -1;
+  };
+  const char* entries[] = {"192.0.2.1/32", "fd00::1/128", "10.2.0.0/24", "10.2.1.7/32", "fd01:0:0:2::/64"};
+  const uint32_t nodes[] = {1, 1, 2, 2, 2};
+  {
+    auto dp = Datapath::load({.pin_dir = dir});
+    ASSERT_TRUE(dp) << dp.error().message();
+    ASSERT_TRUE(dp->set_config({.local_node_id = 1, .key_id = 1, .fail_closed = 1, .encrypt_host = 1, .events = 0}));
+    for (size_t i = 0; i < std::size(entries); ++i)
+      ASSERT_TRUE(dp->upsert_ipcache(*IpPrefix::parse(entries[i]), {nodes[i], SEALNET_IPCACHE_POD_CIDR}));
+    EXPECT_EQ(audit(*dp, "192.0.2.1", "10.2.0.9"), TC_ACT_SHOT);
+    EXPECT_EQ(audit(*dp, "192.0.2.1", "10.2.1.7"), TC_ACT_SHOT);
+    EXPECT_EQ(audit(*dp, "fd00::1", "fd01:0:0:2::9"), TC_ACT_SHOT);
+  }
+  {
+    auto dp = Datapath::load({.pin_dir = dir});
+    ASSERT_TRUE(dp) << dp.error().message();
+    EXPECT_EQ(audit(*dp, "192.0.2.1", "10.2.0.9"), TC_ACT_SHOT);
+    EXPECT_EQ(audit(*dp, "192.0.2.1", "10.2.1.7"), TC_ACT_SHOT);
+    EXPECT_EQ(audit(*dp, "fd00::1", "fd01:0:0:2::9"), TC_ACT_SHOT);
+    // The restored state is the one updates build on: deletes clear the words.
+    ASSERT_TRUE(dp->delete_ipcache(*IpPrefix::parse("10.2.0.0/24")));
+    ASSERT_TRUE(dp->delete_ipcache(*IpPrefix::parse("fd01:0:0:2::/64")));
+    EXPECT_EQ(audit(*dp, "192.0.2.1", "10.2.0.9"), TC_ACT_OK);
+    EXPECT_EQ(audit(*dp, "192.0.2.1", "10.2.1.7"), TC_ACT_SHOT);
+    EXPECT_EQ(audit(*dp, "fd00::1", "fd01:0:0:2::9"), TC_ACT_OK);
+    ASSERT_TRUE(dp->upsert_ipcache(*IpPrefix::parse("10.2.0.0/24"), {3, SEALNET_IPCACHE_POD_CIDR}));
+    EXPECT_EQ(audit(*dp, "192.0.2.1", "10.2.0.9"), TC_ACT_SHOT);
+  }
+  ::umount2(dir.c_str(), MNT_DETACH);
+  ::rmdir(dir.c_str());
+}
+
 // The ipcache is one table to callers although host prefixes live in exact
 // hashes and shorter ones in the trie (bpf/shared.h): each prefix reads back,
 // deletes and reports ENOENT where it was written, and neither family nor
