@@ -36,28 +36,6 @@ std::string etcd_binary() {
   return e ? e : "/usr/bin/etcd";
 }
 
-// The tier's way to skip: exit 77 with the reason, which ctest reports as skipped.
-void skip_without_etcd() {
-  if (::access(etcd_binary().c_str(), X_OK) != 0) {
-    std::printf("SKIPPED: %s is not installed (Debian package etcd-server)\n", etcd_binary().c_str());
-    std::fflush(stdout);
-    std::_Exit(77);
-  }
-}
-
-uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    ADD_FAILURE() << "cannot pick a free port";
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto end = Clock::now() + timeout;
   while (Clock::now() < end) {
@@ -73,8 +51,8 @@ class EtcdServer {
   explicit EtcdServer(bool tls = false) : tls_(tls) {
     char tmpl[] = "/tmp/sealnet-etcd-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
-    client_port_ = free_port();
-    peer_port_ = free_port();
+    client_port_ = testing::free_loopback_port();
+    peer_port_ = testing::free_loopback_port();
     if (tls_) make_certificates();
   }
   ~EtcdServer() {
@@ -190,7 +168,7 @@ struct OwnNetns {
 
 struct EtcdTest : ::testing::Test {
   void SetUp() override {
-    skip_without_etcd();
+    testing::skip_unless_executable(etcd_binary(), "etcd-server");
     netns = std::make_unique<OwnNetns>();
     server = std::make_unique<EtcdServer>();
     server->start();
@@ -240,7 +218,7 @@ TEST_F(EtcdTest, PutGetDeleteAndLeases) {
 
 TEST_F(EtcdTest, UnreachableEndpointIsSkipped) {
   EtcdOptions o = server->options();
-  o.endpoints.insert(o.endpoints.begin(), "http://127.0.0.1:" + std::to_string(free_port()));
+  o.endpoints.insert(o.endpoints.begin(), "http://127.0.0.1:" + std::to_string(testing::free_loopback_port()));
   auto c = EtcdClient::make(o);
   ASSERT_TRUE(c.has_value());
   EXPECT_TRUE((*c)->put("/t/k", "v").has_value());
@@ -472,7 +450,7 @@ TEST_F(EtcdTest, EtcdRestartKeepsPeersReconnectsAndRegistersAgain) {
 }
 
 TEST(EtcdTls, ClientCertificateAuth) {
-  skip_without_etcd();
+  testing::skip_unless_executable(etcd_binary(), "etcd-server");
   if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "no openssl CLI";
   OwnNetns netns;
   EtcdServer server(/*tls=*/true);

@@ -1,13 +1,17 @@
 #include "tests/host/netns_fixture.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 namespace sealnet::testing {
@@ -79,6 +83,26 @@ void remove_stale_test_namespaces() {
     const pid_t pid = std::atoi(n.c_str() + std::string(kPrefix).size());
     if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0) shell("ip netns del " + n);
   }
+}
+
+uint16_t free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    ADD_FAILURE() << "cannot pick a free port";
+  if (fd >= 0) ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+void skip_unless_executable(const std::string& path, const char* package) {
+  if (::access(path.c_str(), X_OK) == 0) return;
+  std::printf("SKIPPED: %s is not installed (Debian package %s)\n", path.c_str(), package);
+  std::fflush(stdout);
+  std::_Exit(77);
 }
 
 }  // namespace sealnet::testing

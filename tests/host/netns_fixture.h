@@ -2,6 +2,7 @@
 // the test's body, deleted afterwards, so the host's own network is never touched.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/netns.h"
@@ -40,5 +41,13 @@ class TestNetns {
 
 // Removes namespaces named by earlier test runs whose process is gone.
 void remove_stale_test_namespaces();
+
+// A TCP port free on 127.0.0.1 of the calling thread's namespace (the kernel's
+// pick; a test that binds it later may race another process, which fails loudly).
+uint16_t free_loopback_port();
+
+// The tier's way to skip: when `path` is not executable, exit 77 with the
+// reason (the Debian package to install), which ctest reports as skipped.
+void skip_unless_executable(const std::string& path, const char* package);
 
 }  // namespace sealnet::testing

@@ -41,34 +41,13 @@ std::string prometheus_binary() {
   return e ? e : "/usr/bin/prometheus";
 }
 
-void skip_without_prometheus() {
-  if (::access(prometheus_binary().c_str(), X_OK) != 0) {
-    std::printf("SKIPPED: %s is not installed (Debian package prometheus)\n", prometheus_binary().c_str());
-    std::fflush(stdout);
-    std::_Exit(77);
-  }
-}
-
-uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    ADD_FAILURE() << "cannot pick a free port";
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // One Prometheus scraping 127.0.0.1:<target> every second.
 class PrometheusServer {
  public:
   explicit PrometheusServer(int target) {
     char tmpl[] = "/tmp/sealnet-prometheus-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
-    port_ = free_port();
+    port_ = ::sealnet::testing::free_loopback_port();
     std::ofstream(dir_ + "/prometheus.yml") << "global:\n"
                                                "  scrape_interval: 1s\n"
                                                "  scrape_timeout: 1s\n"
@@ -136,7 +115,7 @@ class PrometheusServer {
 };
 
 TEST(PrometheusScrape, ARealPrometheusReadsTheEncryptedBytesPerDeviceAndMode) {
-  skip_without_prometheus();
+  ::sealnet::testing::skip_unless_executable(prometheus_binary(), "prometheus");
   ::sealnet::testing::TestNetns ns;
   auto in = ns.enter();
   constexpr size_t kPeers = 200;
