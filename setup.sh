@@ -13,7 +13,7 @@ PACKAGES=(
   cmake make g++ clang llvm pkg-config libbpf-dev bpftool libmnl-dev libcli11-dev
   libssl-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libelf-dev zlib1g-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev iproute2 ethtool tcpdump iputils-ping jq
+  libgtest-dev libgmock-dev libbenchmark-dev iproute2 ethtool tcpdump iputils-ping jq openssl
   # the etcd discovery tests (datapath/discovery)
   etcd-server etcd-client
   # promtool and a real Prometheus scraping the status endpoint (unit.StatusPromtool, host.PrometheusScrape)

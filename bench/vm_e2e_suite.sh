@@ -4,8 +4,9 @@
 #
 #  (i)   DPDK's EAL starts in the guest without hugepages.
 #  (ii)  Node A and node B (two namespaces) talk over veth through a bridge in a
-#        third, the wire, with software ESP tunnel-mode SAs (rfc4106(gcm(aes)), keys
-#        from a Cilium-format key file, mode 0600, SPI = key id). `sealnet-wire
+#        third, the wire, with software ESP tunnel-mode SAs (rfc4106(gcm(aes)), a
+#        per-pair key ("3+") from a Cilium-format key file, mode 0600, derived per
+#        direction as sealnet does, SPI = key id). `sealnet-wire
 #        capture` on the wire (the bridge's port towards A: the sender's side, never B's
 #        own interface, docs/kernel-facts.md) decrypts every ESP frame with that key file and
 #        checks every datagram `sealnet-wire send` sent from A and `sealnet-wire recv`
@@ -89,24 +90,36 @@ MAC_B=$(ip netns exec e2e-b cat /sys/class/net/eth0/address)
 ip -n e2e-a neigh replace $NODE_B lladdr "$MAC_B" dev eth0 nud permanent
 ip -n e2e-b neigh replace $NODE_A lladdr "$MAC_A" dev eth0 nud permanent
 
-# The key file, Cilium's format: "<id> rfc4106(gcm(aes)) <hex AES-128 key + salt> <ICV bits>".
-# The key is random per run and never printed; the file is 0600 (the harness refuses looser).
+# The key file, Cilium's format with sealnet's per-pair form: "<id>+ rfc4106(gcm(aes))
+# <hex AES-128 key + salt> <ICV bits>". The key is random per run and never printed;
+# the file is 0600 (the harness refuses looser).
 KEYS=$(mktemp -d /tmp/e2e-keys.XXXXXX); defer "rm -rf $KEYS"
 chmod 0700 "$KEYS"
 hexkey() { od -An -tx1 -N20 /dev/urandom | tr -d ' \n'; }
 KEY=$(hexkey) WRONG=$(hexkey)
 (umask 077
- printf '# sealnet e2e test key (random per run)\n%d rfc4106(gcm(aes)) %s 128\n' $SPI "$KEY" > "$KEYS/keys"
- printf '%d rfc4106(gcm(aes)) %s 128\n' $SPI "$WRONG" > "$KEYS/wrong")
-echo "key file: $KEYS/keys, mode $(stat -c %a "$KEYS/keys"), key id $SPI (SPI $SPI), rfc4106(gcm(aes)) 128-bit ICV"
+ printf '# sealnet e2e test key (random per run)\n%d+ rfc4106(gcm(aes)) %s 128\n' $SPI "$KEY" > "$KEYS/keys"
+ printf '%d+ rfc4106(gcm(aes)) %s 128\n' $SPI "$WRONG" > "$KEYS/wrong")
+echo "key file: $KEYS/keys, mode $(stat -c %a "$KEYS/keys"), key id $SPI+ (SPI $SPI), rfc4106(gcm(aes)) 128-bit ICV"
+# Each direction's key, as sealnet derives it (docs/interop.md, "Keys"): HKDF-SHA256
+# of the file's key, salt "sealnet pair key v1", info = 02 <src> 02 <dst>. The
+# harness derives the same from the frames' outer addresses.
+ip_hex() { local IFS=.; printf '%02x' $1; }
+pair_key() {  # pair_key HEXKEY SRC DST
+  openssl kdf -keylen 20 -kdfopt digest:SHA256 -kdfopt hexkey:"$1" -kdfopt salt:'sealnet pair key v1' \
+    -kdfopt hexinfo:"02$(ip_hex "$2")02$(ip_hex "$3")" HKDF | tr -d ':\n' | tr 'A-F' 'a-f'
+}
+KEY_AB=$(pair_key "$KEY" $NODE_A $NODE_B) KEY_BA=$(pair_key "$KEY" $NODE_B $NODE_A)
+check "per-pair keys derived for both directions (openssl kdf)" \
+  test "${#KEY_AB}" = 40 -a "${#KEY_BA}" = 40 -a "$KEY_AB" != "$KEY_BA"
 
 for ns in e2e-a e2e-b; do  # key material on ip's command line only, never echoed
   ip -n $ns xfrm state add src $NODE_A dst $NODE_B proto esp spi $SPI reqid 1 mode tunnel \
-    aead 'rfc4106(gcm(aes))' "0x$KEY" 128
+    aead 'rfc4106(gcm(aes))' "0x$KEY_AB" 128
   ip -n $ns xfrm state add src $NODE_B dst $NODE_A proto esp spi $SPI reqid 2 mode tunnel \
-    aead 'rfc4106(gcm(aes))' "0x$KEY" 128
+    aead 'rfc4106(gcm(aes))' "0x$KEY_BA" 128
 done
-unset KEY WRONG
+unset KEY WRONG KEY_AB KEY_BA
 # policies add|del: the tunnel policies of both nodes, both directions.
 policies() {
   local op=$1 tmpl
