@@ -86,7 +86,10 @@ if command -v prometheus >/dev/null; then
   mkdir -p "$pdir"
   printf 'global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n  - job_name: sealnet\n    static_configs: [{targets: ["127.0.0.1:9962"]}]\n' \
     >"$pdir/prometheus.yml"
-  ip netns exec sl-n1 prometheus --config.file="$pdir/prometheus.yml" --storage.tsdb.path="$pdir/data" \
+  # Its TSDB mmaps files: on the guest's own /tmp, not the artifacts share (9p, no mmap).
+  pdata=$(mktemp -d /tmp/sealnet-prom.XXXXXX)
+  defer "rm -rf $(printf %q "$pdata")"
+  ip netns exec sl-n1 prometheus --config.file="$pdir/prometheus.yml" --storage.tsdb.path="$pdata" \
     --web.listen-address=127.0.0.1:9090 --log.level=warn >"$pdir/log" 2>&1 &
   PROM_PID=$!
   prom_encrypted() {
