@@ -179,6 +179,14 @@ std::string render_prometheus(const AgentStatus& s) {
   e.family("sealnet_fallback_decisions_total", "counter", "Offload fallback decisions since start, by reason.");
   for (const auto& [reason, n] : s.fallback_counts) e.sample({{"reason", reason}}, n);
 
+  // The datapath's events (docs/events.md): records written, and those lost.
+  e.family("sealnet_events_sent_total", "counter", "Event records the BPF programs wrote to the ring buffer since they were loaded.")
+      .sample(s.events.sent);
+  e.family("sealnet_events_lost_total", "counter",
+           "Event records not written since the programs were loaded, by cause: the ring buffer was full, or the per-reason rate limit cut a drop report.");
+  e.sample({{"cause", "ring-buffer-full"}}, s.events.lost);
+  e.sample({{"cause", "rate-limited"}}, s.events.rate_limited);
+
   e.family("sealnet_discovery_connected", "gauge", "1 while the discovery backend is reachable.")
       .sample({{"backend", s.discovery.backend}}, s.discovery.connected ? 1 : 0);
   e.family("sealnet_discovery_peers", "gauge", "Peers the discovery backend last reported.")

@@ -220,5 +220,20 @@ TEST(StatusMetrics, TheRealisticModelCountsWhatItsStatesEncrypted) {
   }
 }
 
+// The datapath's event counters (docs/events.md): what a dashboard's "events
+// lost" panel plots, by cause.
+TEST(StatusMetrics, EventsWrittenAndLostByCause) {
+  auto s = testing::realistic_status(3);
+  s.events.drops = true;
+  s.events.sent = 1234;
+  s.events.lost = 5;
+  s.events.rate_limited = 77;
+  const std::string text = render_prometheus(s);
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE sealnet_events_lost_total counter\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr("sealnet_events_sent_total 1234\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr("sealnet_events_lost_total{cause=\"ring-buffer-full\"} 5\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr("sealnet_events_lost_total{cause=\"rate-limited\"} 77\n"));
+}
+
 }  // namespace
 }  // namespace sealnet::status
