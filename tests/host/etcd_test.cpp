@@ -6,10 +6,8 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -96,18 +94,7 @@ class EtcdServer {
                                      "--initial-advertise-peer-urls", peer,
                                      "--initial-cluster", "t=" + peer};
     if (tls_) add_tls(args);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
-      const int out = ::open((dir_ + "/etcd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      _exit(127);
-    }
+    pid_ = testing::spawn_logged(std::move(args), dir_ + "/etcd.log");
     ASSERT_GT(pid_, 0);
     auto c = client();
     ASSERT_TRUE(c);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/netns.h"
 
@@ -45,6 +46,11 @@ void remove_stale_test_namespaces();
 // A TCP port free on 127.0.0.1 of the calling thread's namespace (the kernel's
 // pick; a test that binds it later may race another process, which fails loudly).
 uint16_t free_loopback_port();
+
+// Starts `args` (args[0] a path) as a child that dies with the test process
+// (PR_SET_PDEATHSIG), its stdout and stderr appended to `log`; returns its pid
+// (-1 when fork failed).
+int spawn_logged(std::vector<std::string> args, const std::string& log);
 
 // The tier's way to skip: when `path` is not executable, exit 77 with the
 // reason (the Debian package to install), which ctest reports as skipped.
