@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -40,6 +41,27 @@ Result<std::optional<V>> lookup(const bpf_map* m, const void* key, size_t key_si
   if (rc == -ENOENT) return std::nullopt;
   if (rc != 0) return std::unexpected(map_status(rc, "lookup", m).error());
   return v;
+}
+
+// The maps with one entry per metric reason (sealnet_metrics, sealnet_ev_rate)
+// change size when a reason is added; libbpf refuses a pin of another size, so
+// such a pin made by an older build is removed before the load and the map is
+// made afresh: its counters restart at 0, and the programs still attached keep
+// the old map until the agent replaces them. No packet is steered by these maps.
+Status drop_resized_reason_pins(const std::string& dir) {
+  for (const char* name : {"sealnet_metrics", "sealnet_ev_rate"}) {
+    const std::string path = dir + "/" + name;
+    const int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) continue;  // not pinned yet
+    bpf_map_info info{};
+    uint32_t len = sizeof info;
+    const int rc = bpf_obj_get_info_by_fd(fd, &info, &len);
+    ::close(fd);
+    if (rc != 0) return fail(-rc, "read BPF map info", path);
+    if (info.max_entries != SEALNET_M_COUNT && ::unlink(path.c_str()) != 0)
+      return fail_errno("remove a pinned map of an older size", path);
+  }
+  return {};
 }
 
 }  // namespace
@@ -82,6 +104,7 @@ Result<Datapath> Datapath::load(const LoadOptions& opts) {
       return fail(ENOTDIR, "pin BPF maps", opts.pin_dir,
                   "not a bpffs mount; mount one there first (ensure_bpffs)");
     open_opts.pin_root_path = opts.pin_dir.c_str();
+    if (auto s = drop_resized_reason_pins(opts.pin_dir); !s) return std::unexpected(s.error());
   }
   sealnet_bpf* skel = sealnet_bpf__open_opts(&open_opts);
   if (!skel) return fail_errno("open BPF object", "sealnet_bpf");

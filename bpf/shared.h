@@ -324,12 +324,14 @@ enum sealnet_metric {
   SEALNET_M_WIRE_ESP_PACKET,
   SEALNET_M_WIRE_PLAINTEXT_DROPPED, /* plaintext to a remote node: dropped */
   SEALNET_M_WIRE_PLAINTEXT_PASSED,  /* the same with fail-closed off */
-  SEALNET_M_WIRE_OTHER,             /* not node-to-node traffic: passed */
+  SEALNET_M_WIRE_OTHER,             /* for this node or outside the cluster: passed */
   /* from-pod / from-host, continued */
   SEALNET_M_NOT_CONFIGURED, /* config names no local node yet: passed */
   SEALNET_M_HOST_PASS,      /* node address to node address, host encryption off */
   SEALNET_M_NODE_NO_ADDR,   /* the peer has no address to tunnel to: dropped */
   SEALNET_M_HOST_MISROUTED, /* from-host got traffic it must not encrypt: dropped */
+  /* to-wire, continued */
+  SEALNET_M_WIRE_HOST_PASS, /* plaintext host traffic to a remote node address, host encryption off */
   /* bpf_fib_lookup return codes 0..15 (BPF_FIB_LKUP_RET_*), counted apart for
    * every lookup that did not return SUCCESS, whatever the verdict was (NO_NEIGH
    * and FRAG_NEEDED still name the egress device and the packet is marked). A

@@ -82,6 +82,7 @@ std::string metric_name(uint32_t reason) {
     case SEALNET_M_HOST_PASS: return "host-pass";
     case SEALNET_M_NODE_NO_ADDR: return "node-no-address";
     case SEALNET_M_HOST_MISROUTED: return "host-misrouted";
+    case SEALNET_M_WIRE_HOST_PASS: return "wire-host-pass";
     default: break;
   }
   if (reason >= SEALNET_M_FIB_RET_BASE && reason < SEALNET_M_COUNT) {

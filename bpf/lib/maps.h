@@ -14,7 +14,10 @@
  * way to the per-length hashes under new names: their old pins are no longer
  * used (remove them to free their memory). sealnet_regions, sealnet_direct4
  * and sealnet_direct6 came later: a load over older pins creates them, and
- * Datapath::load fills them from the hashes before it returns. */
+ * Datapath::load fills them from the hashes before it returns. The maps with
+ * one entry per metric reason (sealnet_metrics, sealnet_ev_rate) grow with
+ * every reason added (wire-host-pass was): Datapath::load removes such a pin
+ * of another size first, so those counters restart at 0 across that upgrade. */
 #pragma once
 
 #include <linux/bpf.h>

@@ -18,7 +18,7 @@ uint64_t delta(const std::map<std::string, uint64_t>& before, const std::map<std
 }
 
 const char* const kPassRules[] = {"local-pass", "non-cluster-pass", "host-pass", "not-ip", "not-configured",
-                                  "wire-other"};
+                                  "wire-other", "wire-host-pass"};
 const char* const kDrops[] = {"malformed",      "unknown-node", "no-key",         "unknown-device",
                               "fib-failed",     "node-no-address", "host-misrouted", "plaintext-to-remote"};
 const char* const kMustPass[] = {"unknown-node",   "no-key",         "unknown-device",     "fib-failed",

@@ -272,5 +272,46 @@ TEST(BpfPinning, RefusesADirectoryThatIsNotBpffs) {
   ::rmdir(tmpl);
 }
 
+
+// A build that adds a metric reason grows sealnet_metrics and sealnet_ev_rate;
+// the pins an older build left (fewer entries) do not fail the load, they are
+// made afresh, and every other pin is reused.
+TEST(BpfPinning, APinnedReasonMapOfAnOlderSizeIsMadeAfresh) {
+  char tmpl[] = "/tmp/sealnet-bpffs-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_TRUE(ensure_bpffs(dir));
+  {
+    auto first = Datapath::load({.pin_dir = dir});
+    ASSERT_TRUE(first) << first.error().message();
+    ASSERT_TRUE(first->set_config(testing::cluster_config()));
+  }
+  for (const char* name : {"sealnet_metrics", "sealnet_ev_rate"}) {
+    const std::string path = dir + "/" + name;
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    const int old = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, name, 4, 16, SEALNET_M_COUNT - 1, nullptr);
+    ASSERT_GE(old, 0) << std::strerror(errno);
+    ASSERT_EQ(bpf_obj_pin(old, path.c_str()), 0) << std::strerror(errno);
+    ::close(old);
+  }
+  {
+    auto next = Datapath::load({.pin_dir = dir});
+    ASSERT_TRUE(next) << next.error().message();
+    EXPECT_TRUE(next->metrics()) << "the metrics map of this build's size";
+    EXPECT_EQ(next->config().value_or(sealnet_config{}).local_node_id, 1u) << "the other pins were not reused";
+  }
+  for (const char* name : {"sealnet_metrics", "sealnet_ev_rate"}) {
+    const int fd = bpf_obj_get((dir + "/" + name).c_str());
+    ASSERT_GE(fd, 0) << name;
+    bpf_map_info info{};
+    uint32_t len = sizeof info;
+    ASSERT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+    EXPECT_EQ(info.max_entries, static_cast<uint32_t>(SEALNET_M_COUNT)) << name;
+    ::close(fd);
+  }
+  ::umount2(dir.c_str(), MNT_DETACH);
+  ::rmdir(dir.c_str());
+}
+
 }  // namespace
 }  // namespace sealnet::bpf

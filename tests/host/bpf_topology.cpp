@@ -104,6 +104,7 @@ void BpfCluster::populate(bpf::Datapath& dp) const {
       {"10.1.5.0/24", 5, SEALNET_IPCACHE_POD_CIDR},       {"10.1.6.0/24", 6, SEALNET_IPCACHE_POD_CIDR},
       {"10.1.7.0/24", 7, SEALNET_IPCACHE_POD_CIDR},       {"fd01:8::/64", 8, SEALNET_IPCACHE_POD_CIDR},
       {"10.1.9.0/24", 9, SEALNET_IPCACHE_POD_CIDR},       {"10.1.10.0/24", 10, SEALNET_IPCACHE_POD_CIDR},
+      {"fd00:a::1/128", 1, SEALNET_IPCACHE_NODE_ADDR},    {"fd00:a::2/128", 2, SEALNET_IPCACHE_NODE_ADDR},
   };
   for (const auto& c : cache) {
     auto p = IpPrefix::parse(c.prefix);

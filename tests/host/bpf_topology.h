@@ -11,8 +11,8 @@
 //            upX 203.0.113.1 (veth, far end unused, no slot)
 //
 // Nodes (id: outer address, how the node ns reaches it, pod CIDRs):
-//   1: this node; pods 10.1.1.0/24, fd01:1::/64
-//   2: 192.0.2.2 on upA, permanent neighbour       pods 10.1.2.0/24, fd01:2::/64
+//   1: this node (192.0.2.1, 198.51.100.1, fd00:a::1); pods 10.1.1.0/24, fd01:1::/64
+//   2: 192.0.2.2 (and fd00:a::2) on upA, permanent neighbour; pods 10.1.2.0/24, fd01:2::/64
 //   3: 198.51.100.3 on upB, permanent neighbour    pods 10.1.3.0/24
 //   4: 192.0.2.4 on upA, no neighbour (NO_NEIGH)   pods 10.1.4.0/24
 //   5: 203.0.113.5 unreachable route               pods 10.1.5.0/24
