@@ -295,11 +295,21 @@ DesiredState compute(const DesiredInput& in) {
       }
     if (auto k = in.peer_keys.find(p.id); k != in.peer_keys.end()) pn.keys = k->second;
     if (auto rs = d.route_slot.find(p.id); rs != d.route_slot.end()) pn.rx_slot = rs->second;
+    // docs/traffic-classes.md: out policies for every address the BPF program
+    // marks for the peer (its pod CIDRs and node addresses); strict in/fwd for
+    // its node addresses only when host traffic is encrypted (its plaintext
+    // host traffic must be received otherwise).
     pn.dsts = p.pod_cidrs;
+    for (const auto& a : {p.ipv4, p.ipv6})
+      if (a) (cfg.encrypt_host ? pn.dsts : pn.out_only).push_back(IpPrefix::host(*a));
     for (const auto& c : p.pod_cidrs) subnets.insert(c);
     d.xfrm.peers.push_back(std::move(pn));
   }
   d.xfrm.opts.subnets.assign(subnets.begin(), subnets.end());
+  d.xfrm.opts.rx_any_fwd = cfg.node.pod_cidrs;
+  if (cfg.encrypt_host)
+    for (const auto& a : {cfg.node.ipv4, cfg.node.ipv6})
+      if (a) d.xfrm.opts.rx_any_in.push_back(IpPrefix::host(*a));
   d.xfrm.opts.inbound_generations = kRxWindow;
 
   // Slot routes.

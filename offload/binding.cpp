@@ -95,9 +95,10 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
       return fail(EINVAL, "plan XFRM objects", who, "bad node id");
     if (peer.addr.family != family)
       return fail(EINVAL, "plan XFRM objects", who, "outer address family differs from ours");
-    for (const IpPrefix& d : peer.dsts)
-      if (d.addr.family != AF_INET && d.addr.family != AF_INET6)
-        return fail(EINVAL, "plan XFRM objects", who, "dsts: a prefix without an address family");
+    for (const auto* list : {&peer.dsts, &peer.out_only})
+      for (const IpPrefix& d : *list)
+        if (d.addr.family != AF_INET && d.addr.family != AF_INET6)
+          return fail(EINVAL, "plan XFRM objects", who, "dsts: a prefix without an address family");
 
     for (const keys::Key& key : keys.keys) {
       // ---- outbound: only for keys the peer can decrypt.
@@ -110,7 +111,7 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
           // fresh ones (next generation) when it comes back.
           const uint32_t mark = sealnet_mark_encrypt(peer.id, key.id, slot_no);
           const auto mode = modes.mode_for(slot_no, make_spi(local.id, key.id, slot_no, slot.generation));
-          for (const IpPrefix& dst : peer.dsts.empty() ? opts.subnets : peer.dsts) {
+          auto out_policy = [&](const IpPrefix& dst) {
             xfrm::PolicySpec p;
             p.selector = {any_of(dst.addr.family), dst, 0};
             p.dir = xfrm::PolicyDir::out;
@@ -121,7 +122,9 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
             if (slot.mode == xfrm::OffloadMode::packet)
               p.offload = xfrm::OffloadRequest{slot.dev.ifindex, slot.mode, xfrm::Direction::out};
             out.policies.push_back(std::move(p));
-          }
+          };
+          for (const IpPrefix& dst : peer.dsts.empty() ? opts.subnets : peer.dsts) out_policy(dst);
+          for (const IpPrefix& dst : peer.out_only) out_policy(dst);
           // Down: offloaded states were flushed; software ones stay (a flap
           // that flushed nothing moves nothing, docs/xfrm-design.md).
           if (!slot.up && slot.mode != xfrm::OffloadMode::none) continue;
@@ -229,6 +232,21 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
       out.policies.push_back(std::move(p));
     }
   }
+  // Catch-alls, optional, from any peer: decrypted traffic whose inner source
+  // no selector above names still has a policy (XfrmInNoPols otherwise), and
+  // plaintext from such sources is accepted as it was.
+  for (auto [dir, list] : {std::pair{xfrm::PolicyDir::fwd, &opts.rx_any_fwd},
+                           std::pair{xfrm::PolicyDir::in, &opts.rx_any_in}})
+    for (const IpPrefix& dst : *list) {
+      xfrm::PolicySpec p;
+      p.selector = {any_of(dst.addr.family), dst, 0};
+      p.dir = dir;
+      p.priority = kRxAnyPriority;
+      IpAddr any;
+      any.family = family;
+      p.templates.push_back({{local.addr, 0, IPPROTO_ESP}, any, kReqidIn, xfrm::SaMode::tunnel, true});
+      out.policies.push_back(std::move(p));
+    }
   return out;
 }
 

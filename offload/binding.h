@@ -9,8 +9,8 @@
 //    output mark sealnet_mark_encrypted(slot) / 0xFF0; and per (peer, key, slot,
 //    destination prefix) one policy with that mark: the kernel looks the state up
 //    with the policy's mark, so the slot the BPF program chose is the device that
-//    encrypts. The destination prefixes are the peer's own (PeerNode::dsts: its
-//    pod CIDRs, and its node address when host traffic is encrypted), not the
+//    encrypts. The destination prefixes are the peer's own (PeerNode::dsts and
+//    out_only: its pod CIDRs and node addresses), not the
 //    cluster subnet, for two reasons. Defence in depth: with one shared selector
 //    the mark alone picks the SA, so a wrong mark sends a pod's traffic as ESP to
 //    another peer (docs/kernel-facts.md, "Output"); with the peer's prefixes a wrong mark matches no
@@ -58,6 +58,9 @@ inline constexpr uint32_t kPolicyPriority = 0x5EA1;
 // The strict in/fwd policies of a peer's prefix: before the shared ones, and a
 // longer prefix before a shorter one where two overlap (lowest number wins).
 constexpr uint32_t rx_policy_priority(uint8_t prefix_len) { return kPolicyPriority - 1 - prefix_len; }
+// The optional receive catch-alls (PlanOptions::rx_any_*): after every strict
+// and shared in/fwd policy, so they only take what no peer prefix names.
+inline constexpr uint32_t kRxAnyPriority = kPolicyPriority + 1;
 inline constexpr uint32_t kSetMarkMask = 0x00000FF0;  // magic + slot
 
 // SPI = sender node id << 16 | key id << 12 | sender slot << 8 | generation.
@@ -87,6 +90,11 @@ struct PeerNode {
   // traffic is encrypted. Empty: the outbound policies select the cluster
   // subnets (PlanOptions::subnets) instead.
   std::vector<IpPrefix> dsts;
+  // Out policies only, no strict in/fwd: its node addresses while host traffic
+  // is not encrypted. The BPF program marks pod-to-node traffic for them (so
+  // they need an out policy), but the peer's plaintext host traffic must still
+  // be received (docs/traffic-classes.md).
+  std::vector<IpPrefix> out_only{};
 };
 
 struct PlanOptions {
@@ -97,6 +105,15 @@ struct PlanOptions {
   // reconciler moves their slot to the next generation before 2^32.
   uint32_t offload_replay_window = 32;
   int inbound_generations = 2;  // g and g+1
+  // Receive catch-alls (docs/traffic-classes.md): per prefix one optional policy
+  // from any peer, selector 0/0 -> prefix, priority kRxAnyPriority, for
+  // decrypted traffic whose inner source no peer prefix names (a peer's host
+  // traffic from its node address without host encryption, a secondary address,
+  // an outside client of forwarded NodePort traffic): without a policy the
+  // kernel rejects a decrypted tunnel packet (XfrmInNoPols). The agent: fwd to
+  // our pod CIDRs; in to our node addresses when host traffic is encrypted.
+  std::vector<IpPrefix> rx_any_fwd{};
+  std::vector<IpPrefix> rx_any_in{};
 };
 
 // One desired state and why it exists: its identity (SPI, addresses, selector,

@@ -10,6 +10,7 @@
 #include "bpf/packet.h"
 #include "bpf/programs.h"
 #include "tests/host/bpf_topology.h"
+#include "tests/traffic_classes.h"
 
 namespace sealnet::bpf {
 namespace {
@@ -250,6 +251,84 @@ TEST_P(Classify, Decides) {
 
 INSTANTIATE_TEST_SUITE_P(Table, Classify, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
+// docs/traffic-classes.md, the shared table (tests/traffic_classes.h), through
+// the programs: the classifier the row names gives its verdict and mark, and
+// to_wire judges the row's plaintext as the row says, in both families and
+// with every encrypt_host setting the row holds for. Node 2 is the peer: its
+// mark names upA's slot, a crypto device.
+class TrafficClasses : public ::testing::TestWithParam<testing::TrafficClass> {
+ protected:
+  static void SetUpTestSuite() { cluster_ = new testing::BpfCluster; }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  static testing::BpfCluster* cluster_;
+};
+testing::BpfCluster* TrafficClasses::cluster_ = nullptr;
+
+TEST_P(TrafficClasses, BpfAgreesWithTheTable) {
+  using testing::Classifier;
+  using testing::Verdict;
+  using testing::WireVerdict;
+  const testing::TrafficClass& c = GetParam();
+  auto in_node = cluster_->node().enter();
+  auto dp = Datapath::load({});
+  ASSERT_TRUE(dp) << dp.error().message();
+  cluster_->populate(*dp);
+  ASSERT_FALSE(HasFailure());
+  for (bool on : {false, true}) {
+    if (!testing::applies(c, on)) continue;
+    ASSERT_TRUE(dp->set_config(cluster_config(testing::kKey, true, on)));
+    for (bool v6 : {false, true}) {
+      SCOPED_TRACE(std::string(v6 ? "IPv6" : "IPv4") + (on ? ", encrypt_host on" : ", encrypt_host off"));
+      const auto frame = PacketBuilder()
+                             .ip(ip(testing::address(c.src, v6)), ip(testing::address(c.dst, v6, true)))
+                             .udp(4000, 5000)
+                             .payload(64)
+                             .build();
+      auto run = [&](Program p, const char* dev) -> std::pair<TestRun, uint32_t> {
+        auto before = dp->metrics();
+        auto r = test_run(dp->prog_fd(p), {.packet = frame, .ifindex = cluster_->ifindex(dev), .mark = 0, .repeat = 1});
+        auto after = dp->metrics();
+        EXPECT_TRUE(r && before && after);
+        uint32_t counted = SEALNET_M_COUNT;
+        if (before && after)
+          for (uint32_t m = 0; m < SEALNET_M_FIB_RET_BASE; ++m)
+            if ((*after)[m].packets != (*before)[m].packets) {
+              EXPECT_EQ(counted, SEALNET_M_COUNT) << "more than one reason counted";
+              counted = m;
+            }
+        return {r ? *r : TestRun{}, counted};
+      };
+      if (c.classifier != Classifier::None) {
+        const bool pod = c.classifier == Classifier::FromPod;
+        auto [r, reason] = run(pod ? Program::FromPod : Program::FromHost, pod ? "lxc0" : "snn0");
+        const uint32_t want = c.verdict == Verdict::Mark        ? SEALNET_M_MARK_CRYPTO
+                              : c.verdict == Verdict::LocalPass ? SEALNET_M_LOCAL_PASS
+                                                                : SEALNET_M_NON_CLUSTER_PASS;
+        EXPECT_EQ(metric_name(reason), metric_name(want));
+        EXPECT_EQ(r.action, TC_ACT_OK);
+        EXPECT_EQ(r.mark, c.mark ? mark(2, testing::kKey, kSlotA) : 0u) << std::hex << r.mark;
+      }
+      auto [w, wreason] = run(Program::ToWire, "upA");
+      const uint32_t want = c.wire == WireVerdict::PlaintextToRemote ? SEALNET_M_WIRE_PLAINTEXT_DROPPED
+                            : c.wire == WireVerdict::WireHostPass    ? SEALNET_M_WIRE_HOST_PASS
+                                                                     : SEALNET_M_WIRE_OTHER;
+      EXPECT_EQ(metric_name(wreason), metric_name(want));
+      EXPECT_EQ(w.action, want == SEALNET_M_WIRE_PLAINTEXT_DROPPED ? TC_ACT_SHOT : TC_ACT_OK);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, TrafficClasses, ::testing::ValuesIn(testing::kTrafficClasses),
+                         [](const ::testing::TestParamInfo<testing::TrafficClass>& i) {
+                           std::string n(i.param.name);
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace sealnet::bpf

@@ -412,6 +412,11 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   EXPECT_EQ(pn.keys, (std::vector<uint8_t>{1}));
   EXPECT_EQ(pn.rx_slot, std::optional<uint8_t>(0));
   EXPECT_EQ(pn.dsts, (std::vector<IpPrefix>{pfx("10.1.2.0/24")}));
+  // Its node address: out policies only (pod-to-node is marked; its plaintext
+  // host traffic is still received), docs/traffic-classes.md.
+  EXPECT_EQ(pn.out_only, (std::vector<IpPrefix>{pfx("10.0.0.2/32")}));
+  EXPECT_EQ(a.last.xfrm.opts.rx_any_fwd, (std::vector<IpPrefix>{pfx("10.1.1.0/24")}));
+  EXPECT_TRUE(a.last.xfrm.opts.rx_any_in.empty());
   EXPECT_EQ(a.last.xfrm.opts.subnets, (std::vector<IpPrefix>{pfx("10.1.2.0/24")}));
   // Our own pod CIDRs reach the planner (a peer prefix over them stays loose).
   EXPECT_EQ(a.last.xfrm.local.pod_cidrs, (std::vector<IpPrefix>{pfx("10.1.1.0/24")}));
@@ -419,6 +424,12 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   size_t strict = 0;
   for (const auto& p : a.plan().policies) {
     if (p.dir == xfrm::PolicyDir::out) continue;
+    if (p.priority == offload::kRxAnyPriority) {  // the catch-all to our pods, optional
+      EXPECT_EQ(p.dir, xfrm::PolicyDir::fwd);
+      EXPECT_EQ(p.selector.dst, pfx("10.1.1.0/24"));
+      EXPECT_TRUE(p.templates.at(0).optional);
+      continue;
+    }
     EXPECT_EQ(p.selector.src, pfx("10.1.2.0/24"));
     EXPECT_FALSE(p.templates.at(0).optional);
     EXPECT_EQ(p.templates.at(0).saddr, ip("10.0.0.2"));
@@ -447,7 +458,7 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
   // routes, and only then the send key.
   EXPECT_EQ(k.timeline, (Timeline{"device 2 slot 0 mode 0", "node 2 key 0", "ipcache 10.0.0.1/32 node 1",
                                   "ipcache 10.0.0.2/32 node 2", "ipcache 10.1.1.0/24 node 1",
-                                  "ipcache 10.1.2.0/24 node 2", "to_wire 2", "from_pod 5", "xfrm 5", "xfrm 3",
+                                  "ipcache 10.1.2.0/24 node 2", "to_wire 2", "from_pod 5", "xfrm 5", "xfrm 5",
                                   "routes 2", "node 2 key 1"}));
   EXPECT_EQ(k.spis(xfrm::Direction::out), a.planned_spis(xfrm::Direction::out));
   EXPECT_EQ(k.spis(xfrm::Direction::in), a.planned_spis(xfrm::Direction::in));
@@ -481,7 +492,7 @@ TEST(AgentDesired, PeerJoinsAndLeaves) {
             (std::vector<std::string>{"-ipcache 10.0.0.2/32", "-ipcache 10.1.2.0/24", "-node 2"}));
   EXPECT_FALSE(a.w.send_keys.contains(2));
   EXPECT_EQ(r.xfrm.states_deleted, 0u);
-  EXPECT_EQ(r.xfrm.retiring, 5u + 3u);  // 5 states; b's out policy and the in/fwd pair of its subnet
+  EXPECT_EQ(r.xfrm.retiring, 5u + 4u);  // 5 states; b's two out policies and the in/fwd pair of its subnet
   a.pass(31);
   r = a.sync();
   EXPECT_EQ(r.xfrm.states_deleted, 5u);
@@ -516,7 +527,7 @@ TEST(AgentDesired, RotationNeverSendsWithAKeyThePeerLacks) {
   k.timeline.clear();
   auto r = a.sync();
   EXPECT_EQ(k.timeline,
-            (Timeline{"xfrm 1", "xfrm 1", "node 2 key 2"}));  // the state, its policy, then the key
+            (Timeline{"xfrm 1", "xfrm 2", "node 2 key 2"}));  // the state, its policies, then the key
   EXPECT_EQ(a.last.xfrm.peers[0].keys, (std::vector<uint8_t>{1, 2}));
   EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 0), spi(1, 2, 0, 0)}));
   EXPECT_EQ(r.xfrm.installed_keys.at(2), (std::vector<uint8_t>{1, 2}));
