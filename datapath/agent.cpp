@@ -939,6 +939,22 @@ int Agent::loop(const volatile sig_atomic_t& stop) {
   return 0;
 }
 
+// An integer sysctl of the agent's namespace, nullopt when it cannot be read.
+std::optional<int> read_sysctl(const char* path) {
+  std::ifstream f(path);
+  int v = 0;
+  if (!(f >> v)) return std::nullopt;
+  return v;
+}
+
+HostSysctls host_sysctls() {
+  HostSysctls s;
+  if (auto v = read_sysctl("/proc/sys/net/ipv4/ip_forward")) s.ipv4_forwarding = *v != 0;
+  if (auto v = read_sysctl("/proc/sys/net/ipv6/conf/all/forwarding")) s.ipv6_forwarding = *v != 0;
+  s.ipv4_rp_filter = read_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter");
+  return s;
+}
+
 }  // namespace
 
 int run_agent(const Options& opts, const volatile sig_atomic_t& stop) {
@@ -962,8 +978,17 @@ int run_agent(const Options& opts, const volatile sig_atomic_t& stop) {
     std::printf("config ok: node %s (id %u), %zu peer(s), key file %s\n", cfg->node.name.c_str(),
                 cfg->node.id, cfg->peers.size(), cfg->key_file.c_str());
     for (const auto& key : k->keys) std::printf("  %s\n", key.describe().c_str());
+    for (const auto& p : host_encryption_problems(*cfg, host_sysctls()))
+      std::printf("  encrypt_host: %s\n", p.c_str());
     if (cfg->encrypt_host) std::printf("  encrypt_host: true is not supported by this version\n");
     return cfg->encrypt_host ? 1 : 0;
+  }
+  // Refused before anything is touched: the node lacks what from_host needs
+  // (each line names the sysctl to set), or this version cannot set it up.
+  if (const auto problems = host_encryption_problems(*cfg, host_sysctls()); !problems.empty()) {
+    for (const auto& p : problems) say("encrypt_host: %s", p.c_str());
+    say("encrypt_host: true refused; nothing was changed");
+    return 1;
   }
   if (cfg->encrypt_host) {
     say("encrypt_host: true is not supported by this version (host traffic needs the from_host device, "

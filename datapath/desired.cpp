@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sys/socket.h>
+
 #include "keys/ring.h"
 
 namespace sealnet::agent {
@@ -198,6 +200,33 @@ std::vector<uint8_t> peer_key_ids(const config::Peer& p, const keys::KeySet& key
   return out;
 }
 
+std::vector<std::string> host_encryption_problems(const config::AgentConfig& cfg, const HostSysctls& s) {
+  std::vector<std::string> out;
+  if (!cfg.encrypt_host) return out;
+  auto v6 = [](const std::vector<IpPrefix>& cidrs) {
+    return std::any_of(cidrs.begin(), cidrs.end(), [](const IpPrefix& c) { return c.addr.family == AF_INET6; });
+  };
+  bool ipv6 = cfg.node.ipv6.has_value() || v6(cfg.node.pod_cidrs);
+  for (const auto& p : cfg.peers) ipv6 = ipv6 || p.ipv6.has_value() || v6(p.pod_cidrs);
+  const std::string why = "; encrypt_host: true re-routes host traffic through the host encryption device "
+                          "as forwarded traffic (docs/traffic-classes.md)";
+  if (s.ipv4_forwarding != true)
+    out.push_back(std::string(s.ipv4_forwarding ? "net.ipv4.ip_forward is 0" : "net.ipv4.ip_forward could not be read") +
+                  ": set net.ipv4.ip_forward=1" + why);
+  if (ipv6 && s.ipv6_forwarding != true)
+    out.push_back(std::string(s.ipv6_forwarding ? "net.ipv6.conf.all.forwarding is 0"
+                                                : "net.ipv6.conf.all.forwarding could not be read") +
+                  " and this cluster has IPv6: set net.ipv6.conf.all.forwarding=1" + why);
+  if (!s.ipv4_rp_filter)
+    out.push_back("net.ipv4.conf.all.rp_filter could not be read: it must be 0 or 2" + why);
+  else if (*s.ipv4_rp_filter == 1)
+    out.push_back("net.ipv4.conf.all.rp_filter is 1 (strict; the larger of `all` and the device's value "
+                  "applies to every device, so the device's own 0 cannot lift it): set "
+                  "net.ipv4.conf.all.rp_filter=0 or 2, host traffic re-entering at the host encryption device "
+                  "has a local source and fails the strict check (net/ipv4/fib_frontend.c:397-398)");
+  return out;
+}
+
 namespace {
 
 uint8_t bpf_mode(xfrm::OffloadMode m) {
@@ -257,13 +286,18 @@ DesiredState compute(const DesiredInput& in) {
   add_node(cfg.node.id, cfg.node.ipv4, cfg.node.ipv6, cfg.node.pod_cidrs);
   for (const auto& p : *in.peers) add_node(p.id, p.ipv4, p.ipv6, p.pod_cidrs);
   for (const auto& p : *in.peers) {
+    // Only the address of the outer family: the BPF program tunnels to the
+    // peer's IPv4 address when it has one, the XFRM plan to outer_peer(). A
+    // peer without that family gets no address at all, so its traffic is
+    // dropped and counted as node-no-address (and reported below), not marked
+    // for a tunnel no state or policy exists for.
     sealnet_node_value v{};
-    if (p.ipv4) {
-      std::memcpy(v.ipv4, p.ipv4->bytes.data(), 4);
+    const auto outer = outer_peer(cfg.node, p);
+    if (outer && outer->family == AF_INET) {
+      std::memcpy(v.ipv4, outer->bytes.data(), 4);
       v.flags |= SEALNET_NODE_HAS_IPV4;
-    }
-    if (p.ipv6) {
-      std::memcpy(v.ipv6, p.ipv6->bytes.data(), 16);
+    } else if (outer) {
+      std::memcpy(v.ipv6, outer->bytes.data(), 16);
       v.flags |= SEALNET_NODE_HAS_IPV6;
     }
     auto k = in.send_keys.find(p.id);
@@ -278,7 +312,10 @@ DesiredState compute(const DesiredInput& in) {
   for (const auto& p : *in.peers) {
     auto a = outer_peer(cfg.node, p);
     if (!a) {
-      d.problems.push_back("peer " + p.name + " has no address of our outer family");
+      const char* fam = cfg.node.ipv4 ? "IPv4" : "IPv6";
+      d.problems.push_back("peer " + p.name + " has no " + fam + " address, the outer family of node " +
+                           cfg.node.name + ": its traffic is dropped and counted as node-no-address until it has "
+                           "one (or this node has an address of the peer's family)");
       continue;
     }
     offload::PeerNode pn;

@@ -123,6 +123,20 @@ struct KeyEvidence {
 std::vector<uint8_t> peer_key_ids(const config::Peer& p, const keys::KeySet& keys, const KeyEvidence& ev,
                                   uint64_t now_ms, std::string* source = nullptr);
 
+// ---- host encryption's preconditions (encrypt_host: true).
+
+// The node-wide sysctls from_host depends on (nullopt: could not be read).
+struct HostSysctls {
+  std::optional<bool> ipv4_forwarding;  // net.ipv4.ip_forward
+  std::optional<bool> ipv6_forwarding;  // net.ipv6.conf.all.forwarding
+  std::optional<int> ipv4_rp_filter;    // net.ipv4.conf.all.rp_filter
+};
+// What this node lacks for host encryption, one line per sysctl, each naming
+// the value to set (docs/agent-config.md, `encrypt_host`); empty when nothing
+// lacks or encrypt_host is off. IPv6 forwarding counts only when the node, its
+// pods or a peer has IPv6.
+std::vector<std::string> host_encryption_problems(const config::AgentConfig& cfg, const HostSysctls& s);
+
 // ---- the desired state.
 
 struct DesiredInput {
@@ -159,7 +173,7 @@ struct DesiredState {
   // slot's device (offload::plan_slot_routes of it is the objects).
   offload::SlotRouteInput routes;
   std::map<uint16_t, uint8_t> route_slot;  // peer -> the slot its route leaves by
-  std::vector<std::string> problems;       // "peer b has no address of our outer family"
+  std::vector<std::string> problems;       // "peer b has no IPv4 address, the outer family of node a: ..."
 };
 
 // Pure. Input pointers must be set.

@@ -64,6 +64,42 @@ TEST(AgentHost, CheckValidatesWithoutTouchingAnything) {
   EXPECT_NE(::stat((f.dir + "/bpf").c_str(), &st), 0) << "--check created the bpffs dir";
 }
 
+// encrypt_host: true on a node that lacks what from_host needs: refused with
+// the sysctl to set, before anything is touched (not even the probe's trial SAs).
+TEST(AgentHost, EncryptHostWithoutWhatFromHostNeedsIsRefusedWithTheSysctl) {
+  testing::TestNetns ns;
+  AgentFiles f;
+  std::ofstream(f.config, std::ios::app) << "encrypt_host: true\n";
+  const std::string run = std::string(SEALNET_CLI) + " agent --config " + f.config + " 2>&1";
+  auto nothing_changed = [&] {
+    struct stat st{};
+    EXPECT_NE(::stat((f.dir + "/bpf").c_str(), &st), 0) << "the bpffs dir was made";
+    EXPECT_NE(::stat((f.dir + "/state").c_str(), &st), 0) << "the state dir was made";
+    EXPECT_EQ(ns.must("ip xfrm state; ip xfrm policy"), "");
+    EXPECT_EQ(ns.must("tc qdisc show | grep -c clsact || true"), "0\n");
+  };
+  ns.must("sysctl -qw net.ipv4.ip_forward=0 net.ipv4.conf.all.rp_filter=0");
+  auto r = ns.sh(run);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("set net.ipv4.ip_forward=1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("nothing was changed"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("rp_filter"), std::string::npos) << r.output;
+  nothing_changed();
+
+  ns.must("sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=1");
+  r = ns.sh(run);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("set net.ipv4.conf.all.rp_filter=0 or 2"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("ip_forward"), std::string::npos) << r.output;
+  nothing_changed();
+
+  // --check says the same and changes nothing either.
+  r = ns.sh(std::string(SEALNET_CLI) + " agent --check --config " + f.config + " 2>&1");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("encrypt_host: net.ipv4.conf.all.rp_filter is 1"), std::string::npos) << r.output;
+  nothing_changed();
+}
+
 TEST(AgentHost, ConfigErrorNamesFileLineAndField) {
   AgentFiles f;
   write(f.config,

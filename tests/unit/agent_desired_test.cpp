@@ -808,7 +808,8 @@ TEST(AgentDesired, AConfigChange) {
   v6.ipv6 = ip("fd00::6");
   a.peers.push_back(v6);
   r = a.sync();
-  EXPECT_EQ(r.problems, (std::vector<std::string>{"peer e has no address of our outer family"}));
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_TRUE(r.problems[0].starts_with("peer e has no IPv4 address, the outer family of node a")) << r.problems[0];
   EXPECT_EQ(a.last.xfrm.peers.size(), 1u);
   EXPECT_TRUE(a.last.nodes.contains(6));
   EXPECT_FALSE(a.w.send_keys.contains(6));
@@ -1082,6 +1083,74 @@ TEST(AgentStaleState, APeerThatLeftWhileTheAgentWasDownIsSweptAtStart) {
   // A second sync sweeps nothing more and writes nothing.
   b.sync();
   EXPECT_TRUE(k.maps.take().empty());
+}
+
+// encrypt_host: true needs node-wide sysctls from_host depends on; each one
+// lacking is one line naming the value to set (the agent refuses with them
+// before it touches anything: host.AgentHost.EncryptHostWithoutWhatFromHostNeedsIsRefusedWithTheSysctl).
+TEST(AgentDesired, EncryptHostNamesTheSysctlsFromHostLacks) {
+  config::AgentConfig cfg;
+  cfg.node.name = "a";
+  cfg.node.id = 1;
+  cfg.node.ipv4 = ip("10.0.0.1");
+  cfg.node.pod_cidrs = {pfx("10.1.1.0/24")};
+  cfg.peers = {peer("b", 2, "10.1.2.0/24")};
+  const HostSysctls ok{.ipv4_forwarding = true, .ipv6_forwarding = false, .ipv4_rp_filter = 2};
+  auto find = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::count_if(v.begin(), v.end(), [&](const std::string& l) { return l.find(s) != std::string::npos; });
+  };
+  EXPECT_TRUE(host_encryption_problems(cfg, {}).empty()) << "encrypt_host off needs nothing";
+  cfg.encrypt_host = true;
+  EXPECT_TRUE(host_encryption_problems(cfg, ok).empty()) << "an IPv4 cluster needs no IPv6 forwarding";
+  EXPECT_TRUE(host_encryption_problems(cfg, {true, false, 0}).empty());
+
+  auto p = host_encryption_problems(cfg, {false, false, 2});
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(find(p, "net.ipv4.ip_forward is 0: set net.ipv4.ip_forward=1"), 1);
+  p = host_encryption_problems(cfg, {true, false, 1});
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(find(p, "set net.ipv4.conf.all.rp_filter=0 or 2"), 1);
+  p = host_encryption_problems(cfg, {std::nullopt, false, std::nullopt});
+  EXPECT_EQ(p.size(), 2u);
+  EXPECT_EQ(find(p, "could not be read"), 2);
+
+  // IPv6 anywhere in the cluster (here a peer's pods) needs IPv6 forwarding.
+  cfg.peers[0].pod_cidrs.push_back(pfx("fd01:2::/64"));
+  p = host_encryption_problems(cfg, ok);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(find(p, "set net.ipv6.conf.all.forwarding=1"), 1);
+  p = host_encryption_problems(cfg, {false, false, 1});
+  EXPECT_EQ(p.size(), 3u) << "every lacking sysctl at once";
+}
+
+// A peer without an address of our outer family: reported by name and family,
+// left out of the XFRM plan, and its node entry carries no address, so the BPF
+// program drops its traffic as node-no-address instead of marking it for a
+// tunnel nothing was installed for. A peer with both families tunnels over ours.
+TEST(AgentDesired, APeerWithoutOurOuterFamilyIsReportedPerPeer) {
+  Kernel k;
+  Agent a(k);
+  auto c = peer("c", 3, "10.1.3.0/24");
+  c.ipv4.reset();
+  c.ipv6 = ip("fd00::3");
+  auto d = peer("d", 4, "10.1.4.0/24");
+  d.ipv6 = ip("fd00::4");
+  a.peers.push_back(c);
+  a.peers.push_back(d);
+  a.sync();
+  ASSERT_EQ(a.last.problems.size(), 1u);
+  EXPECT_NE(a.last.problems[0].find("peer c has no IPv4 address, the outer family of node a"), std::string::npos)
+      << a.last.problems[0];
+  EXPECT_NE(a.last.problems[0].find("node-no-address"), std::string::npos);
+  ASSERT_TRUE(a.last.nodes.contains(3));
+  EXPECT_EQ(a.last.nodes.at(3).flags & (SEALNET_NODE_HAS_IPV4 | SEALNET_NODE_HAS_IPV6), 0);
+  EXPECT_EQ(a.last.nodes.at(4).flags & (SEALNET_NODE_HAS_IPV4 | SEALNET_NODE_HAS_IPV6), SEALNET_NODE_HAS_IPV4);
+  std::set<uint16_t> planned;
+  for (const auto& pn : a.last.xfrm.peers) planned.insert(pn.id);
+  EXPECT_EQ(planned, (std::set<uint16_t>{2, 4}));
+  // b and d still converge.
+  EXPECT_TRUE(a.w.send_keys.contains(2));
+  EXPECT_TRUE(a.w.send_keys.contains(4));
 }
 
 }  // namespace
