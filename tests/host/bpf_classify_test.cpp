@@ -86,6 +86,8 @@ const Case kCases[] = {
      SEALNET_M_UNKNOWN_DEVICE, BPF_FIB_LKUP_RET_NO_NEIGH},
     {"node_not_in_nodes_map_drops", Pod, "lxc0", "10.1.1.5", "10.1.10.7", SHOT, 0, SEALNET_M_UNKNOWN_NODE},
     {"peer_without_key_drops", Pod, "lxc0", "10.1.1.5", "10.1.9.7", SHOT, 0, SEALNET_M_NO_KEY},
+    {"peer_without_our_outer_family_drops", Pod, "lxc0", "10.1.1.5", "10.1.11.7", SHOT, 0,
+     SEALNET_M_NODE_NO_ADDR},
     // Key choice across a rotation and the wrap from 15 to 1 (node 2's key varies).
     {"key_we_rotated_first", Pod, "lxc0", "10.1.1.5", "10.1.2.7", OK, mark(2, 5, kSlotA),
      SEALNET_M_MARK_CRYPTO, std::nullopt, Frame::Udp, 6, 5},

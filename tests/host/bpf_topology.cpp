@@ -105,6 +105,7 @@ void BpfCluster::populate(bpf::Datapath& dp) const {
       {"10.1.7.0/24", 7, SEALNET_IPCACHE_POD_CIDR},       {"fd01:8::/64", 8, SEALNET_IPCACHE_POD_CIDR},
       {"10.1.9.0/24", 9, SEALNET_IPCACHE_POD_CIDR},       {"10.1.10.0/24", 10, SEALNET_IPCACHE_POD_CIDR},
       {"fd00:a::1/128", 1, SEALNET_IPCACHE_NODE_ADDR},    {"fd00:a::2/128", 2, SEALNET_IPCACHE_NODE_ADDR},
+      {"10.1.11.0/24", 11, SEALNET_IPCACHE_POD_CIDR},
   };
   for (const auto& c : cache) {
     auto p = IpPrefix::parse(c.prefix);
@@ -112,12 +113,15 @@ void BpfCluster::populate(bpf::Datapath& dp) const {
     auto s = dp.upsert_ipcache(*p, {c.node, c.flags});
     ASSERT_TRUE(s) << c.prefix << ": " << s.error().message();
   }
+  sealnet_node_value no_address{};  // a peer without our outer family (datapath/desired.cpp)
+  no_address.peer_key_id = kKey;
   const struct {
     uint32_t id;
     sealnet_node_value v;
   } nodes[] = {{1, node_v4("192.0.2.1")},    {2, node_v4("192.0.2.2")},   {3, node_v4("198.51.100.3")},
                {4, node_v4("192.0.2.4")},    {5, node_v4("203.0.113.5")}, {6, node_v4("203.0.113.6")},
-               {7, node_v4("203.0.113.7")},  {8, node_v6("fd00:a::8")},   {9, node_v4("192.0.2.2", 0)}};
+               {7, node_v4("203.0.113.7")},  {8, node_v6("fd00:a::8")},   {9, node_v4("192.0.2.2", 0)},
+               {11, no_address}};
   for (const auto& n : nodes) {
     auto s = dp.upsert_node(n.id, n.v);
     ASSERT_TRUE(s) << s.error().message();

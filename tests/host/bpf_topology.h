@@ -21,6 +21,7 @@
 //   8: fd00:a::8 only (IPv6 outer), permanent neighbour on upA; pods fd01:8::/64
 //   9: 192.0.2.2 again, but the peer has no key yet; pods 10.1.9.0/24
 //  10: in the ipcache only, not in `nodes`;          pods 10.1.10.0/24
+//  11: in `nodes` without an address (a peer without our outer family); pods 10.1.11.0/24
 // Host entries inside another node's CIDR (the longest prefix wins):
 //   10.1.3.99/32 and fd01:8::99/128 belong to node 2.
 #pragma once

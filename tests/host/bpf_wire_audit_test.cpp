@@ -328,14 +328,16 @@ TEST_F(WireAudit, SameNodeAndNonClusterDestinationsAreNotJudged) {
     SCOPED_TRACE(s.what);
     const uint64_t before = packets(SEALNET_M_WIRE_OTHER);
     EXPECT_TRUE(delivered(s));
-    // The control datagram is not the audit's either.
-    EXPECT_EQ(packets(SEALNET_M_WIRE_OTHER) - before, 2u);
+    // The control datagram is not the audit's either; the kernel's own IPv6
+    // link-local traffic on upA (MLD, router solicitations) may add to it.
+    EXPECT_GE(packets(SEALNET_M_WIRE_OTHER) - before, 2u);
   }
   // A destination on this node (a local pod) leaving an uplink: not judged.
   const uint64_t before = packets(SEALNET_M_WIRE_OTHER);
   send({"to a local pod", Via::Packet, "198.18.5.5", "10.1.1.9", 4204});
-  EXPECT_EQ(packets(SEALNET_M_WIRE_OTHER) - before, 1u);
+  EXPECT_GE(packets(SEALNET_M_WIRE_OTHER) - before, 1u);
   EXPECT_EQ(packets(SEALNET_M_WIRE_PLAINTEXT_DROPPED), 0u);
+  EXPECT_EQ(packets(SEALNET_M_WIRE_HOST_PASS), 0u);
   EXPECT_TRUE(drops().empty());
 }
 
