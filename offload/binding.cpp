@@ -216,37 +216,32 @@ Result<DesiredSet> plan(const LocalNode& local, const fallback::ModeBook& modes,
       out.policies.push_back(std::move(p));
     }
   }
+  // In or fwd, optional, from any peer (template source 0).
+  auto optional_from_any = [&](xfrm::Selector sel, xfrm::PolicyDir dir, uint32_t priority) {
+    xfrm::PolicySpec p;
+    p.selector = std::move(sel);
+    p.dir = dir;
+    p.priority = priority;
+    IpAddr any;
+    any.family = family;
+    p.templates.push_back({{local.addr, 0, IPPROTO_ESP}, any, kReqidIn, xfrm::SaMode::tunnel, true});
+    out.policies.push_back(std::move(p));
+  };
   // Shared and optional, for the cluster subnets no peer claims exactly (peers
   // without dsts): decrypted traffic needs a policy (a tunnel-mode secpath no
   // template consumes is rejected), optional lets same-node plaintext through.
   for (const IpPrefix& subnet : opts.subnets) {
     if (claimed.contains(subnet)) continue;
-    for (auto dir : {xfrm::PolicyDir::in, xfrm::PolicyDir::fwd}) {
-      xfrm::PolicySpec p;
-      p.selector = {subnet, any_of(subnet.addr.family), 0};
-      p.dir = dir;
-      p.priority = kPolicyPriority;
-      IpAddr any;
-      any.family = family;
-      p.templates.push_back({{local.addr, 0, IPPROTO_ESP}, any, kReqidIn, xfrm::SaMode::tunnel, true});
-      out.policies.push_back(std::move(p));
-    }
+    for (auto dir : {xfrm::PolicyDir::in, xfrm::PolicyDir::fwd})
+      optional_from_any({subnet, any_of(subnet.addr.family), 0}, dir, kPolicyPriority);
   }
-  // Catch-alls, optional, from any peer: decrypted traffic whose inner source
-  // no selector above names still has a policy (XfrmInNoPols otherwise), and
-  // plaintext from such sources is accepted as it was.
-  for (auto [dir, list] : {std::pair{xfrm::PolicyDir::fwd, &opts.rx_any_fwd},
-                           std::pair{xfrm::PolicyDir::in, &opts.rx_any_in}})
-    for (const IpPrefix& dst : *list) {
-      xfrm::PolicySpec p;
-      p.selector = {any_of(dst.addr.family), dst, 0};
-      p.dir = dir;
-      p.priority = kRxAnyPriority;
-      IpAddr any;
-      any.family = family;
-      p.templates.push_back({{local.addr, 0, IPPROTO_ESP}, any, kReqidIn, xfrm::SaMode::tunnel, true});
-      out.policies.push_back(std::move(p));
-    }
+  // Catch-alls: decrypted traffic whose inner source no selector above names
+  // still has a policy (XfrmInNoPols otherwise), and plaintext from such
+  // sources is accepted as it was.
+  for (const IpPrefix& dst : opts.rx_any_fwd)
+    optional_from_any({any_of(dst.addr.family), dst, 0}, xfrm::PolicyDir::fwd, kRxAnyPriority);
+  for (const IpPrefix& dst : opts.rx_any_in)
+    optional_from_any({any_of(dst.addr.family), dst, 0}, xfrm::PolicyDir::in, kRxAnyPriority);
   return out;
 }
 
