@@ -812,6 +812,7 @@ void Agent::refresh_status() {
       ps.mode_reason = "probe: " + (rep ? rep->reason : "");
     }
     if (ps.tx_key == 0) ps.mode_reason = "no key both sides hold yet: dropped (fail-closed)";
+    if (ps.address.empty()) ps.mode_reason = no_outer_address(cfg_.node);
     for (const auto& sa : ps.sas)
       if (!sa.device.empty()) ++offloaded[sa.device];
     s.peers.push_back(std::move(ps));

@@ -16,6 +16,12 @@ std::optional<IpAddr> outer_peer(const config::LocalNode& local, const config::P
   return p.ipv6;
 }
 
+std::string no_outer_address(const config::LocalNode& local) {
+  return std::string("no ") + (local.ipv4 ? "IPv4" : "IPv6") + " address, the outer family of node " + local.name +
+         ": its traffic is dropped and counted as node-no-address until it has one (or this node has an "
+         "address of the peer's family)";
+}
+
 int route_device(const std::vector<route::Route>& main, const IpAddr& dst) {
   int best = 0, best_len = -1;
   for (const auto& r : main)
@@ -312,10 +318,7 @@ DesiredState compute(const DesiredInput& in) {
   for (const auto& p : *in.peers) {
     auto a = outer_peer(cfg.node, p);
     if (!a) {
-      const char* fam = cfg.node.ipv4 ? "IPv4" : "IPv6";
-      d.problems.push_back("peer " + p.name + " has no " + fam + " address, the outer family of node " +
-                           cfg.node.name + ": its traffic is dropped and counted as node-no-address until it has "
-                           "one (or this node has an address of the peer's family)");
+      d.problems.push_back("peer " + p.name + " has " + no_outer_address(cfg.node));
       continue;
     }
     offload::PeerNode pn;

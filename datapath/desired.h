@@ -33,6 +33,9 @@ inline constexpr uint32_t kMainTable = 254;  // RT_TABLE_MAIN
 // The outer (node) address used towards a peer: IPv4 when both have one.
 std::optional<IpAddr> outer_local(const config::LocalNode& n);
 std::optional<IpAddr> outer_peer(const config::LocalNode& local, const config::Peer& p);
+// Why a peer without outer_peer() gets nothing through (the per-peer problem
+// and its status reason): "no IPv4 address, the outer family of node a: ...".
+std::string no_outer_address(const config::LocalNode& local);
 
 // Longest-prefix match over the main table's routes: the output device (0: none).
 int route_device(const std::vector<route::Route>& main, const IpAddr& dst);
