@@ -91,8 +91,10 @@ check "the outer route lookup with the slot-0 output mark uses sealnet's table" 
 check "A's out state: spi 0x00011000, mark 0x21e00/0xfffffff0, output-mark 0xd00/0xff0, esn" \
   bash -c "ip -n of-a xfrm state get src 10.221.0.1 dst 10.221.0.2 proto esp spi 0x00011000 mark 0x21e00 mask 0xfffffff0 \
            | tr '\n' ' ' | grep -E 'output-mark 0xd00/0xff0' | grep -q esn"
-check "A has its out policy for mark 0x21e00 and the in/fwd policies of B's pod CIDR" \
-  bash -c "[[ \$(ip -n of-a xfrm policy | grep -c 'mark 0x21e00/0xfffffff0') == 1 && \$(ip -n of-a xfrm policy | grep -c 'dir \(in\|fwd\)') == 2 ]]"
+# docs/traffic-classes.md: out policies for B's pod CIDR and B's node address (both
+# marked 0x21e00); strict in/fwd for B's pod CIDR; one optional fwd catch-all to A's pods.
+check "A has its out policies for mark 0x21e00 (B's pods and node address), the in/fwd policies of B's pod CIDR and the fwd catch-all" \
+  bash -c "[[ \$(ip -n of-a xfrm policy | grep -c 'mark 0x21e00/0xfffffff0') == 2 && \$(ip -n of-a xfrm policy | grep -c 'dir \(in\|fwd\)') == 3 && \$(ip -n of-a xfrm policy | grep -c 'level use') == 1 ]]"
 ip -n of-a xfrm state add src 192.0.2.8 dst 192.0.2.9 proto esp spi 0x4242 reqid 42 mode tunnel \
   aead 'rfc4106(gcm(aes))' 0x$(printf '33%.0s' {1..20}) 128
 
