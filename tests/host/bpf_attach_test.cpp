@@ -132,6 +132,32 @@ TEST_F(BpfAttach, HostTrafficThroughTheEncryptionDeviceIsMarked) {
   EXPECT_EQ(cluster_.node().sh("ping -c 2 -i 0.2 -W 2 10.1.3.7").status, 0);
 }
 
+// docs/traffic-classes.md: host traffic to a remote pod is marked whatever its
+// source (the node address, a secondary address, the link-local pod gateway,
+// another device's address): from_host decides by destination, on real packets
+// routed through the host encryption device the way the agent will route them.
+TEST_F(BpfAttach, HostTrafficToARemotePodIsMarkedFromEveryKindOfSource) {
+  auto from_host = TcAttachment::attach(static_cast<int>(cluster_.ifindex("snn0")), TcHook::Ingress,
+                                        dp_->prog_fd(Program::FromHost));
+  ASSERT_TRUE(from_host) << from_host.error().message();
+  const std::string snn0_mac = cluster_.node().must("cat /sys/class/net/snn0/address").substr(0, 17);
+  cluster_.node().must("ip addr add 192.0.2.51/24 dev upA && ip addr add 169.254.1.1/32 dev lxc0");
+  cluster_.node().must("ip route add 10.1.3.0/24 via 169.254.77.2 dev snh0 onlink src 198.51.100.1 table 77");
+  cluster_.node().must("ip neigh replace 169.254.77.2 lladdr " + snn0_mac + " dev snh0 nud permanent");
+  cluster_.node().must("ip rule add iif lo to 10.1.3.0/24 lookup 77");
+  const char* sources[] = {"198.51.100.1", "192.0.2.51", "169.254.1.1", "203.0.113.1"};
+  uint64_t sent = 0;
+  for (const char* src : sources) {
+    SCOPED_TRACE(src);
+    EXPECT_NE(cluster_.node().sh(std::string("ping -c 2 -i 0.2 -W 1 -I ") + src + " 10.1.3.7").status, 0)
+        << "plaintext crossed the wire";
+    sent += 2;
+    EXPECT_EQ(observer_.count(mark(3, testing::kKey, testing::kSlotB)), sent) << "not marked for node 3";
+    EXPECT_EQ(packets(*dp_, SEALNET_M_MARK_SOFTWARE), sent);
+    EXPECT_EQ(packets(*dp_, SEALNET_M_WIRE_PLAINTEXT_DROPPED), sent) << "no policy here: to_wire must stop it";
+  }
+}
+
 TEST_F(BpfAttach, ReattachReplacesInPlaceAndDetachRemovesOnlyWhatItCreated) {
   const int lxc0 = static_cast<int>(cluster_.ifindex("lxc0"));
   {
