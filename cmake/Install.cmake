@@ -42,7 +42,7 @@ install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/agent-confi
               ${CMAKE_SOURCE_DIR}/docs/status.md ${CMAKE_SOURCE_DIR}/docs/probe-json.md
               ${CMAKE_SOURCE_DIR}/docs/xfrm-design.md ${CMAKE_SOURCE_DIR}/docs/kernel-facts.md
               ${CMAKE_SOURCE_DIR}/docs/interop.md ${CMAKE_SOURCE_DIR}/docs/security.md
-              ${CMAKE_SOURCE_DIR}/docs/events.md
+              ${CMAKE_SOURCE_DIR}/docs/events.md ${CMAKE_SOURCE_DIR}/docs/traffic-classes.md
               ${CMAKE_SOURCE_DIR}/deploy/README.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/kubernetes DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
