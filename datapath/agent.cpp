@@ -458,6 +458,8 @@ void Agent::on_device_events(const std::vector<probe::DeviceEvent>& events) {
     dirty_ = true;
     if (ev.kind == probe::DeviceEvent::Kind::resync) {
       // Lost events: re-judge every uplink.
+      say("device events lost (the netlink socket overran, ENOBUFS): links dumped again, %zu uplinks re-probed",
+          slot_of_.size());
       for (const auto& [ifx, slot] : slot_of_) {
         auto d = probe::probe_device(*probe_kernel_, ifx, report_.node, probe_opts_);
         if (d) report_.update(*d);
@@ -629,7 +631,7 @@ Status Agent::sync() {
     if (auto v = dp_->device(static_cast<uint32_t>(ifx)); v && *v) return (*v)->slot;
     return std::nullopt;
   };
-  auto problems = join_uplinks(cfg_, peers_, links, main, slot_of_, pinned_slot,
+  auto problems = join_uplinks(cfg_, peers_, links, main, slot_of_, modes_, pinned_slot,
                                [this](int ifx, uint8_t slot) { add_slot_device(ifx, slot); });
   observe_links(modes_, slot_of_, links, now_s);
 

@@ -66,12 +66,26 @@ std::optional<uint8_t> choose_slot(const std::map<int, uint8_t>& slot_of, std::o
 std::vector<std::string> join_uplinks(const config::AgentConfig& cfg, const std::vector<config::Peer>& peers,
                                       const std::map<int, probe::LinkInfo>& links,
                                       const std::vector<route::Route>& main, std::map<int, uint8_t>& slot_of,
+                                      const fallback::ModeBook& modes,
                                       const std::function<std::optional<uint8_t>(int)>& pinned_slot,
                                       const std::function<void(int, uint8_t)>& join) {
   auto chosen = select_uplinks(cfg, peers, links, main);
   for (int ifx : chosen.uplinks) {
     if (slot_of.contains(ifx)) continue;
-    auto slot = choose_slot(slot_of, pinned_slot(ifx));
+    auto pinned = pinned_slot(ifx);
+    // An uplink that vanished (its ifindex is gone from the links) and is back
+    // under a new ifindex (a re-created device, a driver reload) takes its slot
+    // back, found by its name: the marks, SPIs and decisions carry that slot.
+    for (auto it = slot_of.begin(); it != slot_of.end(); ++it) {
+      if (links.contains(it->first)) continue;
+      const auto* st = modes.slot(it->second);
+      const bool same_device = pinned ? *pinned == it->second : st && st->dev.name == links.at(ifx).name;
+      if (!same_device) continue;
+      pinned = it->second;
+      slot_of.erase(it);
+      break;
+    }
+    auto slot = choose_slot(slot_of, pinned);
     if (!slot) {
       chosen.problems.push_back(fail(ENOSPC, "assign a device slot", "ifindex " + std::to_string(ifx),
                                      "all 16 slots are in use (4 bits of the packet mark)")

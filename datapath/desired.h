@@ -58,13 +58,16 @@ UplinkChoice select_uplinks(const config::AgentConfig& cfg, const std::vector<co
 std::optional<uint8_t> choose_slot(const std::map<int, uint8_t>& slot_of, std::optional<uint8_t> pinned);
 
 // A sync's first half: the uplinks (select_uplinks), and for each new one a slot
-// (choose_slot; `pinned_slot`: what the pinned devices map says of an ifindex)
+// (choose_slot; `pinned_slot`: what the pinned devices map says of an ifindex;
+// an uplink back under a new ifindex takes the slot of the vanished ifindex
+// that had its name in `modes`)
 // with which it joins through `join` (the caller probes it and gives the
 // ModeBook its device; slot_of has it by then). Returns the problems: uplinks
 // missing, no free slot.
 std::vector<std::string> join_uplinks(const config::AgentConfig& cfg, const std::vector<config::Peer>& peers,
                                       const std::map<int, probe::LinkInfo>& links,
                                       const std::vector<route::Route>& main, std::map<int, uint8_t>& slot_of,
+                                      const fallback::ModeBook& modes,
                                       const std::function<std::optional<uint8_t>(int)>& pinned_slot,
                                       const std::function<void(int, uint8_t)>& join);
 

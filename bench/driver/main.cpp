@@ -212,7 +212,7 @@ int run(const RunOptions& o) {
       // flushes a device's offloaded states when it goes down), then the desired state.
       const auto& links = node.monitor->tracker().known();
       auto problem_list = agent::join_uplinks(
-          cfg, cfg.peers, links, main, node.slot_of, [](int) { return std::optional<uint8_t>(); },
+          cfg, cfg.peers, links, main, node.slot_of, node.modes, [](int) { return std::optional<uint8_t>(); },
           [&](int ifx, uint8_t slot) { node.add_uplink(ifx, slot, now); });
       agent::observe_links(node.modes, node.slot_of, links, now);
       const auto in = desired(cfg, keys, node.modes, node.slot_of, links, main);

@@ -290,7 +290,7 @@ struct Agent {
       return std::nullopt;
     };
     auto problems =
-        join_uplinks(cfg, peers, k.links, k.main, slot_of, pinned_slot, [this](int ifx, uint8_t slot) {
+        join_uplinks(cfg, peers, k.links, k.main, slot_of, modes, pinned_slot, [this](int ifx, uint8_t slot) {
           modes.set_device({slot, ifx, k.links.at(ifx).name, capability[ifx]}, now_s);  // the probe's verdict
           continue_generation(modes, slot, kernel_gens, saved ? saved->slots : std::map<uint8_t, uint8_t>{});
           if (saved) saved->slots[slot] = modes.slot(slot)->generation;
@@ -758,9 +758,11 @@ TEST(AgentDesired, JoinUplinksNamesTheOneWithoutASlot) {
   }
   cfg.uplinks.push_back("eth99");
   std::map<int, uint8_t> slot_of;
+  fallback::DecisionLog log;
+  fallback::ModeBook modes(log);
   std::vector<std::pair<int, uint8_t>> joined;
   auto problems = join_uplinks(
-      cfg, {}, links, {}, slot_of,
+      cfg, {}, links, {}, slot_of, modes,
       [](int ifx) { return ifx == 12 ? std::optional<uint8_t>(7) : std::nullopt; },
       [&](int ifx, uint8_t slot) { joined.emplace_back(ifx, slot); });
   EXPECT_EQ(problems,
@@ -845,6 +847,58 @@ TEST(AgentGenerations, ThreeFlapsOfACryptoSlotMoveOneGenerationEach) {
   a.pass(31);
   a.sync();
   EXPECT_EQ(k.spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, 3)}));
+}
+
+// A crypto NIC's port deleted and added again (netdevsim del_port/new_port, a
+// driver reload): the device is back under a new ifindex with its old name. It
+// takes its slot back (the marks and SPIs in flight carry the slot), and since
+// the kernel flushed its offloaded states with the device, the slot moves to a
+// newer generation inside the peers' receive window.
+TEST(AgentGenerations, AnUplinkRecreatedUnderANewIfindexTakesItsSlotBack) {
+  Kernel k;
+  k.xfrm.devices[2].refuse_crypto.reset();
+  SavedState saved{1, {}, {}};
+  Agent a(k, false, &saved);
+  a.capability[2] = OffloadMode::crypto;
+  a.sync();
+  ASSERT_EQ(a.slot_of, (std::map<int, uint8_t>{{2, 0}}));
+  EXPECT_GT(k.xfrm.offloaded_on(2), 0u);
+
+  // The port is deleted: its states, routes and link go.
+  k.xfrm.flush_device(2);
+  k.links.erase(2);
+  std::erase_if(k.main, [](const route::Route& r) { return r.oif == 2; });
+  k.routing.link_down(2);
+  a.sync();
+  EXPECT_FALSE(a.modes.slot(0)->up);
+  EXPECT_TRUE(a.last.to_wire.empty());
+
+  // Added again: ifindex 7, the same name.
+  k.links[7] = link(7, "eth0");
+  k.main.push_back(main_route("10.0.0.0/24", 7));
+  k.xfrm.devices[7] = {};
+  k.xfrm.devices[7].refuse_crypto.reset();
+  a.capability[7] = OffloadMode::crypto;
+  a.sync();
+  EXPECT_EQ(a.slot_of, (std::map<int, uint8_t>{{7, 0}}));
+  const auto* st = a.modes.slot(0);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->up);
+  EXPECT_EQ(st->dev.ifindex, 7);
+  EXPECT_TRUE(generation_ahead(st->generation, 0));
+  EXPECT_LT(st->generation, kRxWindow);  // the peers already hold inbound states for it
+  EXPECT_EQ(saved.slots.at(0), st->generation);
+  EXPECT_EQ(a.planned_spis(xfrm::Direction::out), (std::set<uint32_t>{spi(1, 1, 0, st->generation)}));
+  // The outbound state is offloaded on the new device. The inbound window was
+  // re-added in software while the slot was down and stays there (moving it
+  // back would delete a state the peer is sending to).
+  ASSERT_TRUE(k.state(spi(1, 1, 0, st->generation)));
+  ASSERT_TRUE(k.state(spi(1, 1, 0, st->generation))->offload);
+  EXPECT_EQ(k.state(spi(1, 1, 0, st->generation))->offload->ifindex, 7);
+  for (uint32_t in : window(2, 1, 0, 0)) EXPECT_TRUE(k.state(in)) << std::hex << in;
+  EXPECT_EQ(a.last.to_wire, (std::set<int>{7}));
+  EXPECT_EQ(a.last.route_slot, (std::map<uint16_t, uint8_t>{{2, 0}}));
+  expect_safe_send_keys(a);
 }
 
 TEST(AgentGenerations, ThreeFlapsOfASoftwareSlotMoveNothing) {

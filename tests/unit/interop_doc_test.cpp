@@ -389,7 +389,7 @@ struct NodeA {
     main.push_back(main_route("10.2.0.0/24", kEth0, "192.168.50.2"));
     main.push_back(main_route("10.1.0.0/24", 5));
     auto problems = agent::join_uplinks(
-        cfg, cfg.peers, links, main, slot_of, [](int) { return std::nullopt; },
+        cfg, cfg.peers, links, main, slot_of, modes, [](int) { return std::nullopt; },
         [&](int ifx, uint8_t slot) { modes.set_device({slot, ifx, links.at(ifx).name, xfrm::OffloadMode::none}, 0); });
     EXPECT_TRUE(problems.empty()) << problems.front();
     agent::observe_links(modes, slot_of, links, 0);
