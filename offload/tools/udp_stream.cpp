@@ -13,7 +13,8 @@
 //     [--until-file PATH --sent-file S]: with --until-file, once PATH exists wait
 //     for S (the sender's last number), drain one second, and judge 1..that.
 //     Counts distinct sequence numbers; prints received/missing/duplicates and a
-//     `report` line (received, lost, dup, max_gap_ms: the longest time between two
+//     `report` line (sent, received, lost, dup, last: the highest number received,
+//     max_gap_ms: the longest time between two
 //     arrivals, the outage a fault caused); exit 0 when every one of 1..count arrived.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -158,6 +159,12 @@ int recv(const Args& a) {
   }
   got = 0;  // counted again: with --until-file the sender may have stopped short of --count
   for (long i = 1; i <= count; ++i) got += seen[static_cast<size_t>(i)] != 0;
+  long last_seen = 0;
+  for (long i = count; i >= 1; --i)
+    if (seen[static_cast<size_t>(i)]) {
+      last_seen = i;
+      break;
+    }
   long first_missing = 0;
   for (long i = 1; i <= count; ++i)
     if (!seen[static_cast<size_t>(i)]) {
@@ -166,7 +173,8 @@ int recv(const Args& a) {
     }
   std::printf("received %ld of %ld, missing %ld (first %ld), duplicates %ld, other %ld\n", got, count, count - got,
               first_missing, dups, other);
-  std::printf("report received=%ld lost=%ld dup=%ld max_gap_ms=%lld\n", got, count - got, dups,
+  std::printf("report sent=%ld received=%ld lost=%ld dup=%ld last=%ld max_gap_ms=%lld\n", count, got, count - got,
+              dups, last_seen,
               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(max_gap).count()));
   return got == count ? 0 : 1;
 }
